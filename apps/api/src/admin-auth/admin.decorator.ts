@@ -1,0 +1,26 @@
+import { applyDecorators, createParamDecorator, ExecutionContext, UseGuards } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiSecurity,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { AdminActor, AdminAuthGuard } from './admin-auth.guard';
+import { AdminRateLimitGuard } from './admin-rate-limit.guard';
+
+/** Marks a controller or route as admin-only: rate limited per client, then token-checked. */
+export function AdminOnly(): ClassDecorator & MethodDecorator {
+  return applyDecorators(
+    UseGuards(AdminRateLimitGuard, AdminAuthGuard),
+    ApiBearerAuth(),
+    ApiSecurity('api-key'),
+    ApiUnauthorizedResponse({ description: 'missing or invalid admin token' }),
+    ApiTooManyRequestsResponse({ description: 'rate limited' }),
+  );
+}
+
+/** The authenticated admin's actor id, for audit log lines. */
+export const Admin = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): string =>
+    context.switchToHttp().getRequest<{ admin?: AdminActor }>().admin?.actor ?? 'unknown',
+);

@@ -1,0 +1,46 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { AdminErrorFilter } from '@once/mail';
+import { JobPublisherModule, PlatformModule, trackingOptionsFromEnv } from '@once/platform';
+import { ApiConfig } from './config/api.config';
+import { AdminAuthGuard } from './admin-auth/admin-auth.guard';
+import { AdminRateLimitGuard } from './admin-auth/admin-rate-limit.guard';
+import { DailyModule } from './daily/daily.module';
+import { HealthController } from './health/health.controller';
+import { JobsAdminController } from './jobs/jobs-admin.controller';
+import { MailLedgerAdminController } from './mail-ledger/mail-ledger-admin.controller';
+import { QueueAdminService } from './queues/queue-admin.service';
+import { QueuesAdminController } from './queues/queues-admin.controller';
+import { SesNotificationsModule } from './ses-notifications/ses-notifications.module';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: ApiConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        PlatformModule.forRoot({
+          app: 'api',
+          config,
+          health: ['postgres', 'redis', 'sqs', 'ses'],
+          probeQueue: config.SQS_JOBS_QUEUE,
+        }),
+        DailyModule.forRoot(trackingOptionsFromEnv(config)),
+        SesNotificationsModule.forRoot({ topicArns: config.SES_SNS_TOPIC_ARNS }),
+        JobPublisherModule.forRoot({
+          aws: config,
+          jobsQueue: config.SQS_JOBS_QUEUE,
+          keyPrefix: config.REDIS_KEY_PREFIX,
+        }),
+      ],
+      controllers: [HealthController, QueuesAdminController, JobsAdminController, MailLedgerAdminController],
+      providers: [
+        AdminAuthGuard,
+        AdminRateLimitGuard,
+        QueueAdminService,
+        // Reports 5xx and unexpected errors to ADMIN_EMAILS, redacted, throttled per fingerprint.
+        { provide: APP_FILTER, useClass: AdminErrorFilter },
+      ],
+    };
+  }
+}

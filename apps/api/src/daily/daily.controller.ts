@@ -1,0 +1,80 @@
+import { Controller, Get, Logger, Req, Res } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  ClickRecorder,
+  classifyVisit,
+  INVALID_LINK_PAGE_HEADERS,
+  InvalidLinkReason,
+  LinkVerifier,
+  renderInvalidLinkPage,
+} from '@once/tracking';
+
+/** Express sets `originalUrl`: the request target before any router rewrote `url`. */
+type RedirectRequest = IncomingMessage & { originalUrl?: string };
+
+/** Sent with every answer of the redirect endpoint. */
+const REDIRECT_HEADERS = {
+  'Cache-Control': 'no-store',
+  'Referrer-Policy': 'no-referrer',
+  'X-Robots-Tag': 'noindex, nofollow',
+};
+
+/**
+ * The email click redirect: `GET /daily/?<target>&c=…[&r=…]&s=…` (see libs/tracking/README.md).
+ * Valid links get a 302 to the target on the site with utm_* merged in; anything else gets the invalid-link
+ * page (400) or a 302 to the site root, never a redirect elsewhere. Express answers HEAD with this GET
+ * handler; HEAD requests and non-browser user agents are recorded as suspected bots.
+ */
+@Controller('daily')
+export class DailyController {
+  private readonly logger = new Logger(DailyController.name);
+  private readonly invalidPage: string;
+
+  constructor(
+    private readonly verifier: LinkVerifier,
+    private readonly recorder: ClickRecorder,
+  ) {
+    this.invalidPage = renderInvalidLinkPage(verifier.rootUrl);
+  }
+
+  @Get()
+  follow(@Req() req: RedirectRequest, @Res() res: ServerResponse): void {
+    for (const [name, value] of Object.entries(REDIRECT_HEADERS)) res.setHeader(name, value);
+    // The raw request target, not req.query: the link grammar is not key=value for its first segment.
+    const result = this.verifier.verify(req.originalUrl ?? req.url ?? '');
+    if (!result.ok) {
+      this.refuse(res, result.reason);
+      return;
+    }
+
+    const { link } = result;
+    const visit = classifyVisit({ method: req.method ?? 'GET', userAgent: req.headers['user-agent'] });
+    this.recorder.record({
+      path: link.target,
+      campaign: link.campaign,
+      recipientId: link.recipientId,
+      messageKey: link.messageKey,
+      content: link.content,
+      term: link.term,
+      ...visit,
+    });
+    this.redirect(res, result.location);
+  }
+
+  private refuse(res: ServerResponse, reason: InvalidLinkReason): void {
+    this.logger.warn({ msg: 'Refused tracking link', reason, behaviour: this.verifier.invalidLinkBehaviour });
+    if (this.verifier.invalidLinkBehaviour === 'redirect-root') {
+      this.redirect(res, this.verifier.rootUrl);
+      return;
+    }
+    res.statusCode = 400;
+    for (const [name, value] of Object.entries(INVALID_LINK_PAGE_HEADERS)) res.setHeader(name, value);
+    res.end(this.invalidPage); // Node drops the body of a HEAD response
+  }
+
+  private redirect(res: ServerResponse, location: string): void {
+    res.statusCode = 302;
+    res.setHeader('Location', location);
+    res.end();
+  }
+}

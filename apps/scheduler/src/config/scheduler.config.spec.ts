@@ -1,0 +1,32 @@
+import { loadConfig } from '@once/platform';
+import { jobSchedules } from '../jobs/cron-jobs.registrar';
+import { schedulerEnvSchema } from './scheduler.config';
+
+describe('scheduler config', () => {
+  it('defaults to a 07:00 UTC digest and a monthly reminder on the 1st, with catch-up', () => {
+    const config = loadConfig('scheduler', schedulerEnvSchema, {});
+    expect(jobSchedules(config)).toEqual({ 'daily-digest': '0 7 * * *', 'monthly-reminder': '0 9 1 * *' });
+    expect(config).toMatchObject({
+      SCHEDULER_TIMEZONE: 'UTC',
+      SCHEDULER_CATCH_UP: true,
+      SCHEDULER_CATCH_UP_WINDOW_HOURS: 24,
+    });
+  });
+
+  it('accepts six-field expressions and off', () => {
+    const config = loadConfig('scheduler', schedulerEnvSchema, {
+      DIGEST_CRON: '*/5 * * * * *',
+      REMINDER_CRON: 'off',
+    });
+    expect(jobSchedules(config)).toEqual({ 'daily-digest': '*/5 * * * * *', 'monthly-reminder': 'off' });
+  });
+
+  it('names each invalid variable', () => {
+    expect(() =>
+      loadConfig('scheduler', schedulerEnvSchema, {
+        REMINDER_CRON: '61 * * * *',
+        SCHEDULER_CATCH_UP: 'maybe',
+      }),
+    ).toThrow(/REMINDER_CRON: must be a cron expression[\s\S]*SCHEDULER_CATCH_UP/);
+  });
+});

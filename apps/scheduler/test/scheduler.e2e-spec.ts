@@ -1,0 +1,111 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { JobMessage, jobMessageSchema } from '@once/platform';
+import { drain, e2eQueueUrl, SesMailbox, testSqsClient, waitFor } from '@once/testing';
+import { bootstrap } from '../src/bootstrap';
+import { CronJobsRegistrar } from '../src/jobs/cron-jobs.registrar';
+
+describe('scheduler', () => {
+  const sqs = testSqsClient();
+  const quiet = { DIGEST_CRON: 'off', REMINDER_CRON: 'off', SCHEDULER_CATCH_UP: 'false', OPS_PORT: '0' };
+  const running: INestApplicationContext[] = [];
+  let run = 0;
+  const boot = async (env: Record<string, string>) => {
+    // Each test gets its own dedup namespace so slots enqueued by one test do not collapse another's.
+    const app = await bootstrap({
+      env: { ...quiet, REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}run${run}:`, ...env },
+    });
+    running.push(app);
+    return app;
+  };
+  const jobsOnQueue = async (): Promise<JobMessage[]> =>
+    (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => jobMessageSchema.parse(JSON.parse(m.Body!)));
+
+  beforeEach(() => run++);
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((app) => app.close()));
+    await drain(sqs, e2eQueueUrl('once-jobs'), 0);
+  });
+
+  afterAll(() => sqs.destroy());
+
+  it('enqueues a job on its cron schedule with the scheduled slot as event id', async () => {
+    await boot({ DIGEST_CRON: '* * * * * *' });
+    const [message] = await waitFor('a job message', async () => {
+      const messages = await drain(sqs, e2eQueueUrl('once-jobs'));
+      return messages.length ? messages : undefined;
+    });
+    const job = jobMessageSchema.parse(JSON.parse(message.Body!));
+    expect(job).toMatchObject({ job: 'daily-digest', trigger: 'cron' });
+    expect(new Date(job.slot).getUTCMilliseconds()).toBe(0);
+    expect(job.eventId).toBe(`daily-digest:${job.slot}`);
+    expect(Date.parse(job.firedAt)).toBeGreaterThanOrEqual(Date.parse(job.slot));
+  });
+
+  it('enqueues each slot once although two replicas fire it', async () => {
+    const env = {
+      DIGEST_CRON: '*/2 * * * * *',
+      REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}replicas:`,
+    };
+    await Promise.all([boot(env), boot(env)]);
+    await new Promise((resolve) => setTimeout(resolve, 4500));
+    await Promise.all(running.splice(0).map((app) => app.close()));
+    const jobs = await jobsOnQueue();
+    const slots = jobs.map((job) => job.slot);
+    expect(slots.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(slots).size).toBe(slots.length);
+  });
+
+  it('collapses a manual trigger of a slot that was already enqueued', async () => {
+    const scheduler = await boot({});
+    const slot = new Date('2026-11-22T07:00:00.000Z');
+    const first = await scheduler.get(CronJobsRegistrar).fire('daily-digest', slot, 'manual');
+    const second = await scheduler.get(CronJobsRegistrar).fire('daily-digest', slot, 'cron');
+    expect(first).toMatchObject({ status: 'enqueued', eventId: 'daily-digest:2026-11-22T07:00:00.000Z' });
+    expect(second).toMatchObject({
+      status: 'duplicate',
+      enqueuedBy: expect.stringMatching(/^enqueued:manual:/),
+    });
+    expect(await jobsOnQueue()).toEqual([
+      expect.objectContaining({ eventId: first.eventId, trigger: 'manual' }),
+    ]);
+  });
+
+  it('catches up the slot it missed while down, once', async () => {
+    const env = {
+      REMINDER_CRON: '0 9 1 * *',
+      SCHEDULER_CATCH_UP: 'true',
+      SCHEDULER_CATCH_UP_WINDOW_HOURS: String(24 * 32),
+    };
+    await boot(env);
+    await boot(env);
+    const jobs = await jobsOnQueue();
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ job: 'monthly-reminder', trigger: 'catch-up' });
+    expect(jobs[0].slot).toMatch(/^\d{4}-\d{2}-01T09:00:00\.000Z$/);
+  });
+
+  it('mails the admins when a scheduled job cannot be enqueued', async () => {
+    const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
+    await mailbox.clear();
+    await boot({
+      DIGEST_CRON: '* * * * * *',
+      SQS_JOBS_QUEUE: 'once-no-such-queue',
+      ADMIN_EMAILS: 'ops@example.com',
+      DATABASE_MIGRATE_ON_BOOT: 'true',
+    });
+    const [report] = await waitFor('the admin error mail', async () => {
+      const mails = (await mailbox.all()).filter((mail) => mail.destination.to.includes('ops@example.com'));
+      return mails.length ? mails : undefined;
+    });
+    expect(report.subject).toContain('scheduler');
+    expect(report.body.text).toContain('daily-digest');
+    expect(report.body.text).toContain('once-no-such-queue');
+  });
+
+  it('refuses a bad cron expression at boot, naming the variable', async () => {
+    await expect(boot({ DIGEST_CRON: 'every morning' })).rejects.toThrow(
+      /DIGEST_CRON: must be a cron expression/,
+    );
+  });
+});

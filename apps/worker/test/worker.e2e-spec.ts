@@ -1,0 +1,108 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { jobEventId, seedUsers } from '@once/platform';
+import { drain, e2eQueueUrl, sendJson, SesMailbox, testSqsClient, waitFor } from '@once/testing';
+import { DataSource } from 'typeorm';
+import { OpsHttpServer } from '@once/platform';
+import { bootstrap } from '../src/bootstrap';
+import { DEAD_LETTER_ATTRIBUTES } from '../src/sqs/dead-letter.service';
+
+describe('worker', () => {
+  const sqs = testSqsClient();
+  const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
+  let worker: INestApplicationContext;
+
+  beforeAll(async () => {
+    worker = await bootstrap({
+      env: { DATABASE_MIGRATE_ON_BOOT: 'true', SQS_WAIT_TIME_SECONDS: '1', OPS_PORT: '0' },
+    });
+    await seedUsers(worker.get<DataSource>(getDataSourceToken()), 6);
+  });
+
+  afterAll(async () => {
+    await worker?.close();
+    sqs.destroy();
+  });
+
+  it('fans a digest job out to one email per subscribed user', async () => {
+    await mailbox.clear();
+    const slot = new Date('2026-11-22T07:00:00.000Z');
+    await sendJson(sqs, e2eQueueUrl('once-jobs'), {
+      eventId: jobEventId('daily-digest', slot),
+      job: 'daily-digest',
+      slot: slot.toISOString(),
+      firedAt: new Date().toISOString(),
+    });
+
+    const emails = await waitFor('6 digest emails', async () => {
+      const all = await mailbox.all();
+      return all.length >= 6 ? all : undefined;
+    });
+    const recipients = emails.map((email) => email.destination.to[0]).sort();
+    expect(recipients).toEqual([1, 2, 3, 4, 5, 6].map((n) => `user${n}@example.com`).sort());
+    const first = emails.find((email) => email.destination.to[0] === 'user1@example.com')!;
+    expect(first.subject).toBe('Your daily digest for 2026-11-22');
+    expect(first.body.text).toContain('Hello User 1,');
+    expect(first.body.text).toContain('ref daily-digest:2026-11-22T07:00:00.000Z');
+    expect(first.from).toBe('digest@once.local');
+  });
+
+  it('moves a malformed message straight to the dead-letter queue with the reason', async () => {
+    const messageId = await sendJson(sqs, e2eQueueUrl('once-send-email'), {
+      eventId: 'x',
+      to: 'not-an-address',
+    });
+    const dead = await waitFor('the dead-lettered copy', async () => {
+      const messages = await drain(sqs, e2eQueueUrl('once-send-email-dlq'));
+      return messages.length ? messages : undefined;
+    });
+    expect(dead).toHaveLength(1);
+    expect(JSON.parse(dead[0].Body!)).toEqual({ eventId: 'x', to: 'not-an-address' });
+    const attributes = dead[0].MessageAttributes!;
+    expect(attributes[DEAD_LETTER_ATTRIBUTES.sourceMessageId].StringValue).toBe(messageId);
+    expect(attributes[DEAD_LETTER_ATTRIBUTES.reason].StringValue).toMatch(/message body is invalid: .*to/);
+  });
+
+  it('serves health and metrics on its ops port', async () => {
+    const port = worker.get(OpsHttpServer).port;
+    const health = await fetch(`http://127.0.0.1:${port}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({
+      status: 'ok',
+      info: { postgres: { status: 'up' }, ses: { status: 'up' } },
+    });
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(await metrics.text()).toContain('app="worker"');
+  });
+
+  it('sends a message delivered three times exactly once and records it in the ledger', async () => {
+    await mailbox.clear();
+    const body = {
+      eventId: 'digest:2026-11-23T07:00:00.000Z:user:99',
+      to: 'twice@example.com',
+      subject: 'Only once',
+      text: 'Hello once',
+      userId: '99',
+    };
+    await Promise.all([1, 2, 3].map(() => sendJson(sqs, e2eQueueUrl('once-send-email'), body)));
+    await waitFor('the email', async () => ((await mailbox.all()).length > 0 ? true : undefined));
+    await waitFor('the queue to drain', async () => {
+      const [{ depth }] = await worker
+        .get<DataSource>(getDataSourceToken())
+        .query(
+          `SELECT count(*)::int AS depth FROM mail_ledger WHERE idempotency_key = $1 AND status = 'sent'`,
+          [body.eventId],
+        );
+      return depth === 1 ? true : undefined;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const emails = await mailbox.all();
+    expect(emails).toHaveLength(1);
+    expect(emails[0].headers).toEqual(
+      expect.arrayContaining([
+        { name: 'X-Once-Key', value: body.eventId },
+        expect.objectContaining({ name: 'List-Unsubscribe' }),
+      ]),
+    );
+  });
+});

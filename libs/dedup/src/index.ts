@@ -1,0 +1,41 @@
+export { DedupModule } from './lib/dedup.module';
+export type { DedupModuleAsyncOptions, DedupModuleOptions, ResolvedDedupOptions } from './lib/dedup.options';
+export { resolveDedupOptions } from './lib/dedup.options';
+export { IdempotencyService } from './lib/idempotency.service';
+export { Idempotent, getIdempotentMetadata, type IdempotentOptions } from './lib/idempotent.decorator';
+export { Transactional } from './lib/transactional.decorator';
+export { currentIdempotencyContext, currentTransactionManager } from './lib/idempotency.context';
+export {
+  DEDUP_COUNTERS,
+  DedupMetrics,
+  type DedupCounter,
+  type DedupMetricEvent,
+  type DedupMetricsListener,
+  type DedupMetricsSnapshot,
+} from './lib/dedup-metrics.service';
+export {
+  DedupConfigError,
+  DedupError,
+  DuplicateInFlightError,
+  MissingIdempotencyKeyError,
+  StaleClaimError,
+  StoreUnavailableError,
+} from './lib/dedup.errors';
+export type {
+  Claim,
+  ClaimOptions,
+  ClaimOutcome,
+  DedupStoreMode,
+  IdempotencyContext,
+  IdempotencyRecord,
+  ListPage,
+  ListQuery,
+  MissingKeyPolicy,
+  OnStoreDown,
+  RecordState,
+  RunOptions,
+} from './lib/dedup.types';
+export { defaultIdempotencyKey, storageKeyFor, type IdempotencyKeyFn } from './lib/idempotency-key.extractor';
+export { DEAD_LETTER_ATTRIBUTES, DEDUP_OPTIONS, DEFAULT_SCOPE } from './lib/dedup.constants';
+export { DedupRecord } from './lib/database/dedup-record.entity';
+export { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from './lib/database/dedup.migrations';

@@ -1,0 +1,31 @@
+/** Injection token of the validated {@link ResolvedDedupOptions}. */
+export const DEDUP_OPTIONS = Symbol('DEDUP_OPTIONS');
+
+/** Property under which `@Idempotent` has Nest inject the IdempotencyService into the decorated class. */
+export const IDEMPOTENCY_SERVICE_PROPERTY = Symbol('once:dedup:idempotency-service');
+
+/** Metadata `@Idempotent` attaches to the method it wraps (its resolved scope and options). */
+export const IDEMPOTENT_METADATA = Symbol.for('once:dedup:idempotent');
+
+/** Metadata `@Transactional` attaches to a method. */
+export const TRANSACTIONAL_METADATA = Symbol.for('once:dedup:transactional');
+
+/** The key under which @ssut/nestjs-sqs 3 stores `@SqsMessageHandler` metadata (not exported by the package). */
+export const SQS_CONSUMER_METHOD = Symbol.for('SQS_CONSUMER_METHOD');
+
+/** Scope used by IdempotencyService calls that do not name one. */
+export const DEFAULT_SCOPE = 'default';
+
+/** Longest accepted idempotency key, in characters. */
+export const MAX_KEY_LENGTH = 512;
+
+/** Postgres table and sequence created by the dedup migrations. */
+export const DEDUP_TABLE = 'dedup_records';
+export const DEDUP_FENCE_SEQUENCE = 'dedup_fence_seq';
+
+/** Message attributes added to a dead-lettered copy (same names as the worker's DeadLetterService). */
+export const DEAD_LETTER_ATTRIBUTES = {
+  reason: 'once-dead-letter-reason',
+  sourceQueue: 'once-source-queue',
+  sourceMessageId: 'once-source-message-id',
+} as const;

@@ -1,0 +1,68 @@
+/** Base class of every error raised by @once/dedup. */
+export class DedupError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** DedupModule options that cannot work; the message names every problem. */
+export class DedupConfigError extends DedupError {
+  constructor(readonly issues: readonly string[]) {
+    super(`Invalid DedupModule options:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+  }
+}
+
+/**
+ * A message has no usable idempotency key (no `eventId`, or the `key` function returned nothing,
+ * threw, or returned more than 512 characters). Such a message is never processed: it is
+ * dead-lettered (or, failing that, left to SQS redrive).
+ */
+export class MissingIdempotencyKeyError extends DedupError {
+  constructor(
+    readonly scope: string,
+    readonly reason: string,
+    readonly messageId?: string,
+  ) {
+    super(`No idempotency key for ${scope}${messageId ? ` (message ${messageId})` : ''}: ${reason}`);
+  }
+}
+
+/**
+ * Another worker holds a live claim on the key. Thrown so the message is NOT deleted: it comes
+ * back after its visibility timeout, by then completed (acknowledged) or free (processed).
+ */
+export class DuplicateInFlightError extends DedupError {
+  constructor(
+    readonly scope: string,
+    readonly idempotencyKey: string,
+    readonly retryAfterMs: number,
+    readonly messageId?: string,
+  ) {
+    super(
+      `Idempotency key ${scope}:${idempotencyKey} is in progress elsewhere; retry in ~${retryAfterMs} ms`,
+    );
+  }
+}
+
+/** The claim was taken over by another worker (its lease expired): this owner may not complete it. */
+export class StaleClaimError extends DedupError {
+  constructor(
+    readonly scope: string,
+    readonly idempotencyKey: string,
+    readonly messageId?: string,
+  ) {
+    super(`Claim on ${scope}:${idempotencyKey} is stale: another worker took it over`);
+  }
+}
+
+/** A dedup store could not be reached (connection error or timeout). The message is retried. */
+export class StoreUnavailableError extends DedupError {
+  constructor(
+    readonly store: 'redis' | 'postgres',
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(`Dedup store ${store} is unavailable: ${detail}`, options);
+  }
+}

@@ -1,0 +1,64 @@
+import { Injectable, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import Redis from 'ioredis';
+import { IDEMPOTENCY_SERVICE_PROPERTY } from './dedup.constants';
+import { DedupMetrics } from './dedup-metrics.service';
+import { DedupModule } from './dedup.module';
+import { DedupConfigError } from './dedup.errors';
+import { Idempotent } from './idempotent.decorator';
+import { IdempotencyService } from './idempotency.service';
+
+const REDIS = Symbol('REDIS');
+
+@Module({
+  providers: [{ provide: REDIS, useFactory: () => new Redis({ lazyConnect: true }) }],
+  exports: [REDIS],
+})
+class ConnectionsModule {}
+
+@Injectable()
+class FeatureHandler {
+  @Idempotent()
+  async handle(): Promise<void> {
+    return undefined;
+  }
+}
+
+@Module({ providers: [FeatureHandler] })
+class FeatureModule {}
+
+describe('DedupModule', () => {
+  it('forRootAsync builds options from injected connections and is global', async () => {
+    const events: string[] = [];
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        DedupModule.forRootAsync({
+          imports: [ConnectionsModule],
+          inject: [REDIS],
+          useFactory: (redis: Redis) => ({
+            store: 'redis',
+            redis,
+            keyPrefix: 'app:dedup:',
+            metricsListener: (event) => events.push(event.counter),
+          }),
+        }),
+        FeatureModule,
+      ],
+    }).compile();
+
+    const service = moduleRef.get(IdempotencyService);
+    expect(service.keyFor('evt-1', 'Jobs.handle')).toBe('app:dedup:Jobs.handle:evt-1');
+    // A provider in another module reaches the service through @Idempotent's injected property.
+    const handler = moduleRef.get(FeatureHandler);
+    expect((handler as unknown as Record<symbol, unknown>)[IDEMPOTENCY_SERVICE_PROPERTY]).toBe(service);
+    moduleRef.get(DedupMetrics).increment('claimed');
+    expect(events).toEqual(['claimed']);
+
+    moduleRef.get<Redis>(REDIS).disconnect();
+    await moduleRef.close();
+  });
+
+  it('forRoot validates options at boot', () => {
+    expect(() => DedupModule.forRoot({ store: 'postgres' })).toThrow(DedupConfigError);
+  });
+});

@@ -1,0 +1,124 @@
+import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
+import type Redis from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { z } from 'zod';
+import { DedupConfigError } from './dedup.errors';
+import type { DedupMetricsListener } from './dedup-metrics.service';
+import type { DedupStoreMode, MissingKeyPolicy, OnStoreDown } from './dedup.types';
+
+/** Options of {@link DedupModule.forRoot}. Connections are the app's: the lib opens none. */
+export interface DedupModuleOptions {
+  store: DedupStoreMode;
+  /** ioredis client; required when `store` includes redis. Must not have its own `keyPrefix`. */
+  redis?: Redis;
+  /** Initialised (or initialising) TypeORM DataSource; required when `store` includes postgres. */
+  dataSource?: DataSource;
+  /** How long a COMPLETED record suppresses duplicates. Default 24 h; keep it above the queue's redelivery window. */
+  ttlMs?: number;
+  /** How long a claim holds without a heartbeat. Default 30 s; keep it ≤ the queue's visibility timeout. */
+  leaseMs?: number;
+  /** Prefix of every stored key. Default `'once:dedup:'`. */
+  keyPrefix?: string;
+  /** Redis unreachable: `'fail'` (default) throws so the message is retried; `'bypass'` uses Postgres alone (redis+postgres only). */
+  onStoreDown?: OnStoreDown;
+  /** A Redis call slower than this counts as Redis down. Default 1000 ms. */
+  redisTimeoutMs?: number;
+  /** After Redis fails, skip it for this long before trying again. Default 1000 ms. */
+  redisRetryAfterMs?: number;
+  /** Transactional mode: how long a duplicate waits for the first delivery's transaction. Default 5000 ms. */
+  lockTimeoutMs?: number;
+  /** Extend the SQS visibility of messages being handled (with the lease) and defer in-flight duplicates until the lease ends. Default true. */
+  manageVisibility?: boolean;
+  /** SQS message without a key: `'dead-letter'` (default) sends it to the queue's DLQ now; `'throw'` leaves it to redrive. */
+  missingKey?: MissingKeyPolicy;
+  /** Called on every counter increment. */
+  metricsListener?: DedupMetricsListener;
+}
+
+/** Options of {@link DedupModule.forRootAsync}. */
+export interface DedupModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  useFactory: (...args: never[]) => DedupModuleOptions | Promise<DedupModuleOptions>;
+}
+
+const isRedisLike = (value: unknown): value is Redis =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as Redis).evalsha === 'function' &&
+  typeof (value as Redis).scan === 'function';
+
+const isDataSourceLike = (value: unknown): value is DataSource =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as DataSource).createQueryRunner === 'function' &&
+  typeof (value as DataSource).query === 'function';
+
+const dedupOptionsSchema = z
+  .object({
+    store: z.enum(['redis', 'postgres', 'redis+postgres']),
+    redis: z.custom<Redis>(isRedisLike, { message: 'must be an ioredis client' }).optional(),
+    dataSource: z
+      .custom<DataSource>(isDataSourceLike, { message: 'must be a TypeORM DataSource' })
+      .optional(),
+    ttlMs: z
+      .number()
+      .int()
+      .positive()
+      .default(24 * 60 * 60 * 1000),
+    leaseMs: z.number().int().min(100).default(30_000),
+    keyPrefix: z.string().max(200).default('once:dedup:'),
+    onStoreDown: z.enum(['fail', 'bypass']).default('fail'),
+    redisTimeoutMs: z.number().int().positive().default(1000),
+    redisRetryAfterMs: z.number().int().min(0).default(1000),
+    lockTimeoutMs: z.number().int().positive().default(5000),
+    manageVisibility: z.boolean().default(true),
+    missingKey: z.enum(['dead-letter', 'throw']).default('dead-letter'),
+    metricsListener: z
+      .custom<DedupMetricsListener>((value) => typeof value === 'function', { message: 'must be a function' })
+      .optional(),
+  })
+  .superRefine((options, ctx) => {
+    const usesRedis = options.store !== 'postgres';
+    const usesPostgres = options.store !== 'redis';
+    if (usesRedis && !options.redis) {
+      ctx.addIssue({ code: 'custom', path: ['redis'], message: `required for store "${options.store}"` });
+    }
+    if (usesPostgres && !options.dataSource) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dataSource'],
+        message: `required for store "${options.store}"`,
+      });
+    }
+    if (options.redis?.options?.keyPrefix) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redis'],
+        message: 'the ioredis client has its own keyPrefix; use DedupModule keyPrefix instead',
+      });
+    }
+    if (options.onStoreDown === 'bypass' && options.store !== 'redis+postgres') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['onStoreDown'],
+        message: '"bypass" needs store "redis+postgres" (there is nothing durable to fall back to)',
+      });
+    }
+    if (options.ttlMs < options.leaseMs) {
+      ctx.addIssue({ code: 'custom', path: ['ttlMs'], message: 'must be at least leaseMs' });
+    }
+  });
+
+/** DedupModule options after validation, defaults applied. */
+export type ResolvedDedupOptions = z.infer<typeof dedupOptionsSchema>;
+
+/** Validates options once, at boot; throws {@link DedupConfigError} naming every problem. */
+export function resolveDedupOptions(options: DedupModuleOptions): ResolvedDedupOptions {
+  const result = dedupOptionsSchema.safeParse(options);
+  if (!result.success) {
+    throw new DedupConfigError(
+      result.error.issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}

@@ -1,0 +1,724 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { DEDUP_OPTIONS, DEFAULT_SCOPE } from './dedup.constants';
+import {
+  DedupConfigError,
+  DuplicateInFlightError,
+  StaleClaimError,
+  StoreUnavailableError,
+} from './dedup.errors';
+import { DedupMetrics } from './dedup-metrics.service';
+import type { ResolvedDedupOptions } from './dedup.options';
+import type {
+  Claim,
+  ClaimOptions,
+  ClaimOutcome,
+  IdempotencyContext,
+  IdempotencyRecord,
+  ListPage,
+  ListQuery,
+  RunOptions,
+} from './dedup.types';
+import { runInIdempotencyContext } from './idempotency.context';
+import { assertValidScope, storageKeyFor } from './idempotency-key.extractor';
+import { LeaseHeartbeat } from './lease.heartbeat';
+import { IdempotentHandlerRunner, type IdempotentCall } from './sqs/idempotent-handler.runner';
+import { SqsQueueOps } from './sqs/sqs-queue.ops';
+import type {
+  ClaimRequest,
+  DedupStore,
+  StoreClaimResult,
+  StoredRecord,
+} from './stores/dedup-store.interface';
+import { BYPASSED, LayeredStore } from './stores/layered.store';
+import { isLockTimeoutError, PostgresStore } from './stores/postgres.store';
+import { RedisStore } from './stores/redis.store';
+
+/** Per-call options with the module defaults applied. @internal */
+export interface ResolvedRunOptions {
+  readonly scope: string;
+  readonly ttlMs: number;
+  readonly leaseMs: number;
+  readonly transactional: boolean;
+  readonly storeResult: boolean;
+}
+
+/** One unit of idempotent work (a key and what to hand the worker for it). @internal */
+export interface ExecUnit<P> {
+  readonly key: string;
+  readonly messageId?: string;
+  readonly payload: P;
+}
+
+/** What the worker says about the fresh units it was given, index for index. @internal */
+export interface WorkResult {
+  readonly acked: readonly boolean[];
+  readonly results?: readonly unknown[];
+}
+
+/** How one unit ended. `not-acked`: ran, but the handler did not acknowledge it, so it was released. @internal */
+export type ExecOutcome =
+  | { readonly status: 'executed' | 'not-acked' | 'stale' }
+  | { readonly status: 'completed'; readonly result: unknown }
+  | { readonly status: 'in-flight'; readonly retryAfterMs: number };
+
+/** @internal */
+export interface ExecHooks<P> {
+  /** Runs on every heartbeat with the fresh payloads (the SQS runner extends their visibility). */
+  onHeartbeat?: (fresh: readonly P[]) => Promise<void>;
+}
+
+/**
+ * The context of one run. Its AbortSignal is created only if someone reads it or the lease is
+ * lost: an AbortController per message is measurable on the hot path.
+ */
+class RunContext implements IdempotencyContext {
+  private controller?: AbortController;
+
+  constructor(
+    readonly claims: readonly Claim[],
+    readonly manager?: IdempotencyContext['manager'],
+  ) {}
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    return this.controller.signal;
+  }
+
+  lose(reason: Error): void {
+    if (!this.signal.aborted) this.controller?.abort(reason);
+  }
+}
+
+const parseResult = (json: string | undefined): unknown => {
+  if (json === undefined) return undefined;
+  try {
+    return JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Exactly-once execution keyed by idempotency keys: claim (a lease with an owner token) →
+ * complete (optionally with a result returned to duplicates) or release. `run` wraps a function;
+ * `claim`/`complete`/`release`/`extend` are the building blocks; `get`/`forget`/`list` serve the
+ * admin API. Stored keys are `keyPrefix + scope + ':' + key`.
+ */
+@Injectable()
+export class IdempotencyService {
+  private readonly logger = new Logger('Idempotency');
+  private readonly store: DedupStore;
+  private readonly postgres?: PostgresStore;
+  private readonly layered?: LayeredStore;
+  private readonly handlers: IdempotentHandlerRunner;
+
+  constructor(
+    @Inject(DEDUP_OPTIONS) private readonly options: ResolvedDedupOptions,
+    private readonly metrics: DedupMetrics,
+    queueOps: SqsQueueOps,
+  ) {
+    if (options.metricsListener) metrics.addListener(options.metricsListener);
+    // Only the connections the chosen store uses: a DataSource passed with store 'redis' stays unused.
+    const redis =
+      options.store !== 'postgres' &&
+      options.redis &&
+      new RedisStore(
+        options.redis,
+        {
+          keyPrefix: options.keyPrefix,
+          timeoutMs: options.redisTimeoutMs,
+          retryAfterMs: options.redisRetryAfterMs,
+        },
+        metrics,
+        this.logger,
+      );
+    this.postgres =
+      options.store !== 'redis' && options.dataSource
+        ? new PostgresStore(options.dataSource, metrics)
+        : undefined;
+    if (options.store === 'redis' && redis) this.store = redis;
+    else if (options.store === 'postgres' && this.postgres) this.store = this.postgres;
+    else if (redis && this.postgres) {
+      this.layered = new LayeredStore(redis, this.postgres, options.onStoreDown, this.logger);
+      this.store = this.layered;
+    } else {
+      throw new DedupConfigError([`store "${options.store}" is missing its connection`]);
+    }
+    this.handlers = new IdempotentHandlerRunner(this, queueOps, metrics, options);
+  }
+
+  /** The stored key of `key` in `scope`: `keyPrefix + scope + ':' + key`. */
+  keyFor(key: string, scope: string = DEFAULT_SCOPE): string {
+    assertValidScope(scope);
+    return storageKeyFor(this.options.keyPrefix, scope, key);
+  }
+
+  /**
+   * Runs `fn` at most once per key (per scope) until the record expires. A duplicate of a
+   * completed key gets the stored result (JSON round trip; `undefined` if none) without running.
+   * @throws DuplicateInFlightError while another caller holds the key.
+   * @throws StaleClaimError if the lease expired, another caller took over, and then this one finished.
+   * Whatever `fn` throws, after releasing the claim.
+   */
+  async run<T>(
+    key: string,
+    fn: (context: IdempotencyContext) => T | Promise<T>,
+    options: RunOptions = {},
+  ): Promise<T> {
+    const opts = this.resolve(options);
+    let value: T | undefined;
+    const [outcome] = await this.execute<undefined>(
+      [{ key, messageId: options.messageId, payload: undefined }],
+      opts,
+      async (_fresh, context) => {
+        value = await fn(context);
+        return { acked: [true], results: [value] };
+      },
+    );
+    switch (outcome?.status) {
+      case 'executed':
+        return value as T;
+      case 'completed':
+        return outcome.result as T;
+      case 'in-flight':
+        throw new DuplicateInFlightError(opts.scope, key, outcome.retryAfterMs, options.messageId);
+      default:
+        throw new StaleClaimError(opts.scope, key, options.messageId);
+    }
+  }
+
+  /** Claims one key. */
+  async claim(key: string, options: ClaimOptions = {}): Promise<ClaimOutcome> {
+    const [outcome] = await this.claimMany([{ key, messageId: options.messageId }], options);
+    return outcome as ClaimOutcome;
+  }
+
+  /**
+   * Claims many keys in one store round trip. A key repeated in `items` is claimed once; its
+   * repeats are reported `in-flight` (held by the first).
+   */
+  async claimMany(
+    items: readonly { key: string; messageId?: string }[],
+    options: Omit<ClaimOptions, 'messageId'> = {},
+  ): Promise<ClaimOutcome[]> {
+    const opts = this.resolve(options);
+    const token = randomUUID();
+    const requests = items.map((item) => this.request(opts.scope, item.key, item.messageId));
+    const first = new Map<string, number>();
+    const unique: ClaimRequest[] = [];
+    for (const request of requests) {
+      if (!first.has(request.storageKey)) {
+        first.set(request.storageKey, unique.length);
+        unique.push(request);
+      }
+    }
+    const results = await this.store.claim(unique, token, opts.leaseMs);
+    return requests.map((request) => {
+      const index = first.get(request.storageKey) as number;
+      const own = unique[index] === request;
+      const result: StoreClaimResult = own
+        ? (results[index] as StoreClaimResult)
+        : { status: 'in-flight', retryAfterMs: opts.leaseMs };
+      return this.noteClaim(request, result, token, opts);
+    });
+  }
+
+  /**
+   * Marks a claim completed, storing `result` (JSON) for duplicates.
+   * @throws StaleClaimError if another owner holds the key now.
+   */
+  async complete(claim: Claim, result?: unknown): Promise<void> {
+    const [done] = await this.completeMany([{ claim, result }]);
+    if (!done) throw new StaleClaimError(claim.scope, claim.key, claim.messageId);
+  }
+
+  /** Completes many claims (one round trip per TTL); `false` marks a stale claim. */
+  async completeMany(entries: readonly { claim: Claim; result?: unknown }[]): Promise<boolean[]> {
+    return this.grouped(
+      entries,
+      (entry) => entry.claim.ttlMs,
+      async (group, ttlMs) => {
+        const done = await this.store.complete(
+          group.map(({ claim, result }) => ({
+            ...this.requestOf(claim),
+            token: claim.token,
+            result: this.serialize(claim, result),
+          })),
+          ttlMs,
+        );
+        group.forEach(({ claim }, i) => {
+          if (done[i]) {
+            this.metrics.increment('completed', { scope: claim.scope });
+          } else {
+            this.metrics.increment('stale-token', { scope: claim.scope });
+            this.logger.warn({ msg: 'stale claim refused', ...this.fields(claim) });
+          }
+        });
+        return done;
+      },
+    );
+  }
+
+  /** Gives a claim up (only its owner can) so the key can be claimed again at once. */
+  async release(claim: Claim): Promise<boolean> {
+    const [released] = await this.releaseMany([claim]);
+    return released ?? false;
+  }
+
+  async releaseMany(claims: readonly Claim[]): Promise<boolean[]> {
+    const released = await this.store.release(claims);
+    claims.forEach((claim, i) => {
+      if (released[i]) this.metrics.increment('released', { scope: claim.scope });
+    });
+    return released;
+  }
+
+  /** Renews a claim's lease by its `leaseMs`; `false` means the claim was lost. */
+  async extend(claim: Claim): Promise<boolean> {
+    const [renewed] = await this.extendMany([claim]);
+    return renewed ?? false;
+  }
+
+  async extendMany(claims: readonly Claim[]): Promise<boolean[]> {
+    return this.grouped(
+      claims,
+      (claim) => claim.leaseMs,
+      async (group, leaseMs) => {
+        const renewed = await this.store.extend(
+          group.map((claim) => ({ ...this.requestOf(claim), token: claim.token })),
+          leaseMs,
+        );
+        group.forEach((claim, i) => {
+          this.metrics.increment(renewed[i] ? 'lease-extended' : 'stale-token', { scope: claim.scope });
+          if (!renewed[i]) this.logger.warn({ msg: 'lease lost', ...this.fields(claim) });
+        });
+        return renewed;
+      },
+    );
+  }
+
+  /** The live record of a key (`null` when absent or expired). With redis+postgres, Postgres answers. */
+  async get(key: string, options: { scope?: string } = {}): Promise<IdempotencyRecord | null> {
+    const record = await this.store.get(this.keyFor(key, options.scope));
+    return record && this.toPublic(record);
+  }
+
+  /** Deletes a key's record so the next delivery runs again. */
+  async forget(key: string, options: { scope?: string } = {}): Promise<boolean> {
+    return this.store.forget(this.keyFor(key, options.scope));
+  }
+
+  /**
+   * Pages through live records of this module's keyPrefix. Postgres (and redis+postgres): key
+   * order, exact pages. Redis only: SCAN order, pages of roughly `limit`.
+   */
+  async list(query: ListQuery = {}): Promise<ListPage> {
+    const limit = Math.min(1000, Math.max(1, Math.floor(query.limit ?? 50)));
+    const page = await this.store.list({
+      state: query.state,
+      prefix: this.options.keyPrefix + (query.prefix ?? ''),
+      limit,
+      cursor: query.cursor,
+    });
+    return { items: page.items.map((record) => this.toPublic(record)), nextCursor: page.nextCursor };
+  }
+
+  /** Deletes up to `limit` expired Postgres records (Redis expires its own). Returns how many. */
+  async purgeExpired(limit = 1000): Promise<number> {
+    return this.postgres ? this.postgres.purgeExpired(limit) : 0;
+  }
+
+  /** Entry point of `@Idempotent` wrappers. @internal */
+  invoke(call: IdempotentCall): Promise<unknown> {
+    return this.handlers.invoke(call);
+  }
+
+  /** Applies module defaults to per-call options. @internal */
+  resolve(options: RunOptions): ResolvedRunOptions {
+    const scope = options.scope ?? DEFAULT_SCOPE;
+    assertValidScope(scope);
+    const leaseMs = options.leaseMs ?? this.options.leaseMs;
+    const ttlMs = options.ttlMs ?? this.options.ttlMs;
+    if (!Number.isInteger(leaseMs) || leaseMs < 100) throw new TypeError(`leaseMs must be an integer ≥ 100`);
+    if (!Number.isInteger(ttlMs) || ttlMs < leaseMs)
+      throw new TypeError(`ttlMs must be an integer ≥ leaseMs`);
+    if (options.transactional && !this.postgres) {
+      throw new DedupConfigError([
+        `transactional mode needs store "postgres" or "redis+postgres", not "${this.options.store}"`,
+      ]);
+    }
+    return {
+      scope,
+      leaseMs,
+      ttlMs,
+      transactional: options.transactional ?? false,
+      storeResult: options.storeResult ?? true,
+    };
+  }
+
+  /**
+   * Claims every unit in one round trip, hands the fresh ones to `work` (under a lease heartbeat,
+   * or inside one Postgres transaction), then completes what `work` acknowledged and releases the
+   * rest. If `work` throws, every fresh claim is released (rolled back) and the error rethrown.
+   * Unit keys must be distinct. @internal
+   */
+  execute<P>(
+    units: readonly ExecUnit<P>[],
+    opts: ResolvedRunOptions,
+    work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
+    hooks: ExecHooks<P> = {},
+  ): Promise<ExecOutcome[]> {
+    return opts.transactional
+      ? this.executeInTransaction(units, opts, work, hooks)
+      : this.executeWithClaims(units, opts, work, hooks);
+  }
+
+  private async executeWithClaims<P>(
+    units: readonly ExecUnit<P>[],
+    opts: ResolvedRunOptions,
+    work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
+    hooks: ExecHooks<P>,
+  ): Promise<ExecOutcome[]> {
+    const claimed = await this.claimMany(units, opts);
+    const outcomes: ExecOutcome[] = claimed.map((outcome) =>
+      outcome.status === 'claimed' ? { status: 'executed' } : outcome,
+    );
+    const fresh = claimed.flatMap((outcome, i) => (outcome.status === 'claimed' ? [i] : []));
+    if (fresh.length === 0) return outcomes;
+
+    const claims = fresh.map((i) => (claimed[i] as { claim: Claim }).claim);
+    const payloads = fresh.map((i) => (units[i] as ExecUnit<P>).payload);
+    const context = new RunContext(claims);
+    const heartbeat = this.startHeartbeat(
+      opts.leaseMs,
+      claims,
+      context,
+      (held) => this.extendMany(held),
+      () => (hooks.onHeartbeat ? hooks.onHeartbeat(payloads) : Promise.resolve()),
+    );
+    let done: WorkResult;
+    try {
+      done = await runInIdempotencyContext(context, () => work(payloads, context));
+    } catch (error) {
+      await heartbeat.stop();
+      await this.releaseAfterFailure(claims, error);
+      throw error;
+    }
+    await heartbeat.stop();
+
+    const acked = claims.flatMap((claim, j) =>
+      done.acked[j] ? [{ claim, result: opts.storeResult ? done.results?.[j] : undefined, j }] : [],
+    );
+    const completed = await this.completeMany(acked);
+    const unacked = claims.filter((_, j) => !done.acked[j]);
+    if (unacked.length > 0) {
+      await this.releaseMany(unacked);
+      for (const claim of unacked)
+        this.logger.log({ msg: 'claim released: not acknowledged', ...this.fields(claim) });
+    }
+    const completedByIndex = new Map(acked.map(({ j }, k) => [j, completed[k]]));
+    fresh.forEach((unitIndex, j) => {
+      outcomes[unitIndex] = {
+        status: !done.acked[j] ? 'not-acked' : completedByIndex.get(j) ? 'executed' : 'stale',
+      };
+    });
+    return outcomes;
+  }
+
+  private async executeInTransaction<P>(
+    units: readonly ExecUnit<P>[],
+    opts: ResolvedRunOptions,
+    work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
+    hooks: ExecHooks<P>,
+  ): Promise<ExecOutcome[]> {
+    const postgres = this.postgres as PostgresStore;
+    const dataSource = this.options.dataSource as NonNullable<ResolvedDedupOptions['dataSource']>;
+    const token = randomUUID();
+    const requests = units.map((unit) => this.request(opts.scope, unit.key, unit.messageId));
+    const results: StoreClaimResult[] = new Array(requests.length);
+
+    // redis+postgres: Redis filters first, under a lease; Postgres decides inside the transaction.
+    const forward: number[] = [];
+    if (this.layered) {
+      const first = await this.layered.claimFirstLayer(requests, token, opts.leaseMs);
+      first.forEach((result, i) => {
+        if (result === BYPASSED || result.status === 'claimed') forward.push(i);
+        else results[i] = result;
+      });
+    } else {
+      forward.push(...requests.keys());
+    }
+    const forwarded = forward.map((i) => requests[i] as ClaimRequest);
+
+    const runner = dataSource.createQueryRunner();
+    let heartbeat: LeaseHeartbeat | undefined;
+    const claims: Claim[] = [];
+    let working = false;
+    try {
+      await runner.connect();
+      await runner.startTransaction();
+      await runner.query(`SET LOCAL lock_timeout = ${Math.floor(this.options.lockTimeoutMs)}`);
+      let second: StoreClaimResult[];
+      try {
+        second = await postgres.claimInTransaction(runner.manager, forwarded, token, opts.ttlMs);
+      } catch (error) {
+        if (!isLockTimeoutError(error)) throw error;
+        second = forwarded.map(() => ({ status: 'in-flight', retryAfterMs: this.options.lockTimeoutMs }));
+      }
+      forward.forEach((i, k) => (results[i] = second[k] as StoreClaimResult));
+      const outcomes: ExecOutcome[] = requests.map((request, i) => {
+        const outcome = this.noteClaim(request, results[i] as StoreClaimResult, token, opts);
+        if (outcome.status !== 'claimed') return outcome;
+        claims.push(outcome.claim);
+        return { status: 'executed' };
+      });
+      // Redis follows Postgres for the keys Postgres did not give us.
+      const lost = forward.filter((i) => results[i]?.status !== 'claimed');
+      const settleRedis = () =>
+        this.layered
+          ? this.layered.followSecondLayer(
+              lost.map((i) => requests[i] as ClaimRequest),
+              token,
+              lost.map((i) => results[i] as StoreClaimResult),
+            )
+          : Promise.resolve();
+
+      const fresh = requests.flatMap((_, i) => (results[i]?.status === 'claimed' ? [i] : []));
+      if (fresh.length === 0) {
+        await runner.rollbackTransaction();
+        await settleRedis();
+        return outcomes;
+      }
+
+      const payloads = fresh.map((i) => (units[i] as ExecUnit<P>).payload);
+      const context = new RunContext(claims, runner.manager);
+      heartbeat = this.startHeartbeat(
+        opts.leaseMs,
+        claims,
+        context,
+        (held) => this.extendRedisOnly(held),
+        () => (hooks.onHeartbeat ? hooks.onHeartbeat(payloads) : Promise.resolve()),
+      );
+      working = true;
+      const done = await runInIdempotencyContext(context, () => work(payloads, context));
+      await heartbeat.stop();
+
+      const stored = claims.map((claim, j) => ({
+        ...this.requestOf(claim),
+        token,
+        result: done.acked[j] && opts.storeResult ? this.serialize(claim, done.results?.[j]) : undefined,
+      }));
+      const kept = stored.filter((_, j) => done.acked[j]);
+      const discarded = claims.filter((_, j) => !done.acked[j]);
+      await postgres.finishInTransaction(
+        runner.manager,
+        token,
+        stored,
+        discarded.map((claim) => claim.storageKey),
+      );
+      await runner.commitTransaction();
+      working = false;
+
+      for (const item of kept) this.metrics.increment('completed', { scope: item.scope });
+      for (const claim of discarded) {
+        this.metrics.increment('released', { scope: claim.scope });
+        this.logger.log({ msg: 'claim released: not acknowledged', ...this.fields(claim) });
+      }
+      if (this.layered) {
+        const redis = this.layered.redis;
+        await this.redisBestEffort(() => redis.complete(kept, opts.ttlMs));
+        await this.redisBestEffort(() => redis.release(discarded));
+      }
+      await settleRedis();
+      fresh.forEach(
+        (unitIndex, j) => (outcomes[unitIndex] = { status: done.acked[j] ? 'executed' : 'not-acked' }),
+      );
+      return outcomes;
+    } catch (error) {
+      await heartbeat?.stop();
+      if (runner.isTransactionActive) {
+        await runner
+          .rollbackTransaction()
+          .catch((rollbackError: Error) =>
+            this.logger.error({ msg: 'rollback failed', error: rollbackError.message }),
+          );
+      }
+      if (this.layered) {
+        const redis = this.layered.redis;
+        await this.redisBestEffort(() =>
+          redis.release(forwarded.map((r) => ({ storageKey: r.storageKey, token }))),
+        );
+      }
+      if (working) {
+        for (const claim of claims) {
+          this.metrics.increment('released', { scope: claim.scope });
+          this.logger.warn({
+            msg: 'transaction rolled back after failure',
+            ...this.fields(claim),
+            error: (error as Error)?.name,
+          });
+        }
+      }
+      throw error;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private startHeartbeat(
+    leaseMs: number,
+    claims: readonly Claim[],
+    lease: RunContext,
+    extend: (held: Claim[]) => Promise<boolean[]>,
+    after: () => Promise<void>,
+  ): LeaseHeartbeat {
+    let held = [...claims];
+    return new LeaseHeartbeat(
+      Math.max(50, Math.floor(leaseMs / 3)),
+      async () => {
+        if (held.length > 0) {
+          const renewed = await extend(held);
+          const lost = held.filter((_, i) => !renewed[i]);
+          held = held.filter((_, i) => renewed[i]);
+          const [firstLost] = lost;
+          if (firstLost) {
+            lease.lose(new StaleClaimError(firstLost.scope, firstLost.key, firstLost.messageId));
+          }
+        }
+        await after();
+      },
+      (error) => this.logger.warn({ msg: 'lease heartbeat failed', error: (error as Error).message }),
+    );
+  }
+
+  /** Transactional mode holds no Postgres lease (the row lock is one); only Redis' is renewed. */
+  private async extendRedisOnly(claims: Claim[]): Promise<boolean[]> {
+    if (this.layered) {
+      const renewed = await this.redisBestEffort(() =>
+        (this.layered as LayeredStore).redis.extend(
+          claims.map((claim) => ({ ...this.requestOf(claim), token: claim.token })),
+          claims[0]?.leaseMs ?? this.options.leaseMs,
+        ),
+      );
+      renewed?.forEach(
+        (ok, i) => ok && this.metrics.increment('lease-extended', { scope: claims[i]?.scope }),
+      );
+    }
+    return claims.map(() => true);
+  }
+
+  private async releaseAfterFailure(claims: readonly Claim[], error: unknown): Promise<void> {
+    try {
+      await this.releaseMany(claims);
+    } catch (releaseError) {
+      this.logger.error({
+        msg: 'release failed; the lease will expire',
+        error: (releaseError as Error).message,
+      });
+    }
+    for (const claim of claims) {
+      this.logger.warn({
+        msg: 'claim released after failure',
+        ...this.fields(claim),
+        error: (error as Error)?.name,
+      });
+    }
+  }
+
+  private async redisBestEffort<T>(operation: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Counts and logs a claim result and turns it into the public outcome. */
+  private noteClaim(
+    request: ClaimRequest,
+    result: StoreClaimResult,
+    token: string,
+    opts: ResolvedRunOptions,
+  ): ClaimOutcome {
+    const fields = { scope: request.scope, idempotencyKey: request.key, messageId: request.messageId };
+    switch (result.status) {
+      case 'claimed':
+        this.metrics.increment('claimed', { scope: request.scope });
+        return { status: 'claimed', claim: this.claimOf(request, token, result.fence, opts) };
+      case 'completed':
+        this.metrics.increment('duplicate-completed', { scope: request.scope });
+        this.logger.log({ msg: 'duplicate skipped', ...fields });
+        return { status: 'completed', result: parseResult(result.result) };
+      default:
+        this.metrics.increment('duplicate-in-flight', { scope: request.scope });
+        this.logger.log({ msg: 'duplicate in flight', ...fields, retryAfterMs: result.retryAfterMs });
+        return { status: 'in-flight', retryAfterMs: result.retryAfterMs };
+    }
+  }
+
+  private claimOf(request: ClaimRequest, token: string, fence: number, opts: ResolvedRunOptions): Claim {
+    return {
+      storageKey: request.storageKey,
+      scope: request.scope,
+      key: request.key,
+      messageId: request.messageId,
+      token,
+      fence,
+      leaseMs: opts.leaseMs,
+      ttlMs: opts.ttlMs,
+    };
+  }
+
+  private request(scope: string, key: string, messageId?: string): ClaimRequest {
+    return { storageKey: storageKeyFor(this.options.keyPrefix, scope, key), scope, key, messageId };
+  }
+
+  private requestOf(claim: Claim): ClaimRequest {
+    return { storageKey: claim.storageKey, scope: claim.scope, key: claim.key, messageId: claim.messageId };
+  }
+
+  private fields(claim: Claim) {
+    return { scope: claim.scope, idempotencyKey: claim.key, messageId: claim.messageId };
+  }
+
+  /** JSON of a result to store; a result that cannot be serialised is not stored (and logged). */
+  private serialize(claim: Claim, result: unknown): string | undefined {
+    if (result === undefined) return undefined;
+    try {
+      return JSON.stringify(result);
+    } catch (error) {
+      this.logger.warn({
+        msg: 'result not stored: not JSON-serialisable',
+        ...this.fields(claim),
+        error: (error as Error).name,
+      });
+      return undefined;
+    }
+  }
+
+  private toPublic(record: StoredRecord): IdempotencyRecord {
+    const { result, ...rest } = record;
+    return { ...rest, result: parseResult(result) };
+  }
+
+  /** Runs `operation` once per distinct `groupBy` value, keeping results in input order. */
+  private async grouped<T>(
+    items: readonly T[],
+    groupBy: (item: T) => number,
+    operation: (group: T[], value: number) => Promise<boolean[]>,
+  ): Promise<boolean[]> {
+    const groups = new Map<number, number[]>();
+    items.forEach((item, i) => groups.set(groupBy(item), [...(groups.get(groupBy(item)) ?? []), i]));
+    const out: boolean[] = new Array(items.length).fill(false);
+    for (const [value, indexes] of groups) {
+      const results = await operation(
+        indexes.map((i) => items[i] as T),
+        value,
+      );
+      indexes.forEach((i, k) => (out[i] = results[k] ?? false));
+    }
+    return out;
+  }
+}

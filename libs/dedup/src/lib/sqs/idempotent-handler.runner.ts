@@ -1,0 +1,257 @@
+import type { Message } from '@aws-sdk/client-sqs';
+import { Logger } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { DuplicateInFlightError, MissingIdempotencyKeyError, StaleClaimError } from '../dedup.errors';
+import type { DedupMetrics } from '../dedup-metrics.service';
+import type { ResolvedDedupOptions } from '../dedup.options';
+import type { IdempotencyKeyFn } from '../idempotency-key.extractor';
+import { messageIdOf, resolveIdempotencyKey } from '../idempotency-key.extractor';
+import type { IdempotencyService, ResolvedRunOptions } from '../idempotency.service';
+import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
+import type { SqsQueueOps } from './sqs-queue.ops';
+
+/** What `@Idempotent` resolved at decoration time. @internal */
+export interface IdempotentSpec {
+  readonly scope: string;
+  readonly key?: IdempotencyKeyFn<never>;
+  readonly ttlMs?: number;
+  readonly leaseMs?: number;
+  readonly transactional?: boolean;
+}
+
+/** One call of a decorated method. @internal */
+export interface IdempotentCall {
+  readonly spec: IdempotentSpec;
+  /** `@SqsMessageHandler` metadata when the method is an SQS handler. */
+  readonly handler?: { readonly name: string; readonly batch?: boolean };
+  readonly thisArg: unknown;
+  readonly original: (...args: unknown[]) => unknown;
+  readonly args: readonly unknown[];
+}
+
+/**
+ * What `@Idempotent` does per call: SQS single handlers, SQS batch handlers (partial
+ * acknowledgement), and plain methods (`IdempotencyService.run`). @internal
+ */
+export class IdempotentHandlerRunner {
+  private readonly logger = new Logger('Idempotency');
+
+  constructor(
+    private readonly service: IdempotencyService,
+    private readonly queueOps: SqsQueueOps,
+    private readonly metrics: DedupMetrics,
+    private readonly options: ResolvedDedupOptions,
+  ) {}
+
+  invoke(call: IdempotentCall): Promise<unknown> {
+    if (call.handler?.batch) return this.batch(call, call.handler.name);
+    if (call.handler) return this.single(call, call.handler.name);
+    return this.plain(call);
+  }
+
+  /** A plain method: key from the first argument, result stored and returned to duplicates. */
+  private async plain(call: IdempotentCall): Promise<unknown> {
+    const [first] = call.args;
+    const { spec } = call;
+    let key: string;
+    try {
+      key = resolveIdempotencyKey(first, spec.scope, spec.key as IdempotencyKeyFn<unknown> | undefined);
+    } catch (error) {
+      if (error instanceof MissingIdempotencyKeyError) this.noteMissing(error);
+      throw error;
+    }
+    return this.service.run(key, (context) => this.callOriginal(call, call.args, context.manager), {
+      scope: spec.scope,
+      ttlMs: spec.ttlMs,
+      leaseMs: spec.leaseMs,
+      transactional: spec.transactional,
+      messageId: messageIdOf(first),
+    });
+  }
+
+  /**
+   * sqs-consumer `handleMessage`: completed duplicate → returns `undefined` (deleted); in flight →
+   * defers the message to the end of the lease and throws DuplicateInFlightError (kept); fresh →
+   * runs and returns the handler's result (its acknowledgement decides complete vs release).
+   */
+  private async single(call: IdempotentCall, consumer: string): Promise<unknown> {
+    const message = call.args[0] as Message;
+    const opts = this.handlerOptions(call);
+    let key: string;
+    try {
+      key = resolveIdempotencyKey(
+        message,
+        opts.scope,
+        call.spec.key as IdempotencyKeyFn<Message> | undefined,
+      );
+    } catch (error) {
+      if (!(error instanceof MissingIdempotencyKeyError)) throw error;
+      const sent = await this.deadLetterMissing(consumer, [{ message, error }]);
+      if (sent.has(message)) return undefined;
+      throw error;
+    }
+    let returned: unknown;
+    const [outcome] = await this.service.execute(
+      [{ key, messageId: message.MessageId, payload: message }],
+      opts,
+      async (_fresh, context) => {
+        returned = await this.callOriginal(call, call.args, context.manager);
+        return { acked: [isAcknowledged(returned, message)] };
+      },
+      { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
+    );
+    switch (outcome?.status) {
+      case 'executed':
+      case 'not-acked':
+        return returned;
+      case 'completed':
+        return undefined;
+      case 'in-flight':
+        await this.deferInFlight(consumer, [message], outcome.retryAfterMs);
+        throw new DuplicateInFlightError(opts.scope, key, outcome.retryAfterMs, message.MessageId);
+      default:
+        throw new StaleClaimError(opts.scope, key, message.MessageId);
+    }
+  }
+
+  /**
+   * sqs-consumer `handleMessageBatch`: one claim round trip for the whole batch, in-batch
+   * duplicates collapsed onto their first message, only fresh messages passed to the handler.
+   * Returns the acknowledgement list: completed duplicates, fresh messages the handler
+   * acknowledged and that completed, their in-batch duplicates, and dead-lettered keyless ones.
+   */
+  private async batch(call: IdempotentCall, consumer: string): Promise<Message[]> {
+    const messages = call.args[0] as Message[];
+    const opts = this.handlerOptions(call);
+    const keyFn = call.spec.key as IdempotencyKeyFn<Message> | undefined;
+    const plan = planBatch(messages, (message) => resolveIdempotencyKey(message, opts.scope, keyFn));
+    const waiting = plan.missing.map((entry) => entry.message);
+    const outcomes =
+      plan.groups.length === 0
+        ? []
+        : await this.service.execute<KeyedGroup<Message>>(
+            plan.groups.map((group) => ({
+              key: group.key,
+              messageId: group.leader.MessageId,
+              payload: group,
+            })),
+            opts,
+            async (groups, context) => {
+              const leaders = groups.map((group) => group.leader);
+              const returned = await this.callOriginal(
+                call,
+                [leaders, ...call.args.slice(1)],
+                context.manager,
+              );
+              return { acked: acknowledgedInBatch(returned, leaders) };
+            },
+            {
+              onHeartbeat: (groups) =>
+                this.holdVisibility(
+                  consumer,
+                  [...groups.flatMap((group) => [group.leader, ...group.followers]), ...waiting],
+                  opts.leaseMs,
+                ),
+            },
+          );
+
+    const ack: Message[] = [];
+    const deferrals: Promise<void>[] = [];
+    plan.groups.forEach((group, i) => {
+      const outcome = outcomes[i];
+      const all = [group.leader, ...group.followers];
+      if (outcome?.status === 'executed' || outcome?.status === 'completed') ack.push(...all);
+      else if (outcome?.status === 'in-flight')
+        deferrals.push(this.deferInFlight(consumer, all, outcome.retryAfterMs));
+    });
+    await Promise.all(deferrals);
+    if (plan.missing.length > 0) {
+      const sent = await this.deadLetterMissing(consumer, plan.missing);
+      ack.push(...waiting.filter((message) => sent.has(message)));
+    }
+    return ackList(ack);
+  }
+
+  private handlerOptions(call: IdempotentCall): ResolvedRunOptions {
+    const { spec } = call;
+    const opts = this.service.resolve({
+      scope: spec.scope,
+      ttlMs: spec.ttlMs,
+      leaseMs: spec.leaseMs,
+      transactional: spec.transactional,
+    });
+    // An SQS handler's return value is an acknowledgement for sqs-consumer, not a result to replay.
+    return { ...opts, storeResult: false };
+  }
+
+  private async callOriginal(
+    call: IdempotentCall,
+    args: readonly unknown[],
+    manager?: EntityManager,
+  ): Promise<unknown> {
+    return call.original.apply(call.thisArg, manager ? [...args, manager] : [...args]);
+  }
+
+  /** Keeps messages invisible for another lease while their handler runs. */
+  private async holdVisibility(
+    consumer: string,
+    messages: readonly Message[],
+    leaseMs: number,
+  ): Promise<void> {
+    if (this.options.manageVisibility)
+      await this.queueOps.changeVisibility(consumer, messages, leaseMs / 1000);
+  }
+
+  /** Lets an in-flight duplicate reappear just after the holder's lease ends, not before. */
+  private async deferInFlight(
+    consumer: string,
+    messages: readonly Message[],
+    retryAfterMs: number,
+  ): Promise<void> {
+    if (this.options.manageVisibility) {
+      await this.queueOps.changeVisibility(
+        consumer,
+        messages,
+        Math.max(1, Math.ceil(retryAfterMs / 1000) + 1),
+      );
+    }
+  }
+
+  /**
+   * Keyless messages are never processed. Policy 'dead-letter': copied to the queue's DLQ now
+   * (then acknowledged); the ones that could not be sent, or policy 'throw', stay for SQS redrive.
+   */
+  private async deadLetterMissing(
+    consumer: string,
+    missing: readonly { message: Message; error: MissingIdempotencyKeyError }[],
+  ): Promise<Set<Message>> {
+    for (const { error } of missing) this.noteMissing(error);
+    if (this.options.missingKey !== 'dead-letter') return new Set();
+    const sent = await this.queueOps.deadLetter(
+      consumer,
+      missing.map(({ message, error }) => ({
+        message,
+        reason: `MissingIdempotencyKeyError: ${error.reason}`,
+      })),
+    );
+    for (const message of sent) {
+      this.logger.warn({
+        msg: 'message dead-lettered',
+        consumer,
+        messageId: message.MessageId,
+        reason: 'missing idempotency key',
+      });
+    }
+    return sent;
+  }
+
+  private noteMissing(error: MissingIdempotencyKeyError): void {
+    this.metrics.increment('missing-key', { scope: error.scope });
+    this.logger.error({
+      msg: 'missing idempotency key',
+      scope: error.scope,
+      messageId: error.messageId,
+      reason: error.reason,
+    });
+  }
+}

@@ -1,0 +1,77 @@
+import type { RecordState } from '../dedup.types';
+
+/** One key to claim. */
+export interface ClaimRequest {
+  readonly storageKey: string;
+  readonly scope: string;
+  readonly key: string;
+  readonly messageId?: string;
+}
+
+/** A store's answer for one claimed key. */
+export type StoreClaimResult =
+  | { readonly status: 'claimed'; readonly fence: number }
+  /** `result` is the stored JSON text, if any. */
+  | { readonly status: 'completed'; readonly result?: string; readonly expiresInMs: number }
+  | { readonly status: 'in-flight'; readonly retryAfterMs: number };
+
+/** A key held under a token. */
+export interface HeldKey {
+  readonly storageKey: string;
+  readonly token: string;
+}
+
+/** A key to complete: the request fields are needed to recreate a record that vanished. */
+export interface CompleteItem extends HeldKey, ClaimRequest {
+  /** JSON text of the stored result. */
+  readonly result?: string;
+}
+
+/** A record as a store returns it. */
+export interface StoredRecord {
+  readonly storageKey: string;
+  readonly scope: string;
+  readonly key: string;
+  readonly state: RecordState;
+  readonly fence: number;
+  readonly messageId: string | null;
+  readonly attempts: number;
+  readonly result?: string;
+  readonly leaseUntil: Date | null;
+  readonly expiresAt: Date;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface StoreListQuery {
+  readonly state?: RecordState;
+  /** Full stored-key prefix (keyPrefix included). */
+  readonly prefix: string;
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+export interface StoreListPage {
+  readonly items: StoredRecord[];
+  readonly nextCursor?: string;
+}
+
+/**
+ * Claim, complete, release and extend many keys per round trip. Arrays of results follow the
+ * order of the input. Keys in one call must be distinct.
+ *
+ * Ownership rules (all stores):
+ * - claim succeeds when the key is absent, expired, or IN_PROGRESS with an expired lease;
+ * - complete succeeds unless another token holds a live record (then the claim is stale);
+ * - release deletes only an IN_PROGRESS record of the same token;
+ * - extend renews the lease of the same token (or re-takes an absent/expired key).
+ */
+export interface DedupStore {
+  claim(requests: readonly ClaimRequest[], token: string, leaseMs: number): Promise<StoreClaimResult[]>;
+  complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]>;
+  release(items: readonly HeldKey[]): Promise<boolean[]>;
+  extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]>;
+  get(storageKey: string): Promise<StoredRecord | null>;
+  forget(storageKey: string): Promise<boolean>;
+  list(query: StoreListQuery): Promise<StoreListPage>;
+}

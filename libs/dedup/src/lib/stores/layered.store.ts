@@ -1,0 +1,157 @@
+import type { Logger } from '@nestjs/common';
+import { StoreUnavailableError } from '../dedup.errors';
+import type { OnStoreDown } from '../dedup.types';
+import type {
+  ClaimRequest,
+  CompleteItem,
+  DedupStore,
+  HeldKey,
+  StoreClaimResult,
+  StoredRecord,
+  StoreListPage,
+  StoreListQuery,
+} from './dedup-store.interface';
+import type { PostgresStore } from './postgres.store';
+import type { RedisStore } from './redis.store';
+
+/** Marks keys whose Redis step was skipped because Redis is down and `onStoreDown` is 'bypass'. */
+export const BYPASSED = 'bypassed' as const;
+
+/**
+ * `redis+postgres`: Redis filters duplicates in one round trip; Postgres holds the durable record
+ * and has the last word on ownership (complete, release and extend are decided there; Redis
+ * follows on a best-effort basis). Redis down: 'fail' throws StoreUnavailableError, 'bypass'
+ * goes to Postgres alone.
+ */
+export class LayeredStore implements DedupStore {
+  constructor(
+    readonly redis: RedisStore,
+    readonly postgres: PostgresStore,
+    private readonly onStoreDown: OnStoreDown,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The Redis filter step alone (shared with the transactional path). */
+  async claimFirstLayer(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+  ): Promise<(StoreClaimResult | typeof BYPASSED)[]> {
+    try {
+      return await this.redis.claim(requests, token, leaseMs);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
+      this.logger.warn({ msg: 'redis down, claiming in postgres only', keys: requests.length });
+      return requests.map(() => BYPASSED);
+    }
+  }
+
+  /**
+   * Settles the Redis side after Postgres answered: a key Postgres reports completed is marked
+   * completed in Redis too, one Postgres reports in flight is let go in Redis.
+   */
+  async followSecondLayer(
+    requests: readonly ClaimRequest[],
+    token: string,
+    results: readonly StoreClaimResult[],
+  ): Promise<void> {
+    const toRelease: HeldKey[] = [];
+    await Promise.all(
+      requests.map(async (request, i) => {
+        const result = results[i];
+        if (result?.status === 'completed') {
+          await this.bestEffort(() =>
+            this.redis.complete(
+              [{ ...request, token, result: result.result }],
+              Math.max(1, result.expiresInMs),
+            ),
+          );
+        } else if (result?.status === 'in-flight') {
+          toRelease.push({ storageKey: request.storageKey, token });
+        }
+      }),
+    );
+    await this.bestEffort(() => this.redis.release(toRelease));
+  }
+
+  async claim(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+  ): Promise<StoreClaimResult[]> {
+    const first = await this.claimFirstLayer(requests, token, leaseMs);
+    const forward = requests.filter((_, i) => first[i] === BYPASSED || first[i]?.status === 'claimed');
+    let second: StoreClaimResult[];
+    try {
+      second = await this.postgres.claim(forward, token, leaseMs);
+    } catch (error) {
+      await this.bestEffort(() =>
+        this.redis.release(forward.map((r) => ({ storageKey: r.storageKey, token }))),
+      );
+      throw error;
+    }
+    await this.followSecondLayer(forward, token, second);
+    const byKey = new Map(forward.map((request, i) => [request.storageKey, second[i]]));
+    return requests.map((request, i) => {
+      const own = first[i];
+      return own === BYPASSED || own?.status === 'claimed'
+        ? (byKey.get(request.storageKey) as StoreClaimResult)
+        : (own as StoreClaimResult);
+    });
+  }
+
+  async complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
+    const done = await this.postgres.complete(items, ttlMs);
+    await this.bestEffort(() =>
+      this.redis.complete(
+        items.filter((_, i) => done[i]),
+        ttlMs,
+      ),
+    );
+    await this.bestEffort(() => this.redis.release(items.filter((_, i) => !done[i])));
+    return done;
+  }
+
+  async release(items: readonly HeldKey[]): Promise<boolean[]> {
+    const released = await this.postgres.release(items);
+    await this.bestEffort(() => this.redis.release(items));
+    return released;
+  }
+
+  async extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]> {
+    const renewed = await this.postgres.extend(items, leaseMs);
+    await this.bestEffort(() =>
+      this.redis.extend(
+        items.filter((_, i) => renewed[i]),
+        leaseMs,
+      ),
+    );
+    return renewed;
+  }
+
+  get(storageKey: string): Promise<StoredRecord | null> {
+    return this.postgres.get(storageKey);
+  }
+
+  async forget(storageKey: string): Promise<boolean> {
+    const [durable] = await Promise.all([
+      this.postgres.forget(storageKey),
+      this.bestEffort(() => this.redis.forget(storageKey)),
+    ]);
+    return durable;
+  }
+
+  list(query: StoreListQuery): Promise<StoreListPage> {
+    return this.postgres.list(query);
+  }
+
+  /** Redis writes after Postgres decided: a Redis outage is already counted and logged by RedisStore. */
+  private async bestEffort<T>(operation: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,375 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { DEDUP_FENCE_SEQUENCE as SEQ, DEDUP_TABLE as TABLE } from '../dedup.constants';
+import { StoreUnavailableError } from '../dedup.errors';
+import type { DedupMetrics } from '../dedup-metrics.service';
+import type { RecordState } from '../dedup.types';
+import type {
+  ClaimRequest,
+  CompleteItem,
+  DedupStore,
+  HeldKey,
+  StoreClaimResult,
+  StoredRecord,
+  StoreListPage,
+  StoreListQuery,
+} from './dedup-store.interface';
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
+
+/** Connection-level failures (not SQL errors): network codes, SQLSTATE class 08, shutdown, too many connections. */
+export function isPostgresDownError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'CannotExecuteNotConnectedError' || error.name === 'ConnectionIsNotSetError')
+    return true;
+  const driver = (error as { driverError?: unknown }).driverError;
+  const code = String(
+    (error as { code?: unknown }).code ?? (driver as { code?: unknown } | undefined)?.code ?? '',
+  );
+  if (
+    NETWORK_CODES.has(code) ||
+    code.startsWith('08') ||
+    ['57P01', '57P02', '57P03', '53300'].includes(code)
+  ) {
+    return true;
+  }
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    error.message,
+  );
+}
+
+/** True for Postgres' `lock_not_available` (lock_timeout expired). */
+export function isLockTimeoutError(error: unknown): boolean {
+  const driver = (error as { driverError?: { code?: unknown } } | undefined)?.driverError;
+  return (error as { code?: unknown } | undefined)?.code === '55P03' || driver?.code === '55P03';
+}
+
+const MS = `$X::float8 * interval '1 millisecond'`;
+const ms = (param: number) => MS.replace('$X', `$${param}`);
+const NOW = 'statement_timestamp()';
+
+const COLUMNS = `key, scope, idem_key, state, fence, message_id, attempts, result::text AS result,
+  lease_until, expires_at, created_at, updated_at`;
+
+interface RecordRow {
+  key: string;
+  scope: string;
+  idem_key: string;
+  state: RecordState;
+  fence: string;
+  message_id: string | null;
+  attempts: number;
+  result: string | null;
+  lease_until: Date | null;
+  expires_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface ClaimRow {
+  key: string;
+  claimed_fence: string | null;
+  state: RecordState | null;
+  result: string | null;
+  expires_in_ms: string | null;
+  lease_left_ms: string | null;
+}
+
+const toRecord = (row: RecordRow): StoredRecord => ({
+  storageKey: row.key,
+  scope: row.scope,
+  key: row.idem_key,
+  state: row.state,
+  fence: Number(row.fence),
+  messageId: row.message_id,
+  attempts: row.attempts,
+  result: row.result ?? undefined,
+  leaseUntil: row.lease_until,
+  expiresAt: row.expires_at,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** What an existing (unclaimed) row means for a claimer. */
+function existingOutcome(
+  row: Pick<ClaimRow, 'state' | 'result' | 'expires_in_ms' | 'lease_left_ms'>,
+): StoreClaimResult {
+  if (row.state === 'COMPLETED') {
+    return {
+      status: 'completed',
+      result: row.result ?? undefined,
+      expiresInMs: Number(row.expires_in_ms ?? 0),
+    };
+  }
+  // IN_PROGRESS, or a row committed after this statement's snapshot: somebody is on it.
+  return { status: 'in-flight', retryAfterMs: row.state ? Number(row.lease_left_ms ?? 0) : 1000 };
+}
+
+const requestArrays = (requests: readonly ClaimRequest[]) => [
+  requests.map((r) => r.storageKey),
+  requests.map((r) => r.scope),
+  requests.map((r) => r.key),
+  requests.map((r) => r.messageId ?? ''),
+];
+
+/**
+ * Records in the `dedup_records` table (see the migration). Every multi-key operation is one
+ * statement over `unnest(...)` arrays. Times come from Postgres' clock.
+ */
+export class PostgresStore implements DedupStore {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly metrics: DedupMetrics,
+  ) {}
+
+  async claim(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+  ): Promise<StoreClaimResult[]> {
+    if (requests.length === 0) return [];
+    const rows = await this.query<ClaimRow>(
+      `WITH input AS MATERIALIZED (
+         SELECT k.key, k.scope, k.idem_key, NULLIF(k.message_id, '') AS message_id, nextval('${SEQ}') AS fence
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(key, scope, idem_key, message_id)
+       ), claimed AS (
+         INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, attempts,
+                                    lease_until, expires_at, created_at, updated_at)
+         SELECT key, scope, idem_key, 'IN_PROGRESS', $5, fence, message_id, 1,
+                ${NOW} + ${ms(6)}, ${NOW} + ${ms(6)}, ${NOW}, ${NOW}
+         FROM input
+         ON CONFLICT (key) DO UPDATE SET
+           scope = EXCLUDED.scope, idem_key = EXCLUDED.idem_key, state = 'IN_PROGRESS', token = EXCLUDED.token,
+           fence = EXCLUDED.fence, message_id = EXCLUDED.message_id, result = NULL,
+           attempts = CASE WHEN r.state = 'COMPLETED' THEN 1 ELSE r.attempts + 1 END,
+           created_at = CASE WHEN r.state = 'COMPLETED' THEN EXCLUDED.created_at ELSE r.created_at END,
+           lease_until = EXCLUDED.lease_until, expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at
+         WHERE r.expires_at <= ${NOW}
+         RETURNING r.key, r.fence
+       )
+       SELECT i.key, c.fence AS claimed_fence, e.state, e.result::text AS result,
+              GREATEST(0, EXTRACT(EPOCH FROM (e.expires_at - ${NOW})) * 1000)::bigint AS expires_in_ms,
+              GREATEST(0, EXTRACT(EPOCH FROM (e.lease_until - ${NOW})) * 1000)::bigint AS lease_left_ms
+       FROM input i
+       LEFT JOIN claimed c ON c.key = i.key
+       LEFT JOIN ${TABLE} e ON c.key IS NULL AND e.key = i.key`,
+      [...requestArrays(requests), token, leaseMs],
+    );
+    const byKey = new Map(rows.map((row) => [row.key, row]));
+    return requests.map((request): StoreClaimResult => {
+      const row = byKey.get(request.storageKey);
+      if (row?.claimed_fence) return { status: 'claimed', fence: Number(row.claimed_fence) };
+      return existingOutcome(row ?? { state: null, result: null, expires_in_ms: null, lease_left_ms: null });
+    });
+  }
+
+  async complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const rows = await this.query<{ key: string }>(
+      `WITH v AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+           AS v(key, scope, idem_key, message_id, token, result)
+       ), done AS (
+         INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, result, attempts,
+                                    lease_until, expires_at, created_at, updated_at)
+         SELECT key, scope, idem_key, 'COMPLETED', token, nextval('${SEQ}'), NULLIF(message_id, ''), result::jsonb, 1,
+                NULL, ${NOW} + ${ms(7)}, ${NOW}, ${NOW}
+         FROM v
+         ON CONFLICT (key) DO UPDATE SET
+           state = 'COMPLETED', result = EXCLUDED.result, lease_until = NULL, expires_at = EXCLUDED.expires_at,
+           updated_at = EXCLUDED.updated_at,
+           fence = CASE WHEN r.token = EXCLUDED.token THEN r.fence ELSE EXCLUDED.fence END,
+           token = EXCLUDED.token
+         WHERE r.token = EXCLUDED.token OR r.expires_at <= ${NOW}
+         RETURNING r.key
+       )
+       SELECT key FROM done`,
+      [...requestArrays(items), items.map((i) => i.token), items.map((i) => i.result ?? null), ttlMs],
+    );
+    const done = new Set(rows.map((row) => row.key));
+    return items.map((item) => done.has(item.storageKey));
+  }
+
+  async release(items: readonly HeldKey[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const rows = await this.query<{ key: string }>(
+      `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
+       gone AS (
+         DELETE FROM ${TABLE} r USING v
+         WHERE r.key = v.key AND r.token = v.token AND r.state = 'IN_PROGRESS'
+         RETURNING r.key
+       )
+       SELECT key FROM gone`,
+      [items.map((i) => i.storageKey), items.map((i) => i.token)],
+    );
+    const gone = new Set(rows.map((row) => row.key));
+    return items.map((item) => gone.has(item.storageKey));
+  }
+
+  async extend(items: readonly HeldKey[], leaseMs: number): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const rows = await this.query<{ key: string }>(
+      `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
+       renewed AS (
+         UPDATE ${TABLE} r SET lease_until = ${NOW} + ${ms(3)}, expires_at = ${NOW} + ${ms(3)}, updated_at = ${NOW}
+         FROM v
+         WHERE r.key = v.key AND r.token = v.token AND r.state = 'IN_PROGRESS'
+         RETURNING r.key
+       )
+       SELECT key FROM renewed`,
+      [items.map((i) => i.storageKey), items.map((i) => i.token), leaseMs],
+    );
+    const renewed = new Set(rows.map((row) => row.key));
+    return items.map((item) => renewed.has(item.storageKey));
+  }
+
+  async get(storageKey: string): Promise<StoredRecord | null> {
+    const rows = await this.query<RecordRow>(
+      `SELECT ${COLUMNS} FROM ${TABLE} WHERE key = $1 AND expires_at > ${NOW}`,
+      [storageKey],
+    );
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async forget(storageKey: string): Promise<boolean> {
+    const rows = await this.query<{ key: string }>(
+      `WITH gone AS (DELETE FROM ${TABLE} WHERE key = $1 RETURNING key) SELECT key FROM gone`,
+      [storageKey],
+    );
+    return rows.length > 0;
+  }
+
+  /** Keyset pagination in key order (the key column uses the "C" collation, so prefix LIKE uses the index). */
+  async list(query: StoreListQuery): Promise<StoreListPage> {
+    const after = query.cursor ? Buffer.from(query.cursor, 'base64url').toString('utf8') : null;
+    const pattern = `${query.prefix.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
+    const rows = await this.query<RecordRow>(
+      `SELECT ${COLUMNS} FROM ${TABLE}
+       WHERE key LIKE $1 AND expires_at > ${NOW}
+         AND ($2::text IS NULL OR state = $2::text)
+         AND ($3::text IS NULL OR key > $3::text)
+       ORDER BY key
+       LIMIT $4`,
+      [pattern, query.state ?? null, after, query.limit + 1],
+    );
+    const items = rows.slice(0, query.limit).map(toRecord);
+    const last = items[items.length - 1];
+    return {
+      items,
+      nextCursor:
+        rows.length > query.limit && last
+          ? Buffer.from(last.storageKey, 'utf8').toString('base64url')
+          : undefined,
+    };
+  }
+
+  /** Deletes up to `limit` expired records; returns how many. */
+  async purgeExpired(limit: number): Promise<number> {
+    const rows = await this.query<{ n: number }>(
+      `WITH doomed AS (
+         SELECT key FROM ${TABLE} WHERE expires_at <= ${NOW} ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED
+       ), gone AS (
+         DELETE FROM ${TABLE} r USING doomed d WHERE r.key = d.key RETURNING 1
+       )
+       SELECT count(*)::int AS n FROM gone`,
+      [limit],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  /**
+   * Transactional mode, inside the caller's transaction: `INSERT … ON CONFLICT DO NOTHING` of
+   * COMPLETED rows; rows that conflicted are then taken over only if expired, else reported as
+   * they stand. Both statements run on `manager`, so the rows commit or roll back with the
+   * business writes. A concurrent first delivery makes this wait (lock_timeout bounds it).
+   */
+  async claimInTransaction(
+    manager: EntityManager,
+    requests: readonly ClaimRequest[],
+    token: string,
+    ttlMs: number,
+  ): Promise<StoreClaimResult[]> {
+    const inserted = await this.query<{ key: string; fence: string }>(
+      `INSERT INTO ${TABLE} (key, scope, idem_key, state, token, fence, message_id, attempts,
+                             lease_until, expires_at, created_at, updated_at)
+       SELECT k.key, k.scope, k.idem_key, 'COMPLETED', $5, nextval('${SEQ}'), NULLIF(k.message_id, ''), 1,
+              NULL, ${NOW} + ${ms(6)}, ${NOW}, ${NOW}
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(key, scope, idem_key, message_id)
+       ON CONFLICT DO NOTHING
+       RETURNING key, fence`,
+      [...requestArrays(requests), token, ttlMs],
+      manager,
+    );
+    const fences = new Map(inserted.map((row) => [row.key, Number(row.fence)]));
+    const conflicted = requests.filter((request) => !fences.has(request.storageKey));
+    const existing = new Map<string, ClaimRow>();
+    if (conflicted.length > 0) {
+      const rows = await this.query<ClaimRow>(
+        `WITH taken AS (
+           UPDATE ${TABLE} r SET state = 'COMPLETED', token = $2, fence = nextval('${SEQ}'), result = NULL,
+             attempts = 1, lease_until = NULL, expires_at = ${NOW} + ${ms(3)}, created_at = ${NOW}, updated_at = ${NOW}
+           WHERE r.key = ANY($1::text[]) AND r.expires_at <= ${NOW}
+           RETURNING r.key, r.fence
+         )
+         SELECT e.key, t.fence AS claimed_fence, e.state, e.result::text AS result,
+                GREATEST(0, EXTRACT(EPOCH FROM (e.expires_at - ${NOW})) * 1000)::bigint AS expires_in_ms,
+                GREATEST(0, EXTRACT(EPOCH FROM (e.lease_until - ${NOW})) * 1000)::bigint AS lease_left_ms
+         FROM ${TABLE} e LEFT JOIN taken t ON t.key = e.key
+         WHERE e.key = ANY($1::text[])`,
+        [conflicted.map((r) => r.storageKey), token, ttlMs],
+        manager,
+      );
+      for (const row of rows) existing.set(row.key, row);
+    }
+    return requests.map((request): StoreClaimResult => {
+      const fence = fences.get(request.storageKey);
+      if (fence !== undefined) return { status: 'claimed', fence };
+      const row = existing.get(request.storageKey);
+      if (row?.claimed_fence) return { status: 'claimed', fence: Number(row.claimed_fence) };
+      return existingOutcome(row ?? { state: null, result: null, expires_in_ms: null, lease_left_ms: null });
+    });
+  }
+
+  /** Transactional mode: stores results and drops the rows of messages the handler did not acknowledge. */
+  async finishInTransaction(
+    manager: EntityManager,
+    token: string,
+    results: readonly { storageKey: string; result?: string }[],
+    discarded: readonly string[],
+  ): Promise<void> {
+    const withResult = results.filter((r) => r.result !== undefined);
+    if (withResult.length > 0) {
+      await this.query(
+        `UPDATE ${TABLE} r SET result = v.result::jsonb
+         FROM unnest($1::text[], $2::text[]) AS v(key, result)
+         WHERE r.key = v.key AND r.token = $3`,
+        [withResult.map((r) => r.storageKey), withResult.map((r) => r.result ?? null), token],
+        manager,
+      );
+    }
+    if (discarded.length > 0) {
+      await this.query(
+        `DELETE FROM ${TABLE} WHERE key = ANY($1::text[]) AND token = $2`,
+        [discarded, token],
+        manager,
+      );
+    }
+  }
+
+  private async query<T>(sql: string, params: unknown[], manager?: EntityManager): Promise<T[]> {
+    try {
+      return (await (manager ?? this.dataSource).query(sql, params)) as T[];
+    } catch (error) {
+      if (!isPostgresDownError(error)) throw error;
+      this.metrics.increment('store-down', { store: 'postgres' });
+      throw new StoreUnavailableError('postgres', (error as Error).message, { cause: error });
+    }
+  }
+}

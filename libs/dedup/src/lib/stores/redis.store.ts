@@ -1,0 +1,246 @@
+import type { Logger } from '@nestjs/common';
+import type Redis from 'ioredis';
+import { StoreUnavailableError } from '../dedup.errors';
+import type { DedupMetrics } from '../dedup-metrics.service';
+import type { RecordState } from '../dedup.types';
+import type {
+  ClaimRequest,
+  CompleteItem,
+  DedupStore,
+  HeldKey,
+  StoreClaimResult,
+  StoredRecord,
+  StoreListPage,
+  StoreListQuery,
+} from './dedup-store.interface';
+import { CLAIM_SCRIPT, COMPLETE_SCRIPT, EXTEND_SCRIPT, RELEASE_SCRIPT } from './redis.scripts';
+
+export interface RedisStoreOptions {
+  keyPrefix: string;
+  timeoutMs: number;
+  retryAfterMs: number;
+}
+
+interface PendingCall {
+  readonly deadline: number;
+  readonly reject: (error: Error) => void;
+}
+
+class RedisTimeoutError extends Error {
+  override readonly name = 'RedisTimeoutError';
+}
+
+// Server replies that mean "not available right now" rather than a bug in a script or command.
+const UNAVAILABLE_REPLIES = ['LOADING', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'BUSY'];
+
+/** Connection errors, timeouts and "unavailable" replies count as Redis down; other replies are bugs. */
+export function isRedisDownError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return UNAVAILABLE_REPLIES.some((code) => error.message.startsWith(code));
+  return true;
+}
+
+/** Bounds one list call on a large shared Redis (each SCAN looks at ~500 keys). */
+const MAX_SCANS_PER_PAGE = 50;
+
+const escapeGlob = (value: string) => value.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
+
+/**
+ * Records as Redis hashes, every multi-key operation one Lua script (one round trip, atomic).
+ * IN_PROGRESS keys expire with their lease and COMPLETED keys with their TTL, so an expired
+ * record is simply absent. A failing Redis opens a short circuit (`retryAfterMs`) during which
+ * calls fail fast with StoreUnavailableError; each such call is counted as `store-down`.
+ * Not for Redis Cluster unless keyPrefix carries a hash tag (e.g. `{once}:dedup:`).
+ */
+export class RedisStore implements DedupStore {
+  private downUntil = 0;
+  private down = false;
+  private readonly inFlight = new Set<PendingCall>();
+  private watchdog?: NodeJS.Timeout;
+  private readonly fenceKey: string;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: RedisStoreOptions,
+    private readonly metrics: DedupMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.fenceKey = `${options.keyPrefix}~fence`;
+  }
+
+  async claim(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+  ): Promise<StoreClaimResult[]> {
+    if (requests.length === 0) return [];
+    const args: (string | number)[] = [token, leaseMs];
+    for (const request of requests) args.push(request.messageId ?? '');
+    const reply = (await this.call(() =>
+      CLAIM_SCRIPT.run(this.redis, [...requests.map((r) => r.storageKey), this.fenceKey], args),
+    )) as (string | number)[];
+    return requests.map((_, i): StoreClaimResult => {
+      const [status, value, ms] = [String(reply[i * 3]), String(reply[i * 3 + 1]), Number(reply[i * 3 + 2])];
+      if (status === 'claimed') return { status, fence: Number(value) };
+      if (status === 'completed')
+        return { status, result: value === '' ? undefined : value, expiresInMs: ms };
+      return { status: 'in-flight', retryAfterMs: Math.max(0, ms) };
+    });
+  }
+
+  async complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [ttlMs];
+    for (const item of items) args.push(item.token, item.result ?? '', item.messageId ?? '');
+    const reply = (await this.call(() =>
+      COMPLETE_SCRIPT.run(this.redis, [...items.map((i) => i.storageKey), this.fenceKey], args),
+    )) as number[];
+    return reply.map((value) => value === 1);
+  }
+
+  async release(items: readonly HeldKey[]): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const reply = (await this.call(() =>
+      RELEASE_SCRIPT.run(
+        this.redis,
+        items.map((i) => i.storageKey),
+        items.map((i) => i.token),
+      ),
+    )) as number[];
+    return reply.map((value) => value === 1);
+  }
+
+  async extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [leaseMs];
+    for (const item of items) args.push(item.token, item.messageId ?? '');
+    const reply = (await this.call(() =>
+      EXTEND_SCRIPT.run(this.redis, [...items.map((i) => i.storageKey), this.fenceKey], args),
+    )) as number[];
+    return reply.map((value) => value === 1);
+  }
+
+  async get(storageKey: string): Promise<StoredRecord | null> {
+    const [record] = await this.fetch([storageKey]);
+    return record ?? null;
+  }
+
+  async forget(storageKey: string): Promise<boolean> {
+    return (await this.call(() => this.redis.del(storageKey))) > 0;
+  }
+
+  /**
+   * SCAN-based, so it walks the whole keyspace: a page may hold more or fewer than `limit` records
+   * (even none, with a cursor to continue), in no particular order. Use Postgres for the admin API.
+   */
+  async list(query: StoreListQuery): Promise<StoreListPage> {
+    const items: StoredRecord[] = [];
+    let cursor = query.cursor ?? '0';
+    let scans = 0;
+    do {
+      const [next, keys] = await this.call(() =>
+        this.redis.scan(cursor, 'MATCH', `${escapeGlob(query.prefix)}*`, 'COUNT', Math.max(query.limit, 500)),
+      );
+      cursor = next;
+      const records = await this.fetch(keys.filter((key) => key !== this.fenceKey));
+      items.push(...records.filter((record) => !query.state || record.state === query.state));
+    } while (cursor !== '0' && items.length < query.limit && ++scans < MAX_SCANS_PER_PAGE);
+    return { items, nextCursor: cursor === '0' ? undefined : cursor };
+  }
+
+  private async fetch(keys: readonly string[]): Promise<StoredRecord[]> {
+    if (keys.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const key of keys) pipeline.hgetall(key).pttl(key);
+    const replies = (await this.call(() => pipeline.exec())) ?? [];
+    const records: StoredRecord[] = [];
+    keys.forEach((storageKey, i) => {
+      const [hashError, hash] = replies[i * 2] ?? [];
+      const [, pttl] = replies[i * 2 + 1] ?? [];
+      const fields = hash as Record<string, string> | undefined;
+      if (hashError || !fields?.state) return;
+      const ttl = Number(pttl);
+      const scoped = storageKey.slice(this.options.keyPrefix.length);
+      const colon = scoped.indexOf(':');
+      records.push({
+        storageKey,
+        scope: scoped.slice(0, colon),
+        key: scoped.slice(colon + 1),
+        state: fields.state as RecordState,
+        fence: Number(fields.fence ?? 0),
+        messageId: fields.messageId || null,
+        attempts: Number(fields.attempts ?? 1),
+        result: fields.result,
+        leaseUntil: fields.leaseUntil ? new Date(Number(fields.leaseUntil)) : null,
+        expiresAt: new Date(Date.now() + (ttl > 0 ? ttl : 0)),
+        createdAt: new Date(Number(fields.createdAt ?? 0)),
+        updatedAt: new Date(Number(fields.updatedAt ?? 0)),
+      });
+    });
+    return records;
+  }
+
+  /** Runs one Redis operation under the timeout and the circuit. */
+  private async call<T>(operation: () => Promise<T>): Promise<T> {
+    if (Date.now() < this.downUntil) {
+      this.metrics.increment('store-down', { store: 'redis' });
+      throw new StoreUnavailableError('redis', 'failed recently, not retried yet');
+    }
+    try {
+      const result = await this.withTimeout(operation());
+      if (this.down) {
+        this.down = false;
+        this.logger.log({ msg: 'dedup store recovered', store: 'redis' });
+      }
+      return result;
+    } catch (error) {
+      if (!isRedisDownError(error)) throw error;
+      this.downUntil = Date.now() + this.options.retryAfterMs;
+      this.metrics.increment('store-down', { store: 'redis' });
+      if (!this.down) {
+        this.down = true;
+        this.logger.error({ msg: 'dedup store down', store: 'redis', error: (error as Error).message });
+      }
+      throw new StoreUnavailableError('redis', (error as Error).message, { cause: error });
+    }
+  }
+
+  /** One shared watchdog instead of a timer per command (the hot path sends two commands per message). */
+  private withTimeout<T>(operation: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const pending: PendingCall = { deadline: Date.now() + this.options.timeoutMs, reject };
+      this.inFlight.add(pending);
+      this.watch();
+      operation.then(
+        (value) => {
+          this.inFlight.delete(pending);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.inFlight.delete(pending);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  private watch(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(
+      () => {
+        const now = Date.now();
+        for (const pending of this.inFlight) {
+          if (pending.deadline > now) continue;
+          this.inFlight.delete(pending);
+          pending.reject(new RedisTimeoutError(`no reply within ${this.options.timeoutMs} ms`));
+        }
+        if (this.inFlight.size === 0) {
+          clearInterval(this.watchdog);
+          this.watchdog = undefined;
+        }
+      },
+      Math.max(10, Math.floor(this.options.timeoutMs / 4)),
+    );
+    this.watchdog.unref();
+  }
+}

@@ -1,0 +1,102 @@
+import { REDACTED, SecretRedactor } from './secret.redactor';
+
+describe('SecretRedactor', () => {
+  const planted = {
+    bearer: 'eyJhbGciOiJIUzI1NiJ9.payload.sig-value',
+    basic: 'dXNlcjpodW50ZXIy',
+    cookie: 'session=abc123def456; theme=dark',
+    apiKey: 'k3y-live-9f8e7d6c5b4a',
+    amzToken: 'IQoJb3JpZ2luX2VjEFAaCXVzLWVhc3QtMSJH',
+    akia: 'AKIAIOSFODNN7EXAMPLE',
+    asia: 'ASIAJEXAMPLEXEG2JICEA',
+    urlPassword: 'pa55w0rd-in-url',
+    signature: 'c2lnbmVkLWxpbmstc2lnbmF0dXJl',
+    sig: 'deadbeefcafebabe',
+    amzSignature: 'fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024',
+    configured: 'sup3r-s3cret-db-pass',
+    password: 'hunter2-hunter2',
+    customField: 'internal-only-value',
+  };
+  const redactor = new SecretRedactor({
+    secrets: [planted.configured, 'abc'],
+    keys: ['x-internal-field'],
+    patterns: [/ticket-\d{6}/],
+  });
+
+  const everySecret = (text: string) => Object.values(planted).filter((secret) => text.includes(secret));
+
+  it('hides sensitive headers by name, whatever their case, and keeps the rest', () => {
+    const headers = redactor.redact({
+      Authorization: `Bearer ${planted.bearer}`,
+      cookie: planted.cookie,
+      'X-Api-Key': planted.apiKey,
+      'x-amz-security-token': planted.amzToken,
+      'X-Internal-Field': planted.customField,
+      'user-agent': 'curl/8.5.0',
+      accept: 'application/json',
+    }) as Record<string, string>;
+
+    expect(headers).toEqual({
+      Authorization: REDACTED,
+      cookie: REDACTED,
+      'X-Api-Key': REDACTED,
+      'x-amz-security-token': REDACTED,
+      'X-Internal-Field': REDACTED,
+      'user-agent': 'curl/8.5.0',
+      accept: 'application/json',
+    });
+  });
+
+  it('hides secrets inside free text, URLs and stack traces', () => {
+    const text = [
+      `GET /unsubscribe?u=42&s=${planted.signature}&sig=${planted.sig}&lang=en`,
+      `https://bucket.s3.amazonaws.com/file?X-Amz-Credential=${planted.akia}%2F20261122&X-Amz-Signature=${planted.amzSignature}`,
+      `connect postgres://once:${planted.urlPassword}@db.internal:5432/once failed`,
+      `Authorization: Basic ${planted.basic}`,
+      `token ${planted.bearer} and Bearer ${planted.bearer}`,
+      `assumed role with ${planted.asia} and key ${planted.akia}`,
+      `password=${planted.password} {"api_key":"${planted.apiKey}"}`,
+      `db pass is ${planted.configured}`,
+      'see ticket-123456',
+    ].join('\n');
+
+    const redacted = redactor.redactString(text);
+
+    expect(everySecret(redacted)).toEqual([]);
+    expect(redacted).not.toContain('ticket-123456');
+    expect(redacted).toContain('u=42');
+    expect(redacted).toContain('lang=en');
+    expect(redacted).toContain('postgres://[REDACTED]@db.internal:5432/once');
+    expect(redacted).toContain(`s=${REDACTED}`);
+  });
+
+  it('leaves ordinary text alone', () => {
+    for (const text of [
+      'abc is fine',
+      'digest fan-out failed for basic users',
+      'the bearer of bad news',
+      'user 42 has 3 tokens left at https://once.example/u?page=2',
+    ]) {
+      expect(redactor.redactString(text)).toBe(text);
+    }
+  });
+
+  it('walks nested objects, arrays and errors, and survives cycles', () => {
+    const error = new Error(`login failed for key ${planted.akia}`);
+    const details: Record<string, unknown> = {
+      job: 'daily-digest',
+      nested: { credentials: { user: 'u', pass: planted.password }, list: [`Bearer ${planted.bearer}`] },
+      error,
+    };
+    details['self'] = details;
+
+    const redacted = redactor.redact(details) as Record<string, unknown>;
+    const json = JSON.stringify(redacted);
+
+    expect(everySecret(json)).toEqual([]);
+    expect(redacted['job']).toBe('daily-digest');
+    expect((redacted['nested'] as Record<string, unknown>)['credentials']).toBe(REDACTED);
+    expect(redacted['self']).toBe('[circular]');
+    expect((redacted['error'] as Record<string, string>)['message']).toBe(`login failed for key ${REDACTED}`);
+  });
+});

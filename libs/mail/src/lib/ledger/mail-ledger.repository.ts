@@ -1,0 +1,264 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { queryRows } from '../database/query-rows.util';
+import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
+import type {
+  MailDeliveryStatus,
+  MailLedgerEntry,
+  MailLedgerEvent,
+  MailLedgerListQuery,
+  MailLedgerPage,
+  MailLedgerStatus,
+} from '../mail.types';
+import type { StoredMailMessage } from './mail-ledger.entity';
+
+/** A raw `mail_ledger` row with its effective status. */
+export interface LedgerRow {
+  idempotency_key: string;
+  status: MailLedgerStatus;
+  effective_status: MailLedgerStatus;
+  recipients: string[];
+  sender: string;
+  subject: string;
+  message: StoredMailMessage;
+  content_hash: string;
+  attempts: number;
+  claim_token: string;
+  ses_message_id: string | null;
+  error: string | null;
+  retryable: boolean | null;
+  delivery_status: MailDeliveryStatus | null;
+  last_resend_by: string | null;
+  last_resend_at: Date | null;
+  history: MailLedgerEvent[];
+  attempt_started_at: Date;
+  created_at: Date;
+  updated_at: Date;
+  created_at_cursor: string;
+}
+
+export interface NewLedgerRow {
+  idempotencyKey: string;
+  status: 'pending' | 'suppressed';
+  recipients: string[];
+  message: StoredMailMessage;
+  contentHash: string;
+  claimToken: string;
+  suppressed: string[];
+}
+
+export type LedgerOutcome =
+  | { status: 'sent'; sesMessageId: string }
+  | { status: 'failed'; error: string; retryable: boolean }
+  | { status: 'unknown'; error: string }
+  | { status: 'suppressed'; suppressed: string[] };
+
+/** `$n` is the stale window in milliseconds. */
+const columns = (n: number) => `
+  idempotency_key, status, recipients, sender, subject, message, content_hash, attempts, claim_token,
+  ses_message_id, error, retryable, delivery_status, last_resend_by, last_resend_at, history,
+  attempt_started_at, created_at, updated_at, created_at::text AS created_at_cursor,
+  CASE WHEN status = 'pending' AND attempt_started_at < now() - ($${n}::bigint * interval '1 millisecond')
+       THEN 'unknown' ELSE status END AS effective_status`;
+
+const historyEvent = (fields: string) =>
+  `jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('at', now(), ${fields})))`;
+
+/** SQL for the send ledger. Internal: apps use MailService and MailLedgerService. */
+@Injectable()
+export class MailLedgerRepository {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
+  ) {}
+
+  /** Inserts the row unless the key exists. `inserted: false` returns the existing row. */
+  async claim(row: NewLedgerRow): Promise<{ inserted: boolean; row: LedgerRow }> {
+    const inserted = await queryRows<LedgerRow>(
+      this.dataSource,
+      `INSERT INTO mail_ledger (idempotency_key, status, recipients, sender, subject, message, content_hash, claim_token, history)
+       VALUES ($1, $2, $3::text[], $4, $5, $6::jsonb, $7, $8,
+               ${historyEvent(`'event', $2::text, 'attempt', 1, 'suppressed', $10::jsonb`)})
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING ${columns(9)}`,
+      [
+        row.idempotencyKey,
+        row.status,
+        row.recipients,
+        row.message.from,
+        row.message.subject,
+        JSON.stringify(row.message),
+        row.contentHash,
+        row.claimToken,
+        this.options.staleAfterMs,
+        row.suppressed.length > 0 ? JSON.stringify(row.suppressed) : null,
+      ],
+    );
+    if (inserted[0]) return { inserted: true, row: inserted[0] };
+    const existing = await this.find(row.idempotencyKey);
+    if (!existing) throw new Error(`mail_ledger row "${row.idempotencyKey}" vanished during claim`);
+    return { inserted: false, row: existing };
+  }
+
+  async find(
+    idempotencyKey: string,
+    db: DataSource | EntityManager = this.dataSource,
+  ): Promise<LedgerRow | undefined> {
+    const rows = await queryRows<LedgerRow>(
+      db,
+      `SELECT ${columns(2)} FROM mail_ledger WHERE idempotency_key = $1`,
+      [idempotencyKey, this.options.staleAfterMs],
+    );
+    return rows[0];
+  }
+
+  /**
+   * Records the outcome of the attempt owned by `claimToken`. Returns false when a resend took the
+   * row over meanwhile; the outcome is then only appended to the history.
+   */
+  async complete(idempotencyKey: string, claimToken: string, outcome: LedgerOutcome): Promise<boolean> {
+    const sesMessageId = outcome.status === 'sent' ? outcome.sesMessageId : null;
+    const error = outcome.status === 'failed' || outcome.status === 'unknown' ? outcome.error : null;
+    const retryable = outcome.status === 'failed' ? outcome.retryable : null;
+    const suppressed = outcome.status === 'suppressed' ? JSON.stringify(outcome.suppressed) : null;
+    const event = historyEvent(
+      `'event', $3::text, 'attempt', attempts, 'sesMessageId', $4::text, 'error', $5::text, 'suppressed', $7::jsonb`,
+    );
+    const updated = await queryRows<{ attempts: number }>(
+      this.dataSource,
+      `UPDATE mail_ledger
+          SET status = $3, ses_message_id = $4, error = $5, retryable = $6, updated_at = now(), history = history || ${event}
+        WHERE idempotency_key = $1 AND claim_token = $2 AND status = 'pending'
+        RETURNING attempts`,
+      [idempotencyKey, claimToken, outcome.status, sesMessageId, error, retryable, suppressed],
+    );
+    if (updated.length > 0) return true;
+    await this.dataSource.query(
+      `UPDATE mail_ledger SET updated_at = now(), history = history || ${historyEvent(
+        `'event', 'late-' || $2::text, 'attempt', attempts, 'sesMessageId', $3::text, 'error', $4::text`,
+      )} WHERE idempotency_key = $1`,
+      [idempotencyKey, outcome.status, sesMessageId, error],
+    );
+    return false;
+  }
+
+  /**
+   * Takes a `failed` or `unknown` row (stored, or pending past the stale window) for a new attempt,
+   * recording who asked. Returns undefined when the row is missing or in another state.
+   */
+  async reclaimForResend(
+    idempotencyKey: string,
+    actor: string,
+    claimToken: string,
+  ): Promise<LedgerRow | undefined> {
+    const staleCheck = `attempt_started_at < now() - ($4::bigint * interval '1 millisecond')`;
+    const previous = `CASE WHEN status = 'pending' THEN 'unknown' ELSE status END`;
+    const rows = await queryRows<LedgerRow>(
+      this.dataSource,
+      `UPDATE mail_ledger
+          SET status = 'pending', attempts = attempts + 1, claim_token = $3, attempt_started_at = now(),
+              updated_at = now(), error = NULL, retryable = NULL, last_resend_by = $2, last_resend_at = now(),
+              history = history || ${historyEvent(
+                `'event', 'resend', 'attempt', attempts + 1, 'actor', $2::text, 'previousStatus', ${previous}`,
+              )}
+        WHERE idempotency_key = $1
+          AND (status IN ('failed', 'unknown') OR (status = 'pending' AND ${staleCheck}))
+        RETURNING ${columns(4)}`,
+      [idempotencyKey, actor, claimToken, this.options.staleAfterMs],
+    );
+    return rows[0];
+  }
+
+  /** Records SES delivery feedback on the row SES knows by `sesMessageId`. */
+  async recordDelivery(
+    db: EntityManager,
+    sesMessageId: string,
+    deliveryStatus: MailDeliveryStatus,
+    detail: string | undefined,
+  ): Promise<void> {
+    await db.query(
+      `UPDATE mail_ledger
+          SET delivery_status = $2, delivery_updated_at = now(), updated_at = now(),
+              history = history || ${historyEvent(`'event', $2::text, 'attempt', attempts, 'error', $3::text`)}
+        WHERE ses_message_id = $1`,
+      [sesMessageId, deliveryStatus, detail ?? null],
+    );
+  }
+
+  async list(query: MailLedgerListQuery): Promise<MailLedgerPage> {
+    const limit = Math.min(Math.max(Math.trunc(query.limit ?? 50), 1), 500);
+    const params: unknown[] = [this.options.staleAfterMs];
+    const where: string[] = [];
+    const stale = `attempt_started_at < now() - ($1::bigint * interval '1 millisecond')`;
+    if (query.status === 'unknown') where.push(`(status = 'unknown' OR (status = 'pending' AND ${stale}))`);
+    else if (query.status === 'pending') where.push(`(status = 'pending' AND NOT ${stale})`);
+    else if (query.status) {
+      params.push(query.status);
+      where.push(`status = $${params.length}`);
+    }
+    if (query.recipient) {
+      params.push(query.recipient.trim().toLowerCase());
+      where.push(`$${params.length} = ANY(recipients)`);
+    }
+    if (query.cursor) {
+      const cursor = decodeCursor(query.cursor);
+      params.push(cursor.createdAt, cursor.key);
+      where.push(`(created_at, idempotency_key) < ($${params.length - 1}::timestamptz, $${params.length})`);
+    }
+    params.push(limit + 1);
+    const rows = await queryRows<LedgerRow>(
+      this.dataSource,
+      `SELECT ${columns(1)} FROM mail_ledger
+        ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY created_at DESC, idempotency_key DESC
+        LIMIT $${params.length}`,
+      params,
+    );
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map(toLedgerEntry),
+      nextCursor:
+        rows.length > limit && last ? encodeCursor(last.created_at_cursor, last.idempotency_key) : undefined,
+    };
+  }
+}
+
+function encodeCursor(createdAt: string, key: string): string {
+  return Buffer.from(JSON.stringify([createdAt, key])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: string; key: string } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string') {
+      return { createdAt: value[0], key: value[1] };
+    }
+  } catch {
+    // reported below
+  }
+  throw new Error('Invalid mail ledger cursor');
+}
+
+/** The public view of a row. */
+export function toLedgerEntry(row: LedgerRow): MailLedgerEntry {
+  return {
+    idempotencyKey: row.idempotency_key,
+    status: row.effective_status,
+    recipients: row.recipients,
+    from: row.sender,
+    subject: row.subject,
+    sesMessageId: row.ses_message_id ?? undefined,
+    error: row.error ?? undefined,
+    retryable: row.retryable ?? undefined,
+    attempts: row.attempts,
+    deliveryStatus: row.delivery_status ?? undefined,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    attemptStartedAt: row.attempt_started_at,
+    lastResendBy: row.last_resend_by ?? undefined,
+    lastResendAt: row.last_resend_at ?? undefined,
+    history: row.history,
+  };
+}

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable, Logger } from '@nestjs/common';
+import { normalizeAddress } from '../headers/mail-message.builder';
+import { MailResendNotAllowedError } from '../mail.errors';
+import type { MailLedgerEntry, MailLedgerListQuery, MailLedgerPage, MailSendResult } from '../mail.types';
+import { MailSuppressionService } from '../suppression/mail-suppression.service';
+import { MailDispatcher } from './mail.dispatcher';
+import { MailLedgerRepository, toLedgerEntry } from './mail-ledger.repository';
+
+/** Reads the send ledger and makes deliberate new attempts for `failed` and `unknown` rows. */
+@Injectable()
+export class MailLedgerService {
+  private readonly logger = new Logger(MailLedgerService.name);
+
+  constructor(
+    private readonly repository: MailLedgerRepository,
+    private readonly suppressions: MailSuppressionService,
+    private readonly dispatcher: MailDispatcher,
+  ) {}
+
+  /** Newest first; filter by effective status and/or recipient; page with `nextCursor`. */
+  list(query: MailLedgerListQuery = {}): Promise<MailLedgerPage> {
+    return this.repository.list(query);
+  }
+
+  async get(idempotencyKey: string): Promise<MailLedgerEntry | undefined> {
+    const row = await this.repository.find(idempotencyKey);
+    return row && toLedgerEntry(row);
+  }
+
+  /**
+   * Sends a `failed` or `unknown` row again, on purpose, recording `actor` (who decided). For
+   * `unknown` rows this may deliver a second copy: that is the decision being recorded.
+   * Suppressed recipients are still skipped.
+   * @throws MailResendNotAllowedError when the key is missing or in any other state.
+   */
+  async resend(idempotencyKey: string, { actor }: { actor: string }): Promise<MailSendResult> {
+    if (!actor || actor.trim().length === 0 || actor.length > 200) {
+      throw new Error('resend needs an actor (who decided to resend), 1–200 characters');
+    }
+    const token = randomUUID();
+    const row = await this.repository.reclaimForResend(idempotencyKey, actor.trim(), token);
+    if (!row) {
+      const current = await this.repository.find(idempotencyKey);
+      throw new MailResendNotAllowedError(idempotencyKey, current?.effective_status ?? 'missing');
+    }
+    this.logger.warn({ msg: 'mail resend requested', idempotencyKey, actor, attempt: row.attempts });
+
+    const suppressedSet = await this.suppressions.findSuppressed(row.message.to);
+    const suppressed = row.message.to.filter((address) => suppressedSet.has(normalizeAddress(address)));
+    const recipients = row.message.to.filter((address) => !suppressedSet.has(normalizeAddress(address)));
+    if (recipients.length === 0) {
+      await this.repository.complete(idempotencyKey, token, { status: 'suppressed', suppressed });
+      return {
+        status: 'suppressed',
+        idempotencyKey,
+        ledgerStatus: 'suppressed',
+        suppressedRecipients: suppressed,
+        attempts: row.attempts,
+      };
+    }
+    return this.dispatcher.deliver(row, recipients, suppressed);
+  }
+}

@@ -1,0 +1,129 @@
+import { MessageRejected, TooManyRequestsException } from '@aws-sdk/client-sesv2';
+import { Logger } from '@nestjs/common';
+import type { MailRateLimiter, RateReservation } from '../rate-limit/mail-rate.limiter';
+import type { SesTransport, TransportMail } from '../ses/ses.transport';
+import type { ResolvedMailOptions } from '../mail.options';
+import { MailDispatcher } from './mail.dispatcher';
+import type { LedgerOutcome, LedgerRow, MailLedgerRepository } from './mail-ledger.repository';
+
+const row = {
+  idempotency_key: 'digest:1',
+  claim_token: 'token-1',
+  attempts: 1,
+  message: { to: ['a@example.com'], from: 'f@example.com', subject: 'S', text: 'T', headers: [] },
+} as unknown as LedgerRow;
+
+const options = {
+  rateLimit: { maxWaitMs: 1_000 },
+  throttleRetry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+} as unknown as ResolvedMailOptions;
+
+function setup(sendImpl: (mail: TransportMail) => Promise<string>, slot: Partial<RateReservation> = {}) {
+  const outcomes: LedgerOutcome[] = [];
+  const repository = {
+    complete: jest.fn(async (_key: string, _token: string, outcome: LedgerOutcome) => {
+      outcomes.push(outcome);
+      return true;
+    }),
+  };
+  const limiter = {
+    acquire: jest.fn(async () => ({ granted: true, waitMs: 0, slotAt: new Date(0), ...slot })),
+  };
+  const transport = { send: jest.fn(sendImpl) };
+  const dispatcher = new MailDispatcher(
+    options,
+    repository as unknown as MailLedgerRepository,
+    limiter as unknown as MailRateLimiter,
+    transport as unknown as SesTransport,
+  );
+  return { dispatcher, outcomes, repository, limiter, transport };
+}
+
+const throttled = () =>
+  new TooManyRequestsException({
+    message: 'Maximum sending rate exceeded',
+    $metadata: { httpStatusCode: 429 },
+  });
+
+describe('MailDispatcher', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  it('retries throttling with backoff and records the send once', async () => {
+    let calls = 0;
+    const { dispatcher, outcomes, transport } = setup(async () => {
+      calls++;
+      if (calls < 3) throw throttled();
+      return 'ses-1';
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(result).toMatchObject({ status: 'sent', ledgerStatus: 'sent', sesMessageId: 'ses-1' });
+    expect(transport.send).toHaveBeenCalledTimes(3);
+    expect(outcomes).toEqual([{ status: 'sent', sesMessageId: 'ses-1' }]);
+  });
+
+  it('gives up after the bounded attempts and records a retryable failure', async () => {
+    const { dispatcher, outcomes, transport } = setup(async () => {
+      throw throttled();
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).toHaveBeenCalledTimes(3);
+    expect(result).toMatchObject({ status: 'failed', retryable: true });
+    expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: true });
+  });
+
+  it('records a rejection as a final, non-retryable failure without retrying', async () => {
+    const { dispatcher, outcomes, transport } = setup(async () => {
+      throw new MessageRejected({
+        message: 'Email address is not verified',
+        $metadata: { httpStatusCode: 400 },
+      });
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).toHaveBeenCalledTimes(1);
+    expect(result).toMatchObject({
+      status: 'failed',
+      retryable: false,
+      error: expect.stringContaining('MessageRejected'),
+    });
+    expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: false });
+  });
+
+  it('records a timeout as unknown and never retries it', async () => {
+    const { dispatcher, outcomes, transport } = setup(async () => {
+      throw Object.assign(new Error('Connection timed out after 15000 ms'), { name: 'TimeoutError' });
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).toHaveBeenCalledTimes(1);
+    expect(result).toMatchObject({ status: 'unknown', ledgerStatus: 'unknown' });
+    expect(outcomes[0]).toMatchObject({ status: 'unknown' });
+  });
+
+  it('does not call SES when no rate-limit slot is available in time', async () => {
+    const { dispatcher, outcomes, transport } = setup(async () => 'ses-1', {
+      granted: false,
+      waitMs: 60_000,
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).not.toHaveBeenCalled();
+    expect(result).toMatchObject({
+      status: 'failed',
+      retryable: true,
+      error: expect.stringContaining('rate limit'),
+    });
+    expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: true });
+  });
+
+  it('reports a sent email whose outcome could not be recorded as sent with ledger status pending', async () => {
+    const { dispatcher, repository } = setup(async () => 'ses-9');
+    repository.complete.mockRejectedValueOnce(new Error('connection terminated'));
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(result).toMatchObject({ status: 'sent', ledgerStatus: 'pending', sesMessageId: 'ses-9' });
+  });
+
+  it('sends only to the recipients it is given', async () => {
+    const { dispatcher, transport } = setup(async () => 'ses-2');
+    const result = await dispatcher.deliver(row, ['b@example.com'], ['a@example.com']);
+    expect(transport.send.mock.calls[0][0].to).toEqual(['b@example.com']);
+    expect(result.suppressedRecipients).toEqual(['a@example.com']);
+  });
+});

@@ -1,0 +1,140 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
+import type { MailSendResult } from '../mail.types';
+import { MailRateLimiter, type RateReservation } from '../rate-limit/mail-rate.limiter';
+import { classifySesError, describeSesError } from '../ses/ses-error.classifier';
+import { SesTransport } from '../ses/ses.transport';
+import { type LedgerOutcome, type LedgerRow, MailLedgerRepository } from './mail-ledger.repository';
+
+/**
+ * Delivers a claimed ledger row: waits for a rate-limit slot, calls SES (retrying only throttling,
+ * which SES certainly refused), and records the outcome. Internal to the module.
+ */
+@Injectable()
+export class MailDispatcher {
+  private readonly logger = new Logger(MailDispatcher.name);
+
+  constructor(
+    @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
+    private readonly repository: MailLedgerRepository,
+    private readonly limiter: MailRateLimiter,
+    private readonly transport: SesTransport,
+  ) {}
+
+  /** `recipients`: the row's addresses minus suppressed ones (never empty). */
+  async deliver(row: LedgerRow, recipients: string[], suppressed: string[]): Promise<MailSendResult> {
+    const idempotencyKey = row.idempotency_key;
+    const base = {
+      idempotencyKey,
+      attempts: row.attempts,
+      suppressedRecipients: suppressed.length > 0 ? suppressed : undefined,
+    };
+
+    let slot: RateReservation;
+    try {
+      slot = await this.limiter.acquire(recipients);
+    } catch (error) {
+      const description = `rate limiter unavailable: ${(error as Error).message}`;
+      this.logger.error({
+        msg: 'mail not sent: rate limiter unavailable',
+        idempotencyKey,
+        error: description,
+      });
+      return this.finish(row, base, { status: 'failed', error: description, retryable: true });
+    }
+    if (!slot.granted) {
+      const error = `rate limit: no send slot within ${this.options.rateLimit.maxWaitMs} ms (needed ${slot.waitMs} ms)`;
+      this.logger.warn({ msg: 'mail not sent: rate limited', idempotencyKey, waitMs: slot.waitMs });
+      return this.finish(row, base, { status: 'failed', error, retryable: true });
+    }
+
+    const { maxAttempts, baseDelayMs, maxDelayMs } = this.options.throttleRetry;
+    const sent = { ...base, slotAt: slot.slotAt };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const sesMessageId = await this.transport.send({ ...row.message, to: recipients });
+        this.logger.log({ msg: 'mail sent', idempotencyKey, sesMessageId, attempt: row.attempts });
+        return this.finish(row, sent, { status: 'sent', sesMessageId });
+      } catch (error) {
+        const kind = classifySesError(error);
+        const description = describeSesError(error);
+        if (kind === 'throttled' && attempt < maxAttempts) {
+          const cap = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
+          const delayMs = Math.round(cap / 2 + Math.random() * (cap / 2));
+          this.logger.warn({
+            msg: 'SES throttled; backing off',
+            idempotencyKey,
+            attempt,
+            delayMs,
+            error: description,
+          });
+          await sleep(delayMs);
+          continue;
+        }
+        if (kind === 'ambiguous') {
+          this.logger.error({
+            msg: 'mail outcome unknown: SES may have accepted it',
+            idempotencyKey,
+            error: description,
+          });
+          return this.finish(row, sent, { status: 'unknown', error: description });
+        }
+        const retryable = kind === 'throttled';
+        this.logger.error({ msg: 'mail failed', idempotencyKey, error: description, retryable });
+        return this.finish(row, sent, { status: 'failed', error: description, retryable });
+      }
+    }
+  }
+
+  private async finish(
+    row: LedgerRow,
+    base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients' | 'slotAt'>,
+    outcome: Exclude<LedgerOutcome, { status: 'suppressed' }>,
+  ): Promise<MailSendResult> {
+    const recorded = await this.record(row, outcome);
+    const ledgerStatus = recorded ? outcome.status : 'pending';
+    switch (outcome.status) {
+      case 'sent':
+        return { ...base, status: 'sent', ledgerStatus, sesMessageId: outcome.sesMessageId };
+      case 'failed':
+        return {
+          ...base,
+          status: 'failed',
+          ledgerStatus,
+          error: outcome.error,
+          retryable: outcome.retryable,
+        };
+      case 'unknown':
+        return { ...base, status: 'unknown', ledgerStatus, error: outcome.error };
+    }
+  }
+
+  /**
+   * Records an outcome; false when it could not be recorded as the row's state (taken over by a
+   * resend, or the database failed). The row then stays as it was, which reads as `unknown` later.
+   */
+  private async record(row: LedgerRow, outcome: LedgerOutcome): Promise<boolean> {
+    try {
+      const owned = await this.repository.complete(row.idempotency_key, row.claim_token, outcome);
+      if (!owned) {
+        this.logger.error({
+          msg: 'mail ledger row was taken over by a resend; outcome kept in its history only',
+          idempotencyKey: row.idempotency_key,
+          outcome: outcome.status,
+          sesMessageId: outcome.status === 'sent' ? outcome.sesMessageId : undefined,
+        });
+      }
+      return owned;
+    } catch (error) {
+      this.logger.error({
+        msg: 'could not record mail outcome; the row stays pending and will read as unknown',
+        idempotencyKey: row.idempotency_key,
+        outcome: outcome.status,
+        sesMessageId: outcome.status === 'sent' ? outcome.sesMessageId : undefined,
+        error: (error as Error).message,
+      });
+      return false;
+    }
+  }
+}

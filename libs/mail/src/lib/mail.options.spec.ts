@@ -1,0 +1,63 @@
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { resolveMailOptions } from './mail.options';
+
+const redis = { eval: () => undefined } as never;
+
+describe('resolveMailOptions', () => {
+  it('applies defaults', () => {
+    const options = resolveMailOptions({
+      ses: { region: 'eu-west-1' },
+      redis,
+      defaultFrom: 'once@example.com',
+    });
+    expect(options).toMatchObject({
+      redisKeyPrefix: 'once:mail:',
+      staleAfterMs: 900_000,
+      rateLimit: {
+        fallbackMaxSendRate: 1,
+        burst: 1,
+        perRecipient: { limit: 10, windowMs: 3_600_000 },
+        maxWaitMs: 30_000,
+      },
+      throttleRetry: { maxAttempts: 4 },
+    });
+    expect(options.rateLimit.maxSendRate).toBeUndefined();
+    expect(options.clock()).toBeInstanceOf(Date);
+  });
+
+  it('accepts a client instead of config', () => {
+    const client = new SESv2Client({ region: 'us-east-1' });
+    expect(resolveMailOptions({ ses: { client }, redis, defaultFrom: 'a@b.io' }).ses).toEqual({ client });
+    client.destroy();
+  });
+
+  it('names every bad field', () => {
+    expect(() =>
+      resolveMailOptions({
+        ses: { region: 'us-east-1' },
+        redis,
+        defaultFrom: 'x',
+        rateLimit: { maxSendRate: -1 },
+        adminErrors: { recipients: ['not-an-email'], appName: 'api', appVersion: '1' },
+      }),
+    ).toThrow(/defaultFrom[\s\S]*rateLimit\.maxSendRate[\s\S]*adminErrors\.recipients\.0/);
+  });
+
+  it('refuses a stale window shorter than a send can take', () => {
+    expect(() =>
+      resolveMailOptions({
+        ses: { region: 'us-east-1' },
+        redis,
+        defaultFrom: 'a@b.io',
+        staleAfterMs: 10_000,
+      }),
+    ).toThrow(/staleAfterMs/);
+  });
+
+  it('refuses a missing redis or ses', () => {
+    expect(() => resolveMailOptions({ ses: { region: '' }, redis, defaultFrom: 'a@b.io' })).toThrow(/ses/);
+    expect(() =>
+      resolveMailOptions({ ses: { region: 'x' }, redis: {} as never, defaultFrom: 'a@b.io' }),
+    ).toThrow(/redis/);
+  });
+});

@@ -1,0 +1,185 @@
+import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import type Redis from 'ioredis';
+import { z } from 'zod';
+
+/** Injection token of the resolved {@link MailModuleOptions}. */
+export const MAIL_OPTIONS = Symbol('MAIL_OPTIONS');
+/** Injection token of the SESv2Client the transport uses. */
+export const MAIL_SES_CLIENT = Symbol('MAIL_SES_CLIENT');
+
+/** Config for an SESv2Client the module creates (and destroys at shutdown). */
+export interface SesClientConfig {
+  region: string;
+  /** Set for local emulators; leave unset for AWS. */
+  endpoint?: string;
+  /** Omit to use the default AWS credential chain. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Per-request timeout. A timed-out send is recorded as `unknown`. Default 15 s. */
+  requestTimeoutMs?: number;
+}
+
+export interface MailRateLimitOptions {
+  /** Emails per second for all processes together. Unset: SES `GetAccount` → `SendQuota.MaxSendRate`. */
+  maxSendRate?: number;
+  /** Used when `maxSendRate` is unset and `GetAccount` fails. Default 1 (the SES sandbox rate). */
+  fallbackMaxSendRate?: number;
+  /** Sends allowed back to back before spacing applies. Default 1. */
+  burst?: number;
+  /** Per-recipient cap shared by all processes; `false` disables it. Default 10 per hour. */
+  perRecipient?: { limit: number; windowMs: number } | false;
+  /** Longest a send waits for a slot; beyond it the send is recorded `failed` (retryable). Default 30 s. */
+  maxWaitMs?: number;
+}
+
+export interface MailThrottleRetryOptions {
+  /** SES calls per send when SES throttles (TooManyRequests, Throttling, LimitExceeded…). Default 4. */
+  maxAttempts?: number;
+  /** First backoff; doubles per attempt, with jitter. Default 250 ms. */
+  baseDelayMs?: number;
+  /** Default 5 s. */
+  maxDelayMs?: number;
+}
+
+/** What the secret redactor hides in admin error mail, in addition to its built-in rules. */
+export interface RedactorOptions {
+  /** Header, field and query-parameter names whose values are hidden (case-insensitive strings or patterns). */
+  keys?: Array<string | RegExp>;
+  /** Literal secret values (API keys, passwords from config) hidden wherever they appear. Values shorter than 4 characters are ignored. */
+  secrets?: string[];
+  /** Extra patterns whose matches are hidden. */
+  patterns?: RegExp[];
+}
+
+export interface AdminErrorOptions {
+  /** The ADMINS: who receives error mail. */
+  recipients: string[];
+  /** Defaults to the module's `defaultFrom`. */
+  from?: string;
+  appName: string;
+  appVersion: string;
+  environment?: string;
+  /** At most one mail per error fingerprint per window. Default 15 min. */
+  windowMs?: number;
+  /** Default `[Once]`. */
+  subjectPrefix?: string;
+  redact?: RedactorOptions;
+}
+
+export interface MailModuleOptions {
+  /**
+   * An SESv2Client, or the config to create one. Create yours with `maxAttempts: 1`: the SDK's own
+   * retries resend after timeouts and 5xx responses, which can duplicate an email SES already accepted.
+   */
+  ses: { client: SESv2Client } | SesClientConfig;
+  /** The app's ioredis client (rate limits, admin error throttling). */
+  redis: Redis;
+  /** Prefix of every Redis key the module writes. Default `once:mail:`. */
+  redisKeyPrefix?: string;
+  defaultFrom: string;
+  configurationSetName?: string;
+  /** A `pending` row older than this reads as `unknown`. Must exceed the rate-limit wait plus the SES timeout. Default 15 min. */
+  staleAfterMs?: number;
+  rateLimit?: MailRateLimitOptions;
+  throttleRetry?: MailThrottleRetryOptions;
+  /** Enables {@link AdminErrorReporter}; without it reports are only logged. */
+  adminErrors?: AdminErrorOptions;
+  /** Clock for admin error windows. Default `() => new Date()`. */
+  clock?: () => Date;
+}
+
+export interface MailModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  /** Receives the `inject` providers in order. */
+  useFactory(...args: unknown[]): MailModuleOptions | Promise<MailModuleOptions>;
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+}
+
+const positiveInt = z.number().int().positive();
+
+const scalarOptionsSchema = z.object({
+  redisKeyPrefix: z.string().default('once:mail:'),
+  defaultFrom: z
+    .string()
+    .min(3)
+    .regex(/^[^\r\n]+$/, 'must be one line'),
+  configurationSetName: z.string().min(1).optional(),
+  staleAfterMs: positiveInt.default(15 * 60_000),
+  rateLimit: z
+    .object({
+      maxSendRate: z.number().positive().optional(),
+      fallbackMaxSendRate: z.number().positive().default(1),
+      burst: positiveInt.default(1),
+      perRecipient: z
+        .union([z.literal(false), z.object({ limit: positiveInt, windowMs: positiveInt })])
+        .default({ limit: 10, windowMs: 3_600_000 }),
+      maxWaitMs: z.number().int().nonnegative().default(30_000),
+    })
+    .prefault({}),
+  throttleRetry: z
+    .object({
+      maxAttempts: positiveInt.max(10).default(4),
+      baseDelayMs: z.number().int().nonnegative().default(250),
+      maxDelayMs: z.number().int().nonnegative().default(5_000),
+    })
+    .prefault({}),
+  adminErrors: z
+    .object({
+      recipients: z.array(z.email()).min(1).max(50),
+      from: z.string().min(3).optional(),
+      appName: z.string().min(1),
+      appVersion: z.string().min(1),
+      environment: z.string().optional(),
+      windowMs: positiveInt.default(15 * 60_000),
+      subjectPrefix: z.string().default('[Once]'),
+      redact: z
+        .object({
+          keys: z.array(z.union([z.string().min(1), z.instanceof(RegExp)])).default([]),
+          secrets: z.array(z.string()).default([]),
+          patterns: z.array(z.instanceof(RegExp)).default([]),
+        })
+        .prefault({}),
+    })
+    .optional(),
+  sesRequestTimeoutMs: positiveInt.default(15_000),
+});
+
+/** {@link MailModuleOptions} validated, with defaults applied. */
+export type ResolvedMailOptions = z.infer<typeof scalarOptionsSchema> & {
+  ses: MailModuleOptions['ses'];
+  redis: Redis;
+  clock: () => Date;
+};
+export type ResolvedAdminErrorOptions = NonNullable<ResolvedMailOptions['adminErrors']>;
+
+/** Validates options once, at boot; the message names every bad field. */
+export function resolveMailOptions(options: MailModuleOptions): ResolvedMailOptions {
+  const { ses, redis, clock, ...scalars } = options;
+  if (!ses || (!('client' in ses) && !ses.region)) {
+    throw new Error(
+      'Invalid MailModule options: ses must be { client } or { region, endpoint?, credentials? }',
+    );
+  }
+  if ('client' in ses && !(ses.client instanceof SESv2Client)) {
+    throw new Error('Invalid MailModule options: ses.client must be an SESv2Client');
+  }
+  if (!redis || typeof redis.eval !== 'function') {
+    throw new Error('Invalid MailModule options: redis must be an ioredis client');
+  }
+  const result = scalarOptionsSchema.safeParse({
+    ...scalars,
+    sesRequestTimeoutMs: 'client' in ses ? undefined : ses.requestTimeoutMs,
+  });
+  if (!result.success) {
+    const issues = result.error.issues.map(
+      (issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`,
+    );
+    throw new Error(`Invalid MailModule options:\n  - ${issues.join('\n  - ')}`);
+  }
+  const resolved = result.data;
+  if (resolved.staleAfterMs <= resolved.rateLimit.maxWaitMs + resolved.sesRequestTimeoutMs) {
+    throw new Error(
+      'Invalid MailModule options: staleAfterMs must exceed rateLimit.maxWaitMs plus the SES request timeout',
+    );
+  }
+  return { ...resolved, ses, redis, clock: clock ?? (() => new Date()) };
+}

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { normalizeAddress, prepareMail } from './headers/mail-message.builder';
+import { MailDispatcher } from './ledger/mail.dispatcher';
+import { type LedgerRow, MailLedgerRepository } from './ledger/mail-ledger.repository';
+import { MAIL_OPTIONS, type ResolvedMailOptions } from './mail.options';
+import type { MailSendResult, SendMailInput } from './mail.types';
+import { MailSuppressionService } from './suppression/mail-suppression.service';
+
+/**
+ * Sends email at most once per idempotency key. The key's ledger row is inserted before SES is
+ * called; a second send with the same key returns the first one's result (`duplicate`) and never
+ * reaches SES, whether the first has finished or is still in flight.
+ */
+@Injectable()
+export class MailService {
+  private readonly logger = new Logger(MailService.name);
+
+  constructor(
+    @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
+    private readonly repository: MailLedgerRepository,
+    private readonly suppressions: MailSuppressionService,
+    private readonly dispatcher: MailDispatcher,
+  ) {}
+
+  /**
+   * Sends `input` unless its key was used before.
+   * @throws MailValidationError when the input can never be sent (nothing is recorded).
+   * @returns `sent`; `duplicate` (see `ledgerStatus`, `inFlight`); `suppressed`; `failed` (SES refused;
+   * `retryable` when a deliberate resend is safe); `unknown` (SES may have accepted it).
+   */
+  async send(input: SendMailInput): Promise<MailSendResult> {
+    const mail = prepareMail(input, this.options.defaultFrom);
+    const suppressedSet = await this.suppressions.findSuppressed(mail.to);
+    const suppressed = mail.to.filter((address) => suppressedSet.has(normalizeAddress(address)));
+    const recipients = mail.to.filter((address) => !suppressedSet.has(normalizeAddress(address)));
+
+    const claim = await this.repository.claim({
+      idempotencyKey: mail.idempotencyKey,
+      status: recipients.length > 0 ? 'pending' : 'suppressed',
+      recipients: mail.to.map(normalizeAddress),
+      message: {
+        to: mail.to,
+        from: mail.from,
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+        headers: mail.headers,
+      },
+      contentHash: mail.contentHash,
+      claimToken: randomUUID(),
+      suppressed,
+    });
+    if (!claim.inserted) return this.duplicate(claim.row, mail.contentHash);
+
+    if (recipients.length === 0) {
+      this.logger.log({ msg: 'mail suppressed', idempotencyKey: mail.idempotencyKey });
+      return {
+        status: 'suppressed',
+        idempotencyKey: mail.idempotencyKey,
+        ledgerStatus: 'suppressed',
+        suppressedRecipients: suppressed,
+        attempts: claim.row.attempts,
+      };
+    }
+    return this.dispatcher.deliver(claim.row, recipients, suppressed);
+  }
+
+  private duplicate(row: LedgerRow, contentHash: string): MailSendResult {
+    const contentMismatch = row.content_hash !== contentHash;
+    const inFlight = row.effective_status === 'pending';
+    if (contentMismatch) {
+      this.logger.warn({
+        msg: 'idempotency key reused for different content; not sent',
+        idempotencyKey: row.idempotency_key,
+      });
+    }
+    return {
+      status: 'duplicate',
+      idempotencyKey: row.idempotency_key,
+      ledgerStatus: row.effective_status,
+      sesMessageId: row.ses_message_id ?? undefined,
+      error: row.error ?? undefined,
+      retryable: row.retryable ?? undefined,
+      inFlight: inFlight || undefined,
+      contentMismatch: contentMismatch || undefined,
+      attempts: row.attempts,
+    };
+  }
+}

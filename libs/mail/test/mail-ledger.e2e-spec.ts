@@ -1,0 +1,287 @@
+import { MessageRejected } from '@aws-sdk/client-sesv2';
+import {
+  MailLedgerService,
+  MailResendNotAllowedError,
+  MailService,
+  MailSuppressionService,
+  MailValidationError,
+  type SendMailInput,
+} from '../src';
+import {
+  createMailTestApp,
+  emailsTo,
+  emulatorSesClient,
+  header,
+  type MailTestApp,
+  uniqueAddress,
+  uniqueKey,
+  waitForEmails,
+} from './support/mail-e2e.harness';
+
+function digest(to: string, key = uniqueKey('digest')): SendMailInput {
+  return { idempotencyKey: key, to, subject: 'Your daily digest', text: 'Three new things happened.' };
+}
+
+describe('send ledger (Postgres + SES emulator)', () => {
+  let t: MailTestApp;
+  let mail: MailService;
+  let ledger: MailLedgerService;
+
+  beforeAll(async () => {
+    t = await createMailTestApp();
+    mail = t.app.get(MailService);
+    ledger = t.app.get(MailLedgerService);
+  });
+
+  afterAll(() => t.close());
+
+  it('sends once and returns the first result for the same key', async () => {
+    const to = uniqueAddress();
+    const input = {
+      ...digest(to),
+      html: '<p>Three new things happened.</p>',
+      headers: { 'X-Campaign': 'digest' },
+      listUnsubscribe: {
+        url: 'https://once.example/unsubscribe?u=42',
+        mailto: 'unsubscribe@once.example',
+        oneClick: true,
+      },
+    };
+
+    const first = await mail.send(input);
+    const second = await mail.send(input);
+
+    expect(first).toMatchObject({ status: 'sent', ledgerStatus: 'sent', attempts: 1 });
+    expect(first.sesMessageId).toEqual(expect.any(String));
+    expect(second).toMatchObject({
+      status: 'duplicate',
+      ledgerStatus: 'sent',
+      sesMessageId: first.sesMessageId,
+    });
+    expect(second.inFlight).toBeUndefined();
+
+    const emails = await emailsTo(to);
+    expect(emails).toHaveLength(1);
+    expect(emails[0]).toMatchObject({
+      messageId: first.sesMessageId,
+      from: 'Once <digest@once.example>',
+      subject: 'Your daily digest',
+      body: { text: 'Three new things happened.', html: '<p>Three new things happened.</p>' },
+    });
+    expect(header(emails[0], 'X-Once-Key')).toBe(input.idempotencyKey);
+    expect(header(emails[0], 'List-Unsubscribe')).toBe(
+      '<https://once.example/unsubscribe?u=42>, <mailto:unsubscribe@once.example>',
+    );
+    expect(header(emails[0], 'List-Unsubscribe-Post')).toBe('List-Unsubscribe=One-Click');
+    expect(header(emails[0], 'X-Campaign')).toBe('digest');
+
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({
+      status: 'sent',
+      sesMessageId: first.sesMessageId,
+      recipients: [to],
+      history: [expect.objectContaining({ event: 'pending' }), expect.objectContaining({ event: 'sent' })],
+    });
+  });
+
+  it.each([2, 20])(
+    'sends exactly one email when the same key is sent %i times concurrently',
+    async (times) => {
+      const to = uniqueAddress();
+      const input = digest(to);
+
+      const results = await Promise.all(Array.from({ length: times }, () => mail.send(input)));
+
+      const sent = results.filter((result) => result.status === 'sent');
+      const duplicates = results.filter((result) => result.status === 'duplicate');
+      expect(sent).toHaveLength(1);
+      expect(duplicates).toHaveLength(times - 1);
+      for (const duplicate of duplicates) {
+        expect(duplicate.inFlight === true || duplicate.sesMessageId === sent[0].sesMessageId).toBe(true);
+      }
+      expect(await emailsTo(to)).toHaveLength(1);
+    },
+  );
+
+  it('flags a key reused for different content and still does not send it', async () => {
+    const to = uniqueAddress();
+    const input = digest(to);
+    await mail.send(input);
+    const reused = await mail.send({ ...input, text: 'Something else entirely.' });
+    expect(reused).toMatchObject({ status: 'duplicate', contentMismatch: true });
+    expect(await emailsTo(to)).toHaveLength(1);
+  });
+
+  it('refuses invalid mail without recording it', async () => {
+    const input = { ...digest(uniqueAddress()), subject: 'Hi\r\nBcc: all@evil.example' };
+    await expect(mail.send(input)).rejects.toBeInstanceOf(MailValidationError);
+    await expect(ledger.get(input.idempotencyKey)).resolves.toBeUndefined();
+  });
+
+  it('records suppressed sends without calling SES, and skips only the suppressed recipients', async () => {
+    const suppressions = t.app.get(MailSuppressionService);
+    const blocked = uniqueAddress('blocked');
+    const open = uniqueAddress('open');
+    await suppressions.suppress(blocked.toUpperCase(), 'manual', { by: 'test' });
+
+    const alone = await mail.send(digest(blocked));
+    expect(alone).toMatchObject({
+      status: 'suppressed',
+      ledgerStatus: 'suppressed',
+      suppressedRecipients: [blocked],
+    });
+    await expect(ledger.get(alone.idempotencyKey)).resolves.toMatchObject({ status: 'suppressed' });
+
+    const both = await mail.send({ ...digest(open), to: [blocked, open] });
+    expect(both).toMatchObject({ status: 'sent', suppressedRecipients: [blocked] });
+    expect(await emailsTo(blocked)).toHaveLength(0);
+    expect(await emailsTo(open)).toHaveLength(1);
+  });
+
+  it('lists by status and recipient, newest first, with a cursor', async () => {
+    const to = uniqueAddress('listed');
+    const keys = [uniqueKey('list-a'), uniqueKey('list-b'), uniqueKey('list-c')];
+    for (const key of keys) await mail.send(digest(to, key));
+
+    const first = await ledger.list({ recipient: to.toUpperCase(), limit: 2 });
+    expect(first.items.map((item) => item.idempotencyKey)).toEqual([keys[2], keys[1]]);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await ledger.list({ recipient: to, limit: 2, cursor: first.nextCursor });
+    expect(second.items.map((item) => item.idempotencyKey)).toEqual([keys[0]]);
+    expect(second.nextCursor).toBeUndefined();
+
+    const failedOnly = await ledger.list({ recipient: to, status: 'failed' });
+    expect(failedOnly.items).toEqual([]);
+  });
+});
+
+describe('failures, the crash window and deliberate resends', () => {
+  let t: MailTestApp;
+  let mail: MailService;
+  let ledger: MailLedgerService;
+  const client = emulatorSesClient();
+  let mode: 'pass' | 'reject-once' | 'crash-after-accept' = 'pass';
+  let sesCalls = 0;
+  let accepted: () => void = () => undefined;
+
+  beforeAll(async () => {
+    // Middleware around the real emulator: refuse a send, or let SES accept it and then never
+    // return, which is what a crash between SES accepting and the ledger update looks like.
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        sesCalls++;
+        if (mode === 'reject-once') {
+          mode = 'pass';
+          throw new MessageRejected({
+            message: 'Email address is not verified.',
+            $metadata: { httpStatusCode: 400 },
+          });
+        }
+        const output = await next(args);
+        if (mode === 'crash-after-accept') {
+          mode = 'pass';
+          accepted();
+          return new Promise<never>(() => undefined);
+        }
+        return output;
+      },
+      { step: 'initialize', name: 'onceTestFaults' },
+    );
+    t = await createMailTestApp({ ses: { client } });
+    mail = t.app.get(MailService);
+    ledger = t.app.get(MailLedgerService);
+  });
+
+  afterAll(async () => {
+    await t.close();
+    client.destroy();
+  });
+
+  it('records a rejected send as failed, returns it for the same key, and resends it on request', async () => {
+    const to = uniqueAddress();
+    const input = digest(to);
+    mode = 'reject-once';
+
+    const failed = await mail.send(input);
+    expect(failed).toMatchObject({
+      status: 'failed',
+      retryable: false,
+      error: expect.stringContaining('MessageRejected'),
+    });
+
+    const callsBefore = sesCalls;
+    await expect(mail.send(input)).resolves.toMatchObject({ status: 'duplicate', ledgerStatus: 'failed' });
+    expect(sesCalls).toBe(callsBefore);
+    expect(await emailsTo(to)).toHaveLength(0);
+
+    const resent = await ledger.resend(input.idempotencyKey, { actor: 'ops@once.example' });
+    expect(resent).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(await emailsTo(to)).toHaveLength(1);
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({
+      status: 'sent',
+      attempts: 2,
+      lastResendBy: 'ops@once.example',
+      history: expect.arrayContaining([
+        expect.objectContaining({ event: 'failed', attempt: 1 }),
+        expect.objectContaining({
+          event: 'resend',
+          actor: 'ops@once.example',
+          previousStatus: 'failed',
+          attempt: 2,
+        }),
+        expect.objectContaining({ event: 'sent', attempt: 2, sesMessageId: resent.sesMessageId }),
+      ]),
+    });
+    await expect(ledger.resend(input.idempotencyKey, { actor: 'ops@once.example' })).rejects.toBeInstanceOf(
+      MailResendNotAllowedError,
+    );
+  });
+
+  it('surfaces a send stuck after SES accepted it as unknown, never resends it blindly, and resends on request', async () => {
+    const to = uniqueAddress();
+    const input = digest(to);
+    const sesAccepted = new Promise<void>((resolve) => (accepted = resolve));
+    mode = 'crash-after-accept';
+
+    void mail.send(input);
+    await sesAccepted;
+    expect(await waitForEmails(to, 1)).toHaveLength(1);
+
+    const inFlight = await mail.send(input);
+    expect(inFlight).toMatchObject({ status: 'duplicate', ledgerStatus: 'pending', inFlight: true });
+    await expect(ledger.resend(input.idempotencyKey, { actor: 'ops' })).rejects.toBeInstanceOf(
+      MailResendNotAllowedError,
+    );
+
+    // The process "died"; time passes beyond the stale window.
+    await t.dataSource.query(
+      `UPDATE mail_ledger SET attempt_started_at = now() - interval '1 hour' WHERE idempotency_key = $1`,
+      [input.idempotencyKey],
+    );
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({ status: 'unknown' });
+    const unknown = await ledger.list({ status: 'unknown', recipient: to });
+    expect(unknown.items.map((item) => item.idempotencyKey)).toEqual([input.idempotencyKey]);
+
+    const callsBefore = sesCalls;
+    await expect(mail.send(input)).resolves.toMatchObject({ status: 'duplicate', ledgerStatus: 'unknown' });
+    expect(sesCalls).toBe(callsBefore);
+    expect(await emailsTo(to)).toHaveLength(1);
+
+    const resent = await ledger.resend(input.idempotencyKey, { actor: 'ops@once.example' });
+    expect(resent).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(await emailsTo(to)).toHaveLength(2);
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({
+      status: 'sent',
+      lastResendBy: 'ops@once.example',
+      history: expect.arrayContaining([
+        expect.objectContaining({ event: 'resend', previousStatus: 'unknown' }),
+      ]),
+    });
+  });
+
+  it('refuses to resend unknown keys or keys that were sent', async () => {
+    await expect(ledger.resend(uniqueKey('missing'), { actor: 'ops' })).rejects.toThrow(/status is missing/);
+    const sent = await mail.send(digest(uniqueAddress()));
+    await expect(ledger.resend(sent.idempotencyKey, { actor: 'ops' })).rejects.toThrow(/status is sent/);
+    await expect(ledger.resend(sent.idempotencyKey, { actor: ' ' })).rejects.toThrow(/actor/);
+  });
+});

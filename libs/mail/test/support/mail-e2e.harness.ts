@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { type INestApplication, Logger, type ModuleMetadata } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { SesMailbox, type StoredEmail, waitFor } from '@once/testing';
+import Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { MAIL_ENTITIES, MAIL_MIGRATIONS, MailModule, type MailModuleOptions } from '../../src';
+
+export type { StoredEmail };
+
+export function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run through the e2e target (global setup)`);
+  return value;
+}
+
+/** A recipient no other test uses, so store lookups need no clearing. */
+export function uniqueAddress(label = 'user'): string {
+  return `${label}-${randomUUID().slice(0, 8)}@example.com`;
+}
+
+export function uniqueKey(label: string): string {
+  return `${label}:${randomUUID()}`;
+}
+
+const mailbox = (): SesMailbox => new SesMailbox(env('SES_ENDPOINT'));
+
+export async function emailsTo(address: string): Promise<StoredEmail[]> {
+  return (await mailbox().all()).filter((email) => email.destination.to.includes(address));
+}
+
+/** Waits until `count` emails to `address` are in the emulator (for sends finishing in the background). */
+export async function waitForEmails(address: string, count: number): Promise<StoredEmail[]> {
+  return waitFor(
+    `${count} email(s) to ${address}`,
+    async () => {
+      const emails = await emailsTo(address);
+      return emails.length >= count ? emails : undefined;
+    },
+    { timeoutMs: 10_000, intervalMs: 50 },
+  );
+}
+
+export function header(email: StoredEmail, name: string): string | undefined {
+  return email.headers?.find((candidate) => candidate.name.toLowerCase() === name.toLowerCase())?.value;
+}
+
+/** An SESv2Client for the emulator, as an app would build it. */
+export function emulatorSesClient(): SESv2Client {
+  return new SESv2Client({
+    region: env('AWS_REGION'),
+    endpoint: env('SES_ENDPOINT'),
+    credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: env('AWS_SECRET_ACCESS_KEY') },
+    maxAttempts: 1,
+  });
+}
+
+const TEST_REDIS = Symbol('TEST_REDIS');
+class TestRedisModule {}
+
+export interface MailTestApp {
+  app: INestApplication;
+  redis: Redis;
+  dataSource: DataSource;
+  close(): Promise<void>;
+}
+
+/**
+ * A Nest app with real Postgres (migrations run), Redis and the SES emulator, like the apps wire
+ * it. `options` override the defaults; `redisKeyPrefix` defaults to a fresh one per app.
+ */
+export async function createMailTestApp(
+  options: Partial<Omit<MailModuleOptions, 'redis'>> = {},
+  metadata: Pick<ModuleMetadata, 'controllers' | 'providers'> = {},
+): Promise<MailTestApp> {
+  Logger.overrideLogger(['error']);
+  const redis = new Redis(env('REDIS_URL'), { maxRetriesPerRequest: 3 });
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({
+        type: 'postgres',
+        url: env('DATABASE_URL'),
+        entities: MAIL_ENTITIES,
+        migrations: MAIL_MIGRATIONS,
+        migrationsRun: true,
+        synchronize: false,
+      }),
+      // forRootAsync, the way apps wire it with the platform's REDIS_CLIENT.
+      MailModule.forRootAsync({
+        imports: [
+          {
+            module: TestRedisModule,
+            providers: [{ provide: TEST_REDIS, useValue: redis }],
+            exports: [TEST_REDIS],
+          },
+        ],
+        inject: [TEST_REDIS],
+        useFactory: (client: Redis) => ({
+          ses: {
+            region: env('AWS_REGION'),
+            endpoint: env('SES_ENDPOINT'),
+            credentials: {
+              accessKeyId: env('AWS_ACCESS_KEY_ID'),
+              secretAccessKey: env('AWS_SECRET_ACCESS_KEY'),
+            },
+          },
+          redisKeyPrefix: `${env('REDIS_KEY_PREFIX')}mail:${randomUUID().slice(0, 8)}:`,
+          defaultFrom: 'Once <digest@once.example>',
+          rateLimit: { maxSendRate: 500, burst: 50, perRecipient: false },
+          ...options,
+          redis: client,
+        }),
+      }),
+    ],
+    ...metadata,
+  }).compile();
+  const app = moduleRef.createNestApplication();
+  await app.init();
+  return {
+    app,
+    redis,
+    dataSource: app.get(DataSource),
+    async close() {
+      await app.close();
+      await redis.quit();
+    },
+  };
+}

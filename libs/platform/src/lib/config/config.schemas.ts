@@ -1,0 +1,73 @@
+import { z } from 'zod';
+
+/** `true/false`, `1/0` or `yes/no` as a boolean. */
+export const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const url = (protocols: readonly string[]) =>
+  z.url().refine((value) => protocols.includes(new URL(value).protocol), {
+    message: `must be a ${protocols.join(' or ')} URL`,
+  });
+
+/** Variables every app reads. */
+export const baseEnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  APP_VERSION: z.string().default('0.0.0-dev'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_PRETTY: booleanString.default(false),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().positive().default(25_000),
+});
+
+export const databaseEnvSchema = z.object({
+  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/test'),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  DATABASE_MIGRATE_ON_BOOT: booleanString.default(false),
+});
+
+export const redisEnvSchema = z.object({
+  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_KEY_PREFIX: z.string().default('once:'),
+});
+
+/** AWS access: endpoints are set for local emulators and left unset for real AWS. */
+export const awsEnvSchema = z.object({
+  AWS_REGION: z.string().default('us-east-1'),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  SQS_ENDPOINT: url(['http:', 'https:']).optional(),
+  SES_ENDPOINT: url(['http:', 'https:']).optional(),
+});
+
+/** Queue names (resolved with GetQueueUrl) or full queue URLs. */
+export const queuesEnvSchema = z.object({
+  SQS_JOBS_QUEUE: z.string().default('once-jobs'),
+  SQS_EMAIL_QUEUE: z.string().default('once-send-email'),
+});
+
+const emailList = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.email()).max(50));
+
+export const mailEnvSchema = z.object({
+  MAIL_FROM: z.email().default('digest@once.local'),
+  /** Django's ADMINS: who receives error reports. Empty: reports are only logged. */
+  ADMIN_EMAILS: emailList.default([]),
+  /** Emails per second across all workers. Unset: SES GetAccount's MaxSendRate. */
+  MAIL_MAX_SEND_RATE: z.coerce.number().positive().optional(),
+  /** Emails one recipient may get per hour across all workers. */
+  MAIL_PER_RECIPIENT_PER_HOUR: z.coerce.number().int().positive().default(10),
+});
+
+export type BaseEnv = z.infer<typeof baseEnvSchema>;
+export type DatabaseEnv = z.infer<typeof databaseEnvSchema>;
+export type RedisEnv = z.infer<typeof redisEnvSchema>;
+export type AwsEnv = z.infer<typeof awsEnvSchema>;
+export type QueuesEnv = z.infer<typeof queuesEnvSchema>;
+export type MailEnv = z.infer<typeof mailEnvSchema>;

@@ -1,0 +1,73 @@
+import { GetAccountCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import {
+  HealthCheckResult,
+  HealthCheckService,
+  HealthIndicatorResult,
+  HealthIndicatorService,
+} from '@nestjs/terminus';
+import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { REDIS_CLIENT } from '../redis/redis.module';
+import { awsClientConfig, createSqsClient, resolveQueueUrl } from '../sqs/sqs-client.factory';
+import { HealthDependency, OPS_OPTIONS, OpsOptions } from './ops.options';
+
+/** Probes the app's dependencies through @nestjs/terminus. */
+@Injectable()
+export class HealthService implements OnApplicationShutdown {
+  private sqs?: SQSClient;
+  private ses?: SESv2Client;
+
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly indicators: HealthIndicatorService,
+    private readonly moduleRef: ModuleRef,
+    @Inject(OPS_OPTIONS) private readonly options: OpsOptions,
+  ) {}
+
+  /** Resolves with every probe up, or rejects with a ServiceUnavailableException carrying the result. */
+  check(): Promise<HealthCheckResult> {
+    return this.health.check(this.options.dependencies.map((dependency) => () => this.probe(dependency)));
+  }
+
+  private async probe(dependency: HealthDependency): Promise<HealthIndicatorResult> {
+    const session = this.indicators.check(dependency);
+    const timeoutMs = this.options.probeTimeoutMs ?? 3000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.ping(dependency),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      return session.up();
+    } catch (error) {
+      return session.down({ message: error instanceof Error ? error.message : String(error) });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async ping(dependency: HealthDependency): Promise<unknown> {
+    switch (dependency) {
+      case 'postgres':
+        return this.moduleRef.get(DataSource, { strict: false }).query('SELECT 1');
+      case 'redis':
+        return this.moduleRef.get<Redis>(REDIS_CLIENT, { strict: false }).ping();
+      case 'sqs':
+        this.sqs ??= createSqsClient(this.options.aws);
+        return resolveQueueUrl(this.sqs, this.options.probeQueue);
+      case 'ses':
+        this.ses ??= new SESv2Client(awsClientConfig(this.options.aws, this.options.aws.SES_ENDPOINT));
+        return this.ses.send(new GetAccountCommand({}));
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.sqs?.destroy();
+    this.ses?.destroy();
+  }
+}

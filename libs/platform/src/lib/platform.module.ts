@@ -1,0 +1,67 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfigModule } from './config/app-config.module';
+import type { AwsEnv, BaseEnv, DatabaseEnv, MailEnv, QueuesEnv, RedisEnv } from './config/config.schemas';
+import { DatabaseModule } from './database/database.module';
+import { ONCE_ENTITIES, ONCE_MIGRATIONS } from './database/once.schema';
+import { LoggingModule } from './logging/logging.module';
+import { PlatformMailModule } from './mail/platform-mail.module';
+import { OpsModule } from './ops/ops.module';
+import type { HealthDependency } from './ops/ops.options';
+import { RedisModule } from './redis/redis.module';
+
+/** What every app's environment contains. */
+export type PlatformEnv = BaseEnv & DatabaseEnv & RedisEnv & AwsEnv & QueuesEnv & MailEnv;
+
+export interface PlatformModuleOptions<C extends PlatformEnv> {
+  app: 'api' | 'worker' | 'scheduler';
+  /** The app's validated config (see loadConfig). */
+  config: C;
+  /** What `/health` probes. */
+  health: readonly HealthDependency[];
+  /** Queue the SQS health probe resolves. */
+  probeQueue: string;
+  /** Serve `/health` and `/metrics` on this port (apps without an HTTP server). */
+  opsPort?: number;
+  /** Cap on the app's Postgres pool. */
+  maxPoolSize?: number;
+}
+
+/**
+ * The infrastructure each app configures once: typed config, nestjs-pino, Postgres (TypeORM,
+ * migrations), Redis, the mail lib with admin error reports, health and metrics.
+ */
+@Module({})
+export class PlatformModule {
+  static forRoot<C extends PlatformEnv>(options: PlatformModuleOptions<C>): DynamicModule {
+    const { app, config } = options;
+    return {
+      module: PlatformModule,
+      imports: [
+        AppConfigModule.forRoot(config),
+        LoggingModule.forRoot({
+          app,
+          version: config.APP_VERSION,
+          level: config.LOG_LEVEL,
+          pretty: config.LOG_PRETTY,
+        }),
+        DatabaseModule.forRoot({
+          url: config.DATABASE_URL,
+          poolSize: Math.min(config.DATABASE_POOL_SIZE, options.maxPoolSize ?? Infinity),
+          migrateOnBoot: config.DATABASE_MIGRATE_ON_BOOT,
+          entities: ONCE_ENTITIES,
+          migrations: ONCE_MIGRATIONS,
+          applicationName: `once-${app}`,
+        }),
+        RedisModule.forRoot({ url: config.REDIS_URL, connectionName: `once-${app}` }),
+        PlatformMailModule.forRoot(app, config),
+        OpsModule.forRoot({
+          app,
+          dependencies: options.health,
+          aws: config,
+          probeQueue: options.probeQueue,
+          port: options.opsPort,
+        }),
+      ],
+    };
+  }
+}

@@ -1,0 +1,3 @@
+export * from './lib/wait-for';
+export * from './lib/ses-mailbox';
+export * from './lib/sqs-test-queue';

@@ -1,0 +1,15 @@
+export * from './lib/tracking.options';
+export * from './lib/link.signer';
+export { LINK_PARAMS, encodeTarget } from './lib/link.codec';
+export * from './lib/target.policy';
+export * from './lib/utm.merger';
+export * from './lib/link.builder';
+export * from './lib/link.verifier';
+export * from './lib/user-agent.classifier';
+export * from './lib/invalid-link.page';
+export * from './lib/tracking-click.entity';
+export * from './lib/tracking.migrations';
+export * from './lib/click.recorder';
+export * from './lib/click-summary.service';
+export * from './lib/tracking.module';
+export * from './lib/static-page.writer';

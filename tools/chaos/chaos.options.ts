@@ -1,0 +1,210 @@
+import type { RedisPersistence } from './redis.instance';
+
+export interface ChaosOptions {
+  /** Seeded (subscribed) users: the digest must reach each exactly once. */
+  users: number;
+  /** Worker processes at the start (killed ones are replaced). */
+  workers: number;
+  /** Share of users whose send-email message is enqueued a second time (exact copy of the fan-out's body). */
+  duplicateShare: number;
+  seed: number;
+  /** Bound on the whole run, boot included. */
+  timeoutMs: number;
+  /** The queues' visibility timeout (s): short, so lost deletes and kills redeliver within the run. */
+  visibilityTimeout: number;
+  maxReceiveCount: number;
+  /** Share of DeleteMessage/DeleteMessageBatch calls answered 500 (sticky per receipt handle). */
+  deleteFailureShare: number;
+  /** SendEmail calls held for longer than the visibility timeout. */
+  slowSends: number;
+  slowDelayMs: number;
+  /** SIGKILLs of a worker in the middle of a send (alternately after SES accepted and before it got the call). */
+  kills: number;
+  /** SIGKILLs of the worker doing the fan-out, right after SQS accepted one of its batches. */
+  fanoutKills: number;
+  redisRestarts: number;
+  redisDowntimeMs: number;
+  redisPersistence: RedisPersistence;
+  /** Copies of each malformed kind on the email queue (not JSON, wrong shape, no eventId); one more on the jobs queue. */
+  malformed: number;
+  /** Job messages for the one slot: all but one at fire time, the last one late, mid-run. */
+  jobCopies: number;
+  /** `DEDUP_ENABLED` for the workers. */
+  dedup: boolean;
+  /** `MAIL_MAX_SEND_RATE` for the workers; unset: the SES emulator account's 200/s. */
+  maxSendRate?: number;
+  logLevel: string;
+  /** Postgres database the run creates (and drops unless `keep`). */
+  database: string;
+  keep: boolean;
+  /** Directory for the processes' logs (default tmp/chaos/<run id>). */
+  runDir?: string;
+  /** Extra variables for every worker (knobs of the dedup/mail libs, for instance). */
+  workerEnv: Record<string, string>;
+  /** Progress lines on stderr. */
+  verbose: boolean;
+}
+
+export function defaultChaosOptions(overrides: Partial<ChaosOptions> = {}): ChaosOptions {
+  const visibilityTimeout = overrides.visibilityTimeout ?? 10;
+  return {
+    users: 10_000,
+    workers: 3,
+    duplicateShare: 0.2,
+    seed: Math.floor(Math.random() * 1_000_000),
+    timeoutMs: 600_000,
+    visibilityTimeout,
+    maxReceiveCount: 5,
+    deleteFailureShare: 0.1,
+    slowSends: 6,
+    slowDelayMs: (visibilityTimeout + 4) * 1000,
+    kills: 2,
+    fanoutKills: 1,
+    redisRestarts: 1,
+    redisDowntimeMs: 2000,
+    redisPersistence: 'none',
+    malformed: 2,
+    jobCopies: 3,
+    dedup: true,
+    logLevel: 'warn',
+    database: 'once_chaos',
+    keep: false,
+    workerEnv: {},
+    verbose: false,
+    ...overrides,
+  };
+}
+
+export interface ChaosCli {
+  options: ChaosOptions;
+  naive: 'with' | 'only' | 'skip';
+  naiveEvents: number;
+  jsonFile?: string;
+}
+
+export const CHAOS_USAGE = `usage: npm run chaos -- [flags]
+  --users N                 users seeded and mailed (10000)
+  --workers K               worker processes (3)
+  --duplicate-share S       share of users whose email message is enqueued twice (0.2)
+  --seed N                  replay a run's random choices (random; printed)
+  --timeout SECONDS         bound on the whole run (600)
+  --visibility-timeout S    queue visibility timeout in seconds (10)
+  --max-receive-count N     redrive policy (5)
+  --delete-failure-share S  share of DeleteMessage(Batch) calls failed with 500 (0.1)
+  --slow-sends N            SendEmail calls held past the visibility timeout (6)
+  --slow-delay SECONDS      how long they are held (visibility timeout + 4)
+  --kills N                 SIGKILLs mid-send, each followed by a new worker (2)
+  --fanout-kills N          SIGKILLs of the worker fanning out (1)
+  --redis-restarts N        stop + start of the run's redis-server (1)
+  --redis-downtime SECONDS  how long it stays down (2)
+  --redis-persistence none|aof   none: a restart loses every key (none)
+  --malformed N             copies of each malformed kind (2)
+  --job-copies N            job messages for the slot (3: 2 at fire time, 1 late)
+  --dedup true|false        DEDUP_ENABLED for the workers (true)
+  --max-send-rate N         MAIL_MAX_SEND_RATE for the workers (unset: 200/s from the SES emulator)
+  --worker-env K=V          extra worker variable (repeatable)
+  --log-level LEVEL         worker and api log level (warn)
+  --database NAME           Postgres database to create (once_chaos)
+  --keep                    keep the database afterwards
+  --naive-only              only the naive baseline
+  --no-naive                skip the naive baseline
+  --naive-events N          events of the naive baseline (2000)
+  --json FILE               also write the reports as JSON
+  --quiet                   no progress lines`;
+
+/** Parses `--flag value` / `--flag=value` arguments; throws with the usage on anything unknown. */
+export function parseChaosArgs(argv: readonly string[]): ChaosCli {
+  const values = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"\n${CHAOS_USAGE}`);
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
+    const flag = ['keep', 'naive-only', 'no-naive', 'quiet', 'help'].includes(name);
+    const value = inline ?? (flag ? 'true' : argv[++i]);
+    if (value === undefined) throw new Error(`--${name} needs a value\n${CHAOS_USAGE}`);
+    values.set(name, [...(values.get(name) ?? []), value]);
+  }
+  if (values.has('help')) throw new Error(CHAOS_USAGE);
+  const take = (name: string) => {
+    const list = values.get(name);
+    values.delete(name);
+    return list?.[list.length - 1];
+  };
+  const number = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const raw = take(name);
+    if (raw === undefined) return undefined;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max)
+      throw new Error(`--${name} must be a number in [${min}, ${max}], got "${raw}"`);
+    return value;
+  };
+  const integer = (name: string, min: number, max?: number) => {
+    const value = number(name, min, max);
+    if (value !== undefined && !Number.isInteger(value)) throw new Error(`--${name} must be a whole number`);
+    return value;
+  };
+  const boolean = (name: string) => {
+    const raw = take(name);
+    if (raw === undefined) return undefined;
+    if (!['true', 'false'].includes(raw)) throw new Error(`--${name} must be true or false`);
+    return raw === 'true';
+  };
+
+  const overrides: Partial<ChaosOptions> = {};
+  const set = <K extends keyof ChaosOptions>(key: K, value: ChaosOptions[K] | undefined) => {
+    if (value !== undefined) overrides[key] = value;
+  };
+  set('users', integer('users', 1, 1_000_000));
+  set('workers', integer('workers', 1, 32));
+  set('duplicateShare', number('duplicate-share', 0, 1));
+  set('seed', integer('seed', 0));
+  const timeout = number('timeout', 1);
+  set('timeoutMs', timeout === undefined ? undefined : timeout * 1000);
+  set('visibilityTimeout', integer('visibility-timeout', 1, 43_200));
+  set('maxReceiveCount', integer('max-receive-count', 1, 1000));
+  set('deleteFailureShare', number('delete-failure-share', 0, 1));
+  set('slowSends', integer('slow-sends', 0));
+  const slowDelay = number('slow-delay', 0);
+  set('slowDelayMs', slowDelay === undefined ? undefined : slowDelay * 1000);
+  set('kills', integer('kills', 0, 100));
+  set('fanoutKills', integer('fanout-kills', 0, 100));
+  set('redisRestarts', integer('redis-restarts', 0, 100));
+  const downtime = number('redis-downtime', 0);
+  set('redisDowntimeMs', downtime === undefined ? undefined : downtime * 1000);
+  const persistence = take('redis-persistence');
+  if (persistence !== undefined && persistence !== 'none' && persistence !== 'aof')
+    throw new Error('--redis-persistence must be none or aof');
+  set('redisPersistence', persistence);
+  set('malformed', integer('malformed', 0, 100));
+  set('jobCopies', integer('job-copies', 1, 100));
+  set('dedup', boolean('dedup'));
+  set('maxSendRate', number('max-send-rate', 0.001));
+  set('logLevel', take('log-level'));
+  const database = take('database');
+  if (database !== undefined && !/^[a-z_][a-z0-9_]*$/.test(database))
+    throw new Error('--database must be a plain lower-case name');
+  set('database', database);
+  set('keep', boolean('keep'));
+  const workerEnv: Record<string, string> = {};
+  for (const pair of values.get('worker-env') ?? []) {
+    const [key, value] = pair.split(/=(.*)/s, 2);
+    if (!key || value === undefined) throw new Error(`--worker-env needs KEY=VALUE, got "${pair}"`);
+    workerEnv[key] = value;
+  }
+  values.delete('worker-env');
+  set('workerEnv', workerEnv);
+  set('verbose', !(boolean('quiet') ?? false));
+
+  const naiveOnly = boolean('naive-only') ?? false;
+  const noNaive = boolean('no-naive') ?? false;
+  if (naiveOnly && noNaive) throw new Error('--naive-only and --no-naive exclude each other');
+  const naiveEvents = integer('naive-events', 1, 1_000_000) ?? 2000;
+  const jsonFile = take('json');
+  if (values.size > 0) throw new Error(`unknown flag --${[...values.keys()][0]}\n${CHAOS_USAGE}`);
+  return {
+    options: defaultChaosOptions(overrides),
+    naive: naiveOnly ? 'only' : noNaive ? 'skip' : 'with',
+    naiveEvents,
+    jsonFile,
+  };
+}

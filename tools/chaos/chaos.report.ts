@@ -1,0 +1,351 @@
+import type { ChaosOptions } from './chaos.options';
+import type { KillPoint } from './fault.proxy';
+
+/** One fault: how many were asked for and how many the run really performed. */
+export interface Injection {
+  name: string;
+  target: number;
+  done: number;
+  detail?: string;
+}
+
+export interface KillRecord {
+  kind: 'fan-out' | 'send';
+  point: KillPoint;
+  victim: string;
+  replacement?: string;
+  atMs: number;
+}
+
+export interface DeliveryCounts {
+  expected: number;
+  /** Digest emails for the slot the SES emulator stored, duplicates included. */
+  emails: number;
+  recipients: number;
+  /** Emails beyond the first per recipient. */
+  duplicates: number;
+  duplicateRecipients: number;
+  missing: number;
+  /** Digest emails to someone who is not a seeded user. */
+  unexpected: number;
+  /** Stored emails that are not this slot's digest (not counted above). */
+  otherEmails: number;
+  worstDuplicates: Array<{ recipient: string; count: number }>;
+  missingSample: string[];
+}
+
+export interface LedgerCounts {
+  present: boolean;
+  rows: number;
+  byStatus: Record<string, number>;
+  keysWithoutRow: number;
+  /** Digest emails in SES whose MessageId no ledger row records (a send the ledger does not know finished). */
+  sesEmailsUnrecorded?: number;
+}
+
+export interface DeadLetterCounts {
+  adminApi: 'ok' | string;
+  /** Malformed bodies injected (send-email and jobs). */
+  injected: number;
+  /** Of those, how many the admin API shows in a dead-letter queue. */
+  found: number;
+  /** DLQ messages carrying an injected body (a malformed message dead-lettered twice counts twice). */
+  copies: number;
+  /** Well-formed digest messages in the email DLQ: emails given up on. */
+  digestMessages: number;
+  /** Well-formed job messages in the jobs DLQ. */
+  jobMessages: number;
+  /** Messages in both dead-letter queues per the admin API's queue list. */
+  depth: number;
+  /** Dead letters the admin API returned (it shows at most 100 per queue). */
+  peeked: number;
+  reasons: string[];
+}
+
+export interface QueueCounts {
+  name: string;
+  visible: number;
+  inFlight: number;
+  delayed: number;
+  deadLetters: number;
+}
+
+export interface WorkerSummary {
+  label: string;
+  fate: string;
+  peakRssKib?: number;
+  /** First error line of a crashed worker's log. */
+  crashCause?: string;
+}
+
+export interface ChaosReport {
+  ok: boolean;
+  violations: string[];
+  seed: number;
+  slot: string;
+  options: ChaosOptions;
+  durationMs: number;
+  /** Time from firing the job to the drained queues. */
+  drainMs?: number;
+  drained: boolean;
+  injections: Injection[];
+  kills: KillRecord[];
+  delivery: DeliveryCounts;
+  ledger: LedgerCounts;
+  deadLetters: DeadLetterCounts;
+  queues: QueueCounts[];
+  workers: WorkerSummary[];
+  runDir: string;
+  harnessErrors: string[];
+}
+
+export interface NaiveReport {
+  events: number;
+  messages: number;
+  consumers: number;
+  emails: number;
+  duplicates: number;
+  duplicateEvents: number;
+  missing: number;
+  durationMs: number;
+}
+
+interface StoredEmail {
+  messageId: string;
+  destination: { to: string[] };
+  subject: string;
+}
+
+/** Counts this slot's digests in the SES emulator per recipient. */
+export function countDeliveries(
+  emails: readonly StoredEmail[],
+  expectedRecipients: readonly string[],
+  subject: string,
+): DeliveryCounts {
+  const expected = new Set(expectedRecipients);
+  const perRecipient = new Map<string, number>();
+  let digests = 0;
+  let unexpected = 0;
+  let other = 0;
+  for (const email of emails) {
+    if (email.subject !== subject) {
+      other++;
+      continue;
+    }
+    digests++;
+    for (const recipient of email.destination.to) {
+      if (!expected.has(recipient)) unexpected++;
+      perRecipient.set(recipient, (perRecipient.get(recipient) ?? 0) + 1);
+    }
+  }
+  const counts = [...perRecipient.entries()].filter(([recipient]) => expected.has(recipient));
+  const duplicated = counts.filter(([, count]) => count > 1);
+  const missing = expectedRecipients.filter((recipient) => !perRecipient.has(recipient));
+  return {
+    expected: expected.size,
+    emails: digests,
+    recipients: counts.length,
+    duplicates: duplicated.reduce((sum, [, count]) => sum + count - 1, 0),
+    duplicateRecipients: duplicated.length,
+    missing: missing.length,
+    unexpected,
+    otherEmails: other,
+    worstDuplicates: duplicated
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([recipient, count]) => ({ recipient, count })),
+    missingSample: missing.slice(0, 5),
+  };
+}
+
+/** What must hold after a chaos run; each broken rule is one line. */
+export function findViolations(report: Omit<ChaosReport, 'ok' | 'violations'>): string[] {
+  const violations: string[] = [];
+  const { delivery, ledger, deadLetters } = report;
+  if (!report.drained)
+    violations.push(`queues did not drain within ${Math.round(report.options.timeoutMs / 1000)} s`);
+  if (delivery.duplicates > 0) {
+    const worst = delivery.worstDuplicates.map((item) => `${item.recipient} ×${item.count}`).join(', ');
+    violations.push(
+      `${delivery.duplicates} duplicate emails to ${delivery.duplicateRecipients} recipients (e.g. ${worst})`,
+    );
+  }
+  if (delivery.missing > 0)
+    violations.push(
+      `${delivery.missing} recipients never got the digest (e.g. ${delivery.missingSample.join(', ')})`,
+    );
+  if (delivery.unexpected > 0)
+    violations.push(`${delivery.unexpected} digests to addresses that are not users`);
+  if (ledger.present && ledger.rows > 0) {
+    if (ledger.keysWithoutRow > 0)
+      violations.push(`mail_ledger has no row for ${ledger.keysWithoutRow} keys`);
+    const pending = ledger.byStatus['pending'] ?? 0;
+    if (pending > 0) violations.push(`mail_ledger left ${pending} sends pending after the queues drained`);
+  }
+  if (deadLetters.adminApi !== 'ok') violations.push(`admin API: ${deadLetters.adminApi}`);
+  if (deadLetters.found < deadLetters.injected) {
+    const capped =
+      deadLetters.peeked < deadLetters.depth
+        ? ` (it listed ${deadLetters.peeked} of ${deadLetters.depth} dead letters)`
+        : '';
+    violations.push(
+      `only ${deadLetters.found} of ${deadLetters.injected} malformed messages are in a DLQ per the admin API${capped}`,
+    );
+  }
+  if (deadLetters.digestMessages > 0)
+    violations.push(`${deadLetters.digestMessages} well-formed email messages ended in the DLQ`);
+  if (deadLetters.jobMessages > 0)
+    violations.push(`${deadLetters.jobMessages} well-formed job messages ended in the DLQ`);
+  for (const queue of report.queues) {
+    if (queue.visible + queue.inFlight + queue.delayed > 0)
+      violations.push(
+        `queue ${queue.name} not empty at the end (visible ${queue.visible}, in flight ${queue.inFlight})`,
+      );
+  }
+  for (const injection of report.injections) {
+    if (injection.done < injection.target)
+      violations.push(`not exercised: ${injection.name} (${injection.done} of ${injection.target})`);
+  }
+  const crashed = report.workers.filter((worker) => worker.fate === 'crashed');
+  if (crashed.length > 0) {
+    const causes = [...new Set(crashed.map((worker) => worker.crashCause ?? 'no error in its log'))];
+    violations.push(
+      `${crashed.length} worker processes exited on their own (${crashed
+        .slice(0, 6)
+        .map((worker) => worker.label)
+        .join(', ')}${crashed.length > 6 ? ', …' : ''}); causes: ${causes.slice(0, 3).join(' | ')}`,
+    );
+  }
+  for (const error of report.harnessErrors) violations.push(`harness: ${error}`);
+  return violations;
+}
+
+const int = (value: number) => value.toLocaleString('en-US');
+
+function table(rows: Array<[string, string, string, string?]>, headers: [string, string, string]): string[] {
+  const widths = [0, 1, 2].map((i) =>
+    Math.max(headers[i].length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (row: [string, string, string, string?]) =>
+    `  ${row[0].padEnd(widths[0])}  ${row[1].padStart(widths[1])}  ${row[2].padStart(widths[2])}${
+      row[3] ? `  ${row[3]}` : ''
+    }`;
+  return [line(headers), ...rows.map(line)];
+}
+
+/** The summary table printed by `npm run chaos`. */
+export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): string {
+  const { delivery, ledger, deadLetters, options } = report;
+  const out: string[] = [];
+  const replacements = report.workers.length - options.workers;
+  out.push(
+    `Once chaos run: seed ${report.seed}, ${int(options.users)} users, ${options.workers} workers` +
+      `${replacements > 0 ? ` (+${replacements} started as replacements)` : ''}, slot ${report.slot}, ` +
+      `DEDUP_ENABLED=${options.dedup}, ${(report.durationMs / 1000).toFixed(1)} s` +
+      `${report.drainMs !== undefined ? ` (fire → drained ${(report.drainMs / 1000).toFixed(1)} s)` : ''}`,
+  );
+  out.push('');
+  out.push(
+    ...table(
+      report.injections.map((injection) => [
+        injection.name,
+        int(injection.target),
+        int(injection.done),
+        injection.detail,
+      ]),
+      ['injected', 'target', 'done'],
+    ),
+  );
+  out.push('');
+  const ledgerCell = ledger.present ? (ledger.rows > 0 ? int(ledger.rows) : '0 (unused)') : 'no table';
+  const statuses = Object.entries(ledger.byStatus)
+    .map(([status, count]) => `${status} ${int(count)}`)
+    .join(', ');
+  const queues = report.queues.map((queue) => `${queue.name} ${queue.visible}/${queue.inFlight}`).join(', ');
+  out.push(
+    ...table(
+      [
+        ['digests in the SES emulator', int(delivery.expected), int(delivery.emails)],
+        ['recipients reached', int(delivery.expected), int(delivery.recipients)],
+        ['duplicate emails (extra sends)', '0', int(delivery.duplicates)],
+        ['recipients mailed more than once', '0', int(delivery.duplicateRecipients)],
+        ['missing recipients', '0', int(delivery.missing)],
+        ['digests to non-users', '0', int(delivery.unexpected)],
+        [
+          'mail_ledger rows for the slot',
+          ledger.present ? int(delivery.expected) : '-',
+          ledgerCell,
+          [
+            statuses,
+            ledger.sesEmailsUnrecorded !== undefined && ledger.rows > 0
+              ? `${int(ledger.sesEmailsUnrecorded)} SES emails whose MessageId the ledger lacks`
+              : '',
+          ]
+            .filter(Boolean)
+            .join('; '),
+        ],
+        [
+          'malformed messages in a DLQ (admin API)',
+          int(deadLetters.injected),
+          int(deadLetters.found),
+          deadLetters.adminApi === 'ok'
+            ? `${int(deadLetters.copies)} copies; DLQ depth per GET /admin/queues: ${int(deadLetters.depth)}`
+            : deadLetters.adminApi,
+        ],
+        [
+          'well-formed messages lost to a DLQ',
+          '0',
+          int(deadLetters.digestMessages + deadLetters.jobMessages),
+        ],
+        ['queues empty at the end (visible/in flight)', 'yes', report.drained ? 'yes' : 'NO', queues],
+      ],
+      ['outcome', 'expected', 'actual'],
+    ),
+  );
+  if (report.kills.length > 0) {
+    out.push('');
+    for (const kill of report.kills) {
+      const what =
+        kill.kind === 'fan-out'
+          ? 'mid fan-out: SQS had accepted its SendMessageBatch, the answer never came back'
+          : kill.point === 'after-accept'
+            ? 'mid send: SES had accepted the email, the answer never came back'
+            : 'mid send: its SendEmail never reached SES';
+      out.push(
+        `  SIGKILL ${kill.victim} at ${(kill.atMs / 1000).toFixed(1)} s, ${what}` +
+          `${kill.replacement ? `; replaced by ${kill.replacement}` : ''}`,
+      );
+    }
+  }
+  const rss = report.workers
+    .filter((worker) => worker.peakRssKib)
+    .map((worker) => `${worker.label} ${Math.round((worker.peakRssKib ?? 0) / 1024)} MiB`);
+  if (rss.length > 0) out.push(`  peak RSS: ${rss.join(', ')}`);
+  out.push(`  logs: ${report.runDir}`);
+  if (naive) {
+    out.push('');
+    out.push(formatNaive(naive));
+    out.push(
+      `  this run, under every fault above: ${int(delivery.duplicates)} duplicate emails, ${int(delivery.missing)} missing, for ${int(delivery.expected)} users`,
+    );
+  }
+  out.push('');
+  if (report.ok)
+    out.push('RESULT: PASS: every user got the digest exactly once; malformed messages are in the DLQ');
+  else {
+    out.push(
+      `RESULT: FAIL: ${report.violations.length} violation${report.violations.length === 1 ? '' : 's'}`,
+    );
+    for (const violation of report.violations) out.push(`  - ${violation}`);
+  }
+  return out.join('\n');
+}
+
+export function formatNaive(naive: NaiveReport): string {
+  return (
+    `Naive baseline ("look up processed table, send, mark"; ${naive.consumers} consumers, ${int(naive.events)} events, ` +
+    `${int(naive.messages)} messages, no other fault): ${int(naive.emails)} emails, ` +
+    `${int(naive.duplicates)} duplicates (${int(naive.duplicateEvents)} events sent more than once), ` +
+    `${int(naive.missing)} missing, ${(naive.durationMs / 1000).toFixed(1)} s`
+  );
+}

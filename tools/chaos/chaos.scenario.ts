@@ -1,0 +1,697 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { JobMessage } from '@once/platform';
+import { ChaosOptions, defaultChaosOptions } from './chaos.options';
+import {
+  ChaosReport,
+  countDeliveries,
+  DeadLetterCounts,
+  DeliveryCounts,
+  findViolations,
+  Injection,
+  KillRecord,
+  LedgerCounts,
+  QueueCounts,
+} from './chaos.report';
+import { EmulatorHost, startEmulatorHost } from './emulator.host';
+import { KillPoint, SesFaultProxy, SqsFaultProxy } from './fault.proxy';
+import { answersOk, freePort, sleep, until } from './net.util';
+import { dropDatabase, recreateDatabase, tableExists, withDatabase } from './postgres.database';
+import { RedisInstance } from './redis.instance';
+import { SeededRandom } from './seeded.random';
+import { ROOT, runSourceToEnd, spawnSource, stopProcess } from './source.process';
+import { WorkerFleet } from './worker.fleet';
+
+const JOBS_QUEUE = 'once-jobs';
+const EMAIL_QUEUE = 'once-send-email';
+const CLI = 'apps/api/src/cli/cli.ts';
+/** Queues empty, nothing held or scheduled, for this long: the run is over. */
+const QUIET_MS = 3000;
+
+interface SeededUser {
+  id: string;
+  email: string;
+}
+
+interface StoredEmail {
+  messageId: string;
+  destination: { to: string[] };
+  subject: string;
+}
+
+/** Background work the drain must wait for (replacements, restarts, delayed copies); errors are kept. */
+class PendingWork {
+  count = 0;
+  readonly errors: string[] = [];
+
+  track(what: string, work: Promise<unknown>): void {
+    this.count++;
+    work
+      .catch((error: unknown) => {
+        this.errors.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+      })
+      .finally(() => this.count--);
+  }
+}
+
+/** A one-shot action run when the SES emulator has accepted `atAccepted` emails (or forced at the end). */
+interface Trigger {
+  name: string;
+  atAccepted: number;
+  fired: boolean;
+  /** Kills cannot be forced: they need a send in flight. */
+  forceable: boolean;
+  run: () => void;
+}
+
+function malformedBodies(runId: string, copies: number, slot: string): { email: string[]; jobs: string[] } {
+  const day = slot.slice(0, 10);
+  const email: string[] = [];
+  for (let k = 1; k <= copies; k++) {
+    email.push(`chaos-malformed ${runId} #${k}: {"eventId": "not json at all"`);
+    email.push(
+      JSON.stringify({
+        eventId: `chaos-malformed:${runId}:wrong-shape:${k}`,
+        to: 'not-an-email',
+        subject: '',
+        text: 42,
+      }),
+    );
+    // Addressed to a real user with the real subject: a worker that sent it would show up as a duplicate.
+    email.push(
+      JSON.stringify({
+        to: 'user1@example.com',
+        subject: `Your daily digest for ${day}`,
+        text: `chaos-malformed:${runId}:missing-event-id:${k}`,
+      }),
+    );
+  }
+  // A job without its eventId: fanning it out would mail everyone again.
+  const jobs =
+    copies > 0
+      ? [
+          JSON.stringify({
+            job: 'daily-digest',
+            slot,
+            firedAt: new Date().toISOString(),
+            trigger: 'manual',
+            note: `chaos-malformed:${runId}:job`,
+          }),
+        ]
+      : [];
+  return { email, jobs };
+}
+
+async function queueDepth(sqs: SQSClient, url: string): Promise<Omit<QueueCounts, 'name' | 'deadLetters'>> {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return {
+    visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
+}
+
+async function readLedger(
+  databaseUrl: string,
+  slot: string,
+  expected: number,
+  sesEmails: readonly StoredEmail[],
+  subject: string,
+): Promise<LedgerCounts> {
+  return withDatabase(databaseUrl, async (db) => {
+    if (!(await tableExists(db, 'mail_ledger')))
+      return { present: false, rows: 0, byStatus: {}, keysWithoutRow: expected };
+    const pattern = `digest:${slot}:user:%`;
+    const statuses: Array<{ status: string; n: number }> = await db.query(
+      'SELECT status, count(*)::int AS n FROM mail_ledger WHERE idempotency_key LIKE $1 GROUP BY status ORDER BY status',
+      [pattern],
+    );
+    const rows = statuses.reduce((sum, row) => sum + row.n, 0);
+    let sesEmailsUnrecorded: number | undefined;
+    try {
+      const ids: Array<{ id: string }> = await db.query(
+        'SELECT ses_message_id AS id FROM mail_ledger WHERE idempotency_key LIKE $1 AND ses_message_id IS NOT NULL',
+        [pattern],
+      );
+      const known = new Set(ids.map((row) => row.id));
+      sesEmailsUnrecorded = sesEmails.filter(
+        (email) => email.subject === subject && !known.has(email.messageId),
+      ).length;
+    } catch {
+      sesEmailsUnrecorded = undefined;
+    }
+    return {
+      present: true,
+      rows,
+      byStatus: Object.fromEntries(statuses.map((row) => [row.status, row.n])),
+      keysWithoutRow: Math.max(0, expected - rows),
+      sesEmailsUnrecorded,
+    };
+  });
+}
+
+interface AdminQueueStatus {
+  name: string;
+  visible: number;
+  inFlight: number;
+  delayed: number;
+  deadLetter: { visible: number; inFlight: number } | null;
+}
+
+interface AdminDeadLetter {
+  body: string;
+  reason: string | null;
+}
+
+async function adminGet<T>(baseUrl: string, token: string, path: string): Promise<T> {
+  const response = await fetch(`${baseUrl}${path}`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(15_000),
+  });
+  if (!response.ok) throw new Error(`GET ${path} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+async function readDeadLetters(
+  baseUrl: string,
+  token: string,
+  injected: { email: string[]; jobs: string[] },
+): Promise<DeadLetterCounts> {
+  const all = new Set([...injected.email, ...injected.jobs]);
+  const counts: DeadLetterCounts = {
+    adminApi: 'ok',
+    injected: all.size,
+    found: 0,
+    copies: 0,
+    digestMessages: 0,
+    jobMessages: 0,
+    depth: 0,
+    peeked: 0,
+    reasons: [],
+  };
+  try {
+    const { items: queues } = await adminGet<{ items: AdminQueueStatus[] }>(baseUrl, token, '/admin/queues');
+    counts.depth = queues.reduce(
+      (sum, queue) => sum + (queue.deadLetter ? queue.deadLetter.visible + queue.deadLetter.inFlight : 0),
+      0,
+    );
+    const seen = new Set<string>();
+    for (const queue of ['send-email', 'jobs'] as const) {
+      const { items } = await adminGet<{ items: AdminDeadLetter[] }>(
+        baseUrl,
+        token,
+        `/admin/queues/${queue}/dead-letters?limit=100`,
+      );
+      counts.peeked += items.length;
+      for (const item of items) {
+        if (all.has(item.body)) {
+          counts.copies++;
+          seen.add(item.body);
+          if (item.reason && !counts.reasons.includes(item.reason)) counts.reasons.push(item.reason);
+        } else if (queue === 'send-email') counts.digestMessages++;
+        else counts.jobMessages++;
+      }
+    }
+    counts.found = seen.size;
+  } catch (error) {
+    counts.adminApi = error instanceof Error ? error.message : String(error);
+  }
+  return counts;
+}
+
+/**
+ * The chaos run: a digest for `users` users through `workers` worker processes while messages are
+ * duplicated, deletes fail, sends outlive their visibility timeout, workers are SIGKILLed, Redis
+ * restarts and malformed messages arrive. Returns what reached the SES emulator, the mail ledger
+ * and the dead-letter queues, and every broken rule.
+ */
+export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<ChaosReport> {
+  const options = defaultChaosOptions(overrides);
+  const started = Date.now();
+  const deadline = started + options.timeoutMs;
+  const runId = `${new Date(started).toISOString().replace(/[:.]/g, '-')}-s${options.seed}`;
+  const runDir = options.runDir ?? join(ROOT, 'tmp', 'chaos', runId);
+  const random = new SeededRandom(options.seed);
+  const log = (message: string) => {
+    if (options.verbose)
+      process.stderr.write(`[chaos ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
+  };
+  const cleanup: Array<() => Promise<unknown>> = [];
+  const pending = new PendingWork();
+  const harnessErrors: string[] = [];
+  const kills: KillRecord[] = [];
+
+  try {
+    const host: EmulatorHost = await startEmulatorHost({
+      visibilityTimeout: options.visibilityTimeout,
+      maxReceiveCount: options.maxReceiveCount,
+    });
+    cleanup.push(() => host.stop());
+    const redis = await RedisInstance.start(options.redisPersistence);
+    cleanup.push(() => redis.stop());
+    const databaseUrl = await recreateDatabase(options.database);
+    if (!options.keep) cleanup.push(() => dropDatabase(options.database));
+    log(
+      `emulators ${host.sqsEndpoint} ${host.sesEndpoint}, redis ${redis.url}, database ${options.database}, logs ${runDir}`,
+    );
+
+    const baseEnv: Record<string, string> = {
+      ...host.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: options.logLevel,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: 'once:chaos:',
+      SQS_JOBS_QUEUE: JOBS_QUEUE,
+      SQS_EMAIL_QUEUE: EMAIL_QUEUE,
+    };
+    const cliLog = join(runDir, 'cli.log');
+    await runSourceToEnd(CLI, ['migrate'], { env: baseEnv, logFile: cliLog });
+    await runSourceToEnd(CLI, ['seed', String(options.users)], { env: baseEnv, logFile: cliLog });
+    const users: SeededUser[] = await withDatabase(databaseUrl, (db) =>
+      db.query('SELECT u.id::text AS id, u.email FROM users u WHERE u.subscribed ORDER BY u.id'),
+    );
+    if (users.length !== options.users)
+      harnessErrors.push(`seeded ${users.length} subscribed users, expected ${options.users}`);
+    log(`migrated and seeded ${users.length} users`);
+
+    const adminToken = randomBytes(24).toString('hex');
+    const apiPort = await freePort();
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const api = spawnSource('apps/api/src/main.ts', [], {
+      env: { ...baseEnv, PORT: String(apiPort), ADMIN_TOKENS: adminToken },
+      logFile: join(runDir, 'api.log'),
+    });
+    cleanup.push(() => stopProcess(api, 5000));
+
+    const sqsProxy = new SqsFaultProxy(host.sqsEndpoint, {
+      emailQueue: EMAIL_QUEUE,
+      deleteFailureShare: options.deleteFailureShare,
+      random,
+    });
+    const sesProxy = new SesFaultProxy(host.sesEndpoint, { slowDelayMs: options.slowDelayMs });
+    cleanup.push(
+      () => sqsProxy.close(),
+      () => sesProxy.close(),
+    );
+    const firstSlow = Math.floor(users.length * 0.05);
+    sesProxy.slowDown(
+      random.sample(
+        Array.from({ length: Math.max(0, users.length - firstSlow) }, (_, i) => firstSlow + i),
+        options.slowSends,
+      ),
+    );
+
+    const workerEnv: Record<string, string> = {
+      ...baseEnv,
+      SQS_WAIT_TIME_SECONDS: '1',
+      SQS_BATCH_SIZE: '10',
+      SHUTDOWN_TIMEOUT_MS: '5000',
+      DEDUP_ENABLED: String(options.dedup),
+      ...(options.maxSendRate ? { MAIL_MAX_SEND_RATE: String(options.maxSendRate) } : {}),
+      ...options.workerEnv,
+    };
+    const activeFleet = new WorkerFleet(
+      { env: workerEnv, sqs: sqsProxy, ses: sesProxy, queues: [JOBS_QUEUE, EMAIL_QUEUE], logDir: runDir },
+      {
+        onCrash: (worker, code) => {
+          log(`worker ${worker.label} exited on its own (${code}); starting a replacement`);
+          pending.track('replacing a crashed worker', activeFleet.replace());
+        },
+      },
+    );
+    cleanup.push(() => activeFleet.stop(8000));
+    await Promise.all([
+      activeFleet.start(options.workers),
+      until('api /health', () => answersOk(`${apiUrl}/health`), { timeoutMs: 120_000, intervalMs: 250 }),
+    ]);
+    log(`${options.workers} workers and the api are up`);
+
+    const sqs = new SQSClient({
+      region: host.region,
+      endpoint: host.sqsEndpoint,
+      credentials: {
+        accessKeyId: host.env.AWS_ACCESS_KEY_ID,
+        secretAccessKey: host.env.AWS_SECRET_ACCESS_KEY,
+      },
+    });
+    cleanup.push(async () => sqs.destroy());
+    const jobsUrl = host.queueUrls[JOBS_QUEUE];
+    const emailUrl = host.queueUrls[EMAIL_QUEUE];
+    const send = (url: string, body: string) =>
+      sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+
+    const slot = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
+    const subject = `Your daily digest for ${slot.slice(0, 10)}`;
+    const job: JobMessage = {
+      eventId: `daily-digest:${slot}`,
+      job: 'daily-digest',
+      slot,
+      firedAt: new Date().toISOString(),
+      trigger: 'manual',
+    };
+    const jobBody = JSON.stringify(job);
+    let jobsSent = 0;
+    const sendJob = () =>
+      pending.track(
+        'sending a job copy',
+        send(jobsUrl, jobBody).then(() => {
+          jobsSent++;
+        }),
+      );
+
+    const malformed = malformedBodies(runId, options.malformed, slot);
+    let malformedSent = 0;
+    const sendMalformed = (emailBodies: string[], jobBodies: string[]) =>
+      pending.track(
+        'sending malformed messages',
+        Promise.all([
+          ...emailBodies.map((body) => send(emailUrl, body).then(() => malformedSent++)),
+          ...jobBodies.map((body) => send(jobsUrl, body).then(() => malformedSent++)),
+        ]),
+      );
+
+    // Exact copies of the fan-out's bodies for a random share of users: half at once (racing the
+    // original), half 1-15 s later (after it was most likely handled and deleted).
+    const duplicateTarget = Math.ceil(options.duplicateShare * users.length);
+    const duplicateKeys = new Set(
+      random.sample(users, duplicateTarget).map((user) => `digest:${slot}:user:${user.id}`),
+    );
+    const duplicated = new Set<string>();
+    const duplicateQueue: string[] = [];
+    let duplicatesScheduled = 0;
+    let duplicatesSent = 0;
+    sqsProxy.onFanout((bodies) => {
+      for (const body of bodies) {
+        let eventId: unknown;
+        try {
+          eventId = (JSON.parse(body) as { eventId?: unknown }).eventId;
+        } catch {
+          continue;
+        }
+        if (typeof eventId !== 'string' || !duplicateKeys.has(eventId) || duplicated.has(eventId)) continue;
+        duplicated.add(eventId);
+        if (random.chance(0.5)) duplicateQueue.push(body);
+        else {
+          duplicatesScheduled++;
+          pending.track(
+            'a delayed duplicate',
+            sleep(random.int(1000, 15_000)).then(() => {
+              duplicatesScheduled--;
+              duplicateQueue.push(body);
+            }),
+          );
+        }
+      }
+    });
+    let flushing = false;
+    const flushDuplicates = async () => {
+      if (flushing) return;
+      flushing = true;
+      try {
+        while (duplicateQueue.length > 0) {
+          const batch = duplicateQueue.splice(0, 10);
+          const result = await sqs.send(
+            new SendMessageBatchCommand({
+              QueueUrl: emailUrl,
+              Entries: batch.map((body, i) => ({ Id: String(i), MessageBody: body })),
+            }),
+          );
+          duplicatesSent += result.Successful?.length ?? 0;
+          const failed = new Set((result.Failed ?? []).map((entry) => Number(entry.Id)));
+          duplicateQueue.push(...batch.filter((_, i) => failed.has(i)));
+        }
+      } finally {
+        flushing = false;
+      }
+    };
+    const flusher = setInterval(() => pending.track('sending duplicates', flushDuplicates()), 100);
+    cleanup.push(async () => clearInterval(flusher));
+
+    const replaceAfterKill = (record: KillRecord) =>
+      pending.track(
+        `replacing ${record.victim}`,
+        activeFleet.replace().then((worker) => {
+          record.replacement = worker.label;
+        }),
+      );
+    const killHook = (kind: KillRecord['kind'], point: KillPoint) => (label: string) => {
+      activeFleet.kill(label);
+      const record: KillRecord = { kind, point, victim: label, atMs: Date.now() - started };
+      kills.push(record);
+      log(`SIGKILL ${label} (${kind}, ${point})`);
+      replaceAfterKill(record);
+    };
+
+    let killArmed = false;
+    let redisRestarts = 0;
+    const triggers: Trigger[] = [];
+    const n = users.length;
+    for (let i = 0; i < options.kills; i++) {
+      const point: KillPoint = i % 2 === 0 ? 'after-accept' : 'before-forward';
+      const trigger: Trigger = {
+        name: `kill ${i + 1}`,
+        atAccepted: Math.floor(n * (0.15 + (0.7 * (i + 0.5)) / options.kills)),
+        fired: false,
+        forceable: false,
+        run: () => {
+          killArmed = true;
+          void sesProxy.armKill(point, killHook('send', point)).then(() => {
+            killArmed = false;
+          });
+        },
+      };
+      triggers.push(trigger);
+    }
+    for (let i = 0; i < options.redisRestarts; i++) {
+      triggers.push({
+        name: `redis restart ${i + 1}`,
+        atAccepted: Math.floor((n * 0.9 * (i + 1)) / (options.redisRestarts + 1)),
+        fired: false,
+        forceable: true,
+        run: () => {
+          log(
+            `restarting redis-server (${options.redisDowntimeMs} ms down, persistence ${options.redisPersistence})`,
+          );
+          pending.track(
+            'restarting redis',
+            redis.restart(options.redisDowntimeMs).then(() => {
+              redisRestarts++;
+              log('redis-server is back');
+            }),
+          );
+        },
+      });
+    }
+    const lateMalformedEmail = malformed.email.slice(Math.ceil(malformed.email.length / 2));
+    triggers.push({
+      name: 'late malformed messages',
+      atAccepted: Math.floor(n * 0.4),
+      fired: false,
+      forceable: true,
+      run: () => sendMalformed(lateMalformedEmail, []),
+    });
+    if (options.jobCopies > 1) {
+      triggers.push({
+        name: 'late job copy',
+        atAccepted: Math.floor(n * 0.6),
+        fired: false,
+        forceable: true,
+        run: () => {
+          log('sending the late copy of the job message');
+          sendJob();
+        },
+      });
+    }
+    const checkTriggers = (accepted: number) => {
+      for (const trigger of triggers) {
+        if (trigger.fired || accepted < trigger.atAccepted) continue;
+        // One armed send-kill at a time: the next waits for the previous victim.
+        if (!trigger.forceable && killArmed) continue;
+        trigger.fired = true;
+        trigger.run();
+      }
+    };
+    sesProxy.onAccepted(checkTriggers);
+
+    let fanoutKillsDone = 0;
+    const armFanoutKill = () => {
+      const afterBatches = Math.max(1, Math.floor(Math.ceil(n / 10) * 0.3));
+      void sqsProxy.armFanoutKill(afterBatches, killHook('fan-out', 'after-accept')).then(() => {
+        fanoutKillsDone++;
+        if (fanoutKillsDone < options.fanoutKills) armFanoutKill();
+      });
+    };
+    if (options.fanoutKills > 0) armFanoutKill();
+
+    const fired = Date.now();
+    log(`firing ${job.eventId} (${options.jobCopies - (options.jobCopies > 1 ? 1 : 0)} copies now)`);
+    for (let i = 0; i < Math.max(1, options.jobCopies - 1); i++) sendJob();
+    sendMalformed(malformed.email.slice(0, Math.ceil(malformed.email.length / 2)), malformed.jobs);
+
+    let drained = false;
+    let quietSince: number | undefined;
+    let lastProgress = 0;
+    let drainedAt: number | undefined;
+    while (Date.now() < deadline) {
+      const [jobs, email] = await Promise.all([queueDepth(sqs, jobsUrl), queueDepth(sqs, emailUrl)]);
+      const queued =
+        jobs.visible + jobs.inFlight + jobs.delayed + email.visible + email.inFlight + email.delayed;
+      const busy =
+        queued > 0 ||
+        pending.count > 0 ||
+        duplicateQueue.length > 0 ||
+        duplicatesScheduled > 0 ||
+        sesProxy.pending > 0;
+      if (Date.now() - lastProgress > 5000) {
+        lastProgress = Date.now();
+        log(
+          `accepted by SES ${sesProxy.stats.accepted}, email queue ${email.visible} visible / ${email.inFlight} in flight, ` +
+            `jobs ${jobs.visible}/${jobs.inFlight}, duplicates sent ${duplicatesSent}, failed deletes ${sqsProxy.stats.deletesFailed}, ` +
+            `live workers ${activeFleet.live().length}`,
+        );
+      }
+      if (busy) quietSince = undefined;
+      else {
+        const unfired = triggers.filter((trigger) => !trigger.fired && trigger.forceable);
+        if (unfired.length > 0) {
+          log(`queues empty before ${unfired.map((trigger) => trigger.name).join(', ')}: firing now`);
+          for (const trigger of unfired) {
+            trigger.fired = true;
+            trigger.run();
+          }
+          quietSince = undefined;
+        } else {
+          quietSince ??= Date.now();
+          if (Date.now() - quietSince >= QUIET_MS) {
+            drained = true;
+            drainedAt = quietSince;
+            break;
+          }
+        }
+      }
+      await sleep(500);
+    }
+    log(drained ? 'queues drained; counting' : 'timed out waiting for the queues to drain; counting anyway');
+    await sleep(1000);
+    activeFleet.sampleRss();
+
+    const storeResponse = await fetch(`${host.sesEndpoint}/store`);
+    const { emails } = (await storeResponse.json()) as { emails: StoredEmail[] };
+    const delivery: DeliveryCounts = countDeliveries(
+      emails,
+      users.map((user) => user.email),
+      subject,
+    );
+    const ledger = await readLedger(databaseUrl, slot, users.length, emails, subject);
+    const deadLetters = await readDeadLetters(apiUrl, adminToken, malformed);
+    const queues: QueueCounts[] = await Promise.all(
+      [
+        { name: JOBS_QUEUE, url: jobsUrl, dlq: host.queueUrls[`${JOBS_QUEUE}-dlq`] },
+        { name: EMAIL_QUEUE, url: emailUrl, dlq: host.queueUrls[`${EMAIL_QUEUE}-dlq`] },
+      ].map(async (queue) => {
+        const depth = await queueDepth(sqs, queue.url);
+        const dlq = await queueDepth(sqs, queue.dlq);
+        return { name: queue.name, ...depth, deadLetters: dlq.visible + dlq.inFlight };
+      }),
+    );
+
+    const delete500 = sqsProxy.stats;
+    const slow = sesProxy.stats.slowSends;
+    const injections: Injection[] = [
+      {
+        name: `duplicate email messages (${Math.round(options.duplicateShare * 100)}% of users)`,
+        target: duplicateTarget,
+        done: duplicatesSent,
+        detail: 'exact copies of fan-out bodies, half at once, half 1-15 s later',
+      },
+      {
+        name: 'job message copies for the slot',
+        target: options.jobCopies,
+        done: jobsSent,
+        detail: options.jobCopies > 1 ? `${options.jobCopies - 1} at fire time, 1 mid-run` : undefined,
+      },
+      {
+        name: 'malformed messages',
+        target: malformed.email.length + malformed.jobs.length,
+        done: malformedSent,
+        detail: `not JSON, wrong shape, no eventId (×${options.malformed} on send-email), a job without eventId`,
+      },
+      {
+        name: `failed DeleteMessage(Batch) (${Math.round(options.deleteFailureShare * 100)}%, HTTP 500)`,
+        target: options.deleteFailureShare > 0 ? 1 : 0,
+        done: delete500.deletesFailed,
+        detail: `${delete500.deletesFailed} receipts of ${delete500.deleteCalls} delete calls; ${delete500.deleteFaultAnswers} 500s incl. SDK retries`,
+      },
+      {
+        name: `SendEmail held ${options.slowDelayMs / 1000} s (visibility ${options.visibilityTimeout} s)`,
+        target: options.slowSends,
+        done: slow['before-forward'] + slow['after-accept'],
+        detail: `${slow['after-accept']} after SES accepted, ${slow['before-forward']} before`,
+      },
+      {
+        name: 'SIGKILL of the worker fanning out',
+        target: options.fanoutKills,
+        done: kills.filter((kill) => kill.kind === 'fan-out').length,
+      },
+      {
+        name: 'SIGKILL of a worker mid-send',
+        target: options.kills,
+        done: kills.filter((kill) => kill.kind === 'send').length,
+      },
+      {
+        name: `redis-server restart (${options.redisPersistence === 'none' ? 'keys lost' : 'AOF keeps keys'})`,
+        target: options.redisRestarts,
+        done: redisRestarts,
+        detail: `${options.redisDowntimeMs / 1000} s down each`,
+      },
+    ];
+    const workers = activeFleet.workers.map((worker) => ({
+      label: worker.label,
+      fate: worker.fate,
+      peakRssKib: worker.peakRssKib,
+      crashCause: worker.crashCause,
+    }));
+    harnessErrors.push(...pending.errors);
+    const partial: Omit<ChaosReport, 'ok' | 'violations'> = {
+      seed: options.seed,
+      slot,
+      options,
+      durationMs: Date.now() - started,
+      drainMs: drainedAt !== undefined ? drainedAt - fired : undefined,
+      drained,
+      injections,
+      kills,
+      delivery,
+      ledger,
+      deadLetters,
+      queues,
+      workers,
+      runDir,
+      harnessErrors,
+    };
+    const violations = findViolations(partial);
+    return { ...partial, ok: violations.length === 0, violations };
+  } finally {
+    for (const step of cleanup.reverse()) {
+      await step().catch((error: unknown) => {
+        if (options.verbose) process.stderr.write(`[chaos] cleanup: ${String(error)}\n`);
+      });
+    }
+  }
+}

@@ -1,3 +1,3 @@
 module.exports = async function globalTeardown() {
-  await globalThis.__ONCE_EMULATORS__?.stop();
+  await globalThis.__ONCE_E2E__?.stop();
 };

@@ -7,6 +7,7 @@ import { JobsConsumer } from './jobs/jobs.consumer';
 import { SendEmailConsumer } from './email/send-email.consumer';
 import { EmailDeliveryService } from './email/email-delivery.service';
 import { DrainOnShutdown } from './lifecycle/drain-on-shutdown.service';
+import { ConsumerErrorsService } from './sqs/consumer-errors.service';
 import { DeadLetterService } from './sqs/dead-letter.service';
 import { WorkerSqsModule } from './sqs/worker-sqs.module';
 
@@ -30,6 +31,7 @@ export class WorkerModule {
         InFlightTracker,
         DrainOnShutdown,
         DeadLetterService,
+        ConsumerErrorsService,
         JobFanoutService,
         JobsConsumer,
         EmailDeliveryService,

@@ -5,7 +5,7 @@ import { drain, e2eQueueUrl, sendJson, SesMailbox, testSqsClient, waitFor } from
 import { DataSource } from 'typeorm';
 import { OpsHttpServer } from '@once/platform';
 import { bootstrap } from '../src/bootstrap';
-import { DEAD_LETTER_ATTRIBUTES } from '../src/sqs/dead-letter.service';
+import { DEAD_LETTER_ATTRIBUTES, IdempotencyService } from '@once/dedup';
 
 describe('worker', () => {
   const sqs = testSqsClient();
@@ -98,11 +98,51 @@ describe('worker', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const emails = await mailbox.all();
     expect(emails).toHaveLength(1);
+    const record = await worker.get(IdempotencyService).get(body.eventId, { scope: 'send-email' });
+    expect(record).toMatchObject({ state: 'COMPLETED', scope: 'send-email', key: body.eventId });
     expect(emails[0].headers).toEqual(
       expect.arrayContaining([
         { name: 'X-Once-Key', value: body.eventId },
         expect.objectContaining({ name: 'List-Unsubscribe' }),
       ]),
     );
+  });
+
+  it('runs a job delivered twice once: the duplicate never fans out again', async () => {
+    await mailbox.clear();
+    const slot = new Date('2026-11-24T07:00:00.000Z');
+    const job = {
+      eventId: jobEventId('daily-digest', slot),
+      job: 'daily-digest',
+      slot: slot.toISOString(),
+      firedAt: new Date().toISOString(),
+    };
+    const metricsPort = worker.get(OpsHttpServer).port;
+    const dedupEvents = async (event: string, scope: string): Promise<number> => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            l.startsWith('once_dedup_events_total{') &&
+            l.includes(`event="${event}"`) &&
+            l.includes(`scope="${scope}"`),
+        );
+      return line ? Number(line.split(' ').pop()) : 0;
+    };
+    const claimedBefore = await dedupEvents('claimed', 'jobs');
+    const duplicatesBefore = await dedupEvents('duplicate-completed', 'jobs');
+
+    await sendJson(sqs, e2eQueueUrl('once-jobs'), job);
+    await waitFor('6 digest emails', async () => ((await mailbox.all()).length >= 6 ? true : undefined));
+    await sendJson(sqs, e2eQueueUrl('once-jobs'), job);
+    await waitFor('the duplicate to be turned away', async () =>
+      (await dedupEvents('duplicate-completed', 'jobs')) > duplicatesBefore ? true : undefined,
+    );
+
+    expect(await dedupEvents('claimed', 'jobs')).toBe(claimedBefore + 1);
+    expect(await mailbox.all()).toHaveLength(6);
+    const record = await worker.get(IdempotencyService).get(job.eventId, { scope: 'jobs' });
+    expect(record).toMatchObject({ state: 'COMPLETED', attempts: 1 });
   });
 });

@@ -23,3 +23,4 @@ export * from './lib/config/development-secrets';
 export * from './lib/config/tracking-env.schema';
 export * from './lib/mail/platform-mail.module';
 export * from './lib/platform.module';
+export * from './lib/dedup/platform-dedup.module';

@@ -3,6 +3,7 @@ import {
   awsEnvSchema,
   baseEnvSchema,
   databaseEnvSchema,
+  dedupEnvSchema,
   DEVELOPMENT_SECRETS,
   forbidDevelopmentSecrets,
   mailEnvSchema,
@@ -30,6 +31,7 @@ export const apiEnvSchema = baseEnvSchema
   .extend(queuesEnvSchema.shape)
   .extend(trackingEnvSchema.shape)
   .extend(mailEnvSchema.shape)
+  .extend(dedupEnvSchema.shape)
   .extend({
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Comma-separated bearer tokens / API keys for the admin routes (several, to rotate without downtime). */

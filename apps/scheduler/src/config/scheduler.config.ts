@@ -5,6 +5,7 @@ import {
   baseEnvSchema,
   booleanString,
   databaseEnvSchema,
+  dedupEnvSchema,
   mailEnvSchema,
   queuesEnvSchema,
   redisEnvSchema,
@@ -30,6 +31,7 @@ export const schedulerEnvSchema = baseEnvSchema
   .extend(awsEnvSchema.shape)
   .extend(queuesEnvSchema.shape)
   .extend(mailEnvSchema.shape)
+  .extend(dedupEnvSchema.shape)
   .extend({
     DIGEST_CRON: cronOrOff.default('0 7 * * *'),
     /** The seed's cron_monthly_email_reminder. */

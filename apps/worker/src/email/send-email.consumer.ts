@@ -1,25 +1,29 @@
 import type { Message } from '@aws-sdk/client-sqs';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { SqsConsumerEventHandler, SqsMessageHandler } from '@ssut/nestjs-sqs';
-import { AdminErrorReporter } from '@once/mail';
+import { Idempotent } from '@once/dedup';
 import { InFlightTracker, sendEmailMessageSchema } from '@once/platform';
+import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
 import { DeadLetterService } from '../sqs/dead-letter.service';
 import { EMAIL_CONSUMER } from '../sqs/worker-queues';
-import { EmailDeliveryService, RetryLaterError } from './email-delivery.service';
+import { EmailDeliveryService } from './email-delivery.service';
 
-/** Sends the emails queued by fan-outs, each exactly once (see EmailDeliveryService). */
+/**
+ * Sends the emails queued by fan-outs. `@Idempotent` (scope `send-email`, never to change)
+ * turns redelivered and duplicated messages away before they reach the mail ledger, which in
+ * turn keeps SES from seeing a key twice (see EmailDeliveryService).
+ */
 @Injectable()
 export class SendEmailConsumer {
-  private readonly logger = new Logger(SendEmailConsumer.name);
-
   constructor(
     private readonly delivery: EmailDeliveryService,
     private readonly inFlight: InFlightTracker,
     private readonly deadLetters: DeadLetterService,
-    private readonly reporter: AdminErrorReporter,
+    private readonly errors: ConsumerErrorsService,
   ) {}
 
   @SqsMessageHandler(EMAIL_CONSUMER, false)
+  @Idempotent({ scope: 'send-email' })
   async handle(message: Message): Promise<void> {
     await this.inFlight.track(async () => {
       const email = await this.deadLetters.parseOrDeadLetter(EMAIL_CONSUMER, sendEmailMessageSchema, message);
@@ -29,28 +33,16 @@ export class SendEmailConsumer {
 
   @SqsConsumerEventHandler(EMAIL_CONSUMER, 'processing_error')
   onProcessingError(error: Error, message: Message): void {
-    const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? 0);
-    if (error instanceof RetryLaterError) {
-      this.logger.warn({
-        msg: 'email left for redelivery',
-        idempotencyKey: error.idempotencyKey,
-        messageId: message.MessageId,
-        reason: error.message,
-        receiveCount,
-      });
-      return;
-    }
-    this.logger.error({
-      msg: 'send-email failed',
-      messageId: message.MessageId,
-      receiveCount,
-      err: error.message,
-    });
-    void this.reporter.reportWorkerFailure(error, {
-      handler: 'SendEmailConsumer.handle',
-      queue: EMAIL_CONSUMER,
-      messageId: message.MessageId,
-      receiveCount,
-    });
+    this.errors.processingError(EMAIL_CONSUMER, 'SendEmailConsumer.handle', error, message);
+  }
+
+  @SqsConsumerEventHandler(EMAIL_CONSUMER, 'timeout_error')
+  onTimeoutError(error: Error, message: Message): void {
+    this.errors.processingError(EMAIL_CONSUMER, 'SendEmailConsumer.handle', error, message);
+  }
+
+  @SqsConsumerEventHandler(EMAIL_CONSUMER, 'error')
+  onError(error: Error, message?: Message): void {
+    this.errors.sqsError(EMAIL_CONSUMER, error, message);
   }
 }

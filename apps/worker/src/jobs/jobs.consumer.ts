@@ -1,13 +1,17 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { Injectable, Logger } from '@nestjs/common';
 import { SqsConsumerEventHandler, SqsMessageHandler } from '@ssut/nestjs-sqs';
-import { AdminErrorReporter } from '@once/mail';
+import { Idempotent } from '@once/dedup';
 import { InFlightTracker, jobMessageSchema } from '@once/platform';
+import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
 import { DeadLetterService } from '../sqs/dead-letter.service';
 import { JOBS_CONSUMER } from '../sqs/worker-queues';
 import { JobFanoutService } from './job-fanout.service';
 
-/** Runs scheduled jobs taken from the jobs queue. */
+/**
+ * Runs scheduled jobs taken from the jobs queue, once per `eventId`: the scope `jobs` is part of
+ * every stored key, so it must never change.
+ */
 @Injectable()
 export class JobsConsumer {
   private readonly logger = new Logger(JobsConsumer.name);
@@ -16,10 +20,11 @@ export class JobsConsumer {
     private readonly fanout: JobFanoutService,
     private readonly inFlight: InFlightTracker,
     private readonly deadLetters: DeadLetterService,
-    private readonly reporter: AdminErrorReporter,
+    private readonly errors: ConsumerErrorsService,
   ) {}
 
   @SqsMessageHandler(JOBS_CONSUMER, false)
+  @Idempotent({ scope: 'jobs' })
   async handle(message: Message): Promise<void> {
     await this.inFlight.track(async () => {
       const job = await this.deadLetters.parseOrDeadLetter(JOBS_CONSUMER, jobMessageSchema, message);
@@ -28,7 +33,7 @@ export class JobsConsumer {
       this.logger.log({
         msg: 'job fanned out',
         job: job.job,
-        eventId: job.eventId,
+        idempotencyKey: job.eventId,
         messageId: message.MessageId,
         recipients,
       });
@@ -37,13 +42,16 @@ export class JobsConsumer {
 
   @SqsConsumerEventHandler(JOBS_CONSUMER, 'processing_error')
   onProcessingError(error: Error, message: Message): void {
-    const receiveCount = Number(message.Attributes?.ApproximateReceiveCount ?? 0);
-    this.logger.error({ msg: 'job failed', messageId: message.MessageId, receiveCount, err: error.message });
-    void this.reporter.reportWorkerFailure(error, {
-      handler: 'JobsConsumer.handle',
-      queue: JOBS_CONSUMER,
-      messageId: message.MessageId,
-      receiveCount,
-    });
+    this.errors.processingError(JOBS_CONSUMER, 'JobsConsumer.handle', error, message);
+  }
+
+  @SqsConsumerEventHandler(JOBS_CONSUMER, 'timeout_error')
+  onTimeoutError(error: Error, message: Message): void {
+    this.errors.processingError(JOBS_CONSUMER, 'JobsConsumer.handle', error, message);
+  }
+
+  @SqsConsumerEventHandler(JOBS_CONSUMER, 'error')
+  onError(error: Error, message?: Message): void {
+    this.errors.sqsError(JOBS_CONSUMER, error, message);
   }
 }

@@ -7,16 +7,11 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { DEAD_LETTER_ATTRIBUTES } from '@once/dedup';
 import { MalformedMessageError, parseMessageBody } from '@once/platform';
 import type { z } from 'zod';
 import { WORKER_QUEUE_URLS, WORKER_SQS_CLIENT, WorkerQueueUrls } from './worker-queues';
 
-/** Message attributes added to a dead-lettered copy. */
-export const DEAD_LETTER_ATTRIBUTES = {
-  reason: 'once-dead-letter-reason',
-  sourceQueue: 'once-source-queue',
-  sourceMessageId: 'once-source-message-id',
-} as const;
 
 /**
  * Moves a message that can never succeed (malformed body, no idempotency key) straight to its

@@ -33,6 +33,11 @@ export interface DedupModuleOptions {
   missingKey?: MissingKeyPolicy;
   /** Called on every counter increment. */
   metricsListener?: DedupMetricsListener;
+  /**
+   * `false` runs `@Idempotent` methods as if undecorated (no claim, no record, no manager argument).
+   * For measuring the bare pipeline only; default true.
+   */
+  enabled?: boolean;
 }
 
 /** Options of {@link DedupModule.forRootAsync}. */
@@ -73,6 +78,7 @@ const dedupOptionsSchema = z
     lockTimeoutMs: z.number().int().positive().default(5000),
     manageVisibility: z.boolean().default(true),
     missingKey: z.enum(['dead-letter', 'throw']).default('dead-letter'),
+    enabled: z.boolean().default(true),
     metricsListener: z
       .custom<DedupMetricsListener>((value) => typeof value === 'function', { message: 'must be a function' })
       .optional(),

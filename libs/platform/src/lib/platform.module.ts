@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfigModule } from './config/app-config.module';
-import type { AwsEnv, BaseEnv, DatabaseEnv, MailEnv, QueuesEnv, RedisEnv } from './config/config.schemas';
+import type { AwsEnv, BaseEnv, DatabaseEnv, DedupEnv, MailEnv, QueuesEnv, RedisEnv } from './config/config.schemas';
+import { PlatformDedupModule } from './dedup/platform-dedup.module';
 import { DatabaseModule } from './database/database.module';
 import { ONCE_ENTITIES, ONCE_MIGRATIONS } from './database/once.schema';
 import { LoggingModule } from './logging/logging.module';
@@ -10,7 +11,7 @@ import type { HealthDependency } from './ops/ops.options';
 import { RedisModule } from './redis/redis.module';
 
 /** What every app's environment contains. */
-export type PlatformEnv = BaseEnv & DatabaseEnv & RedisEnv & AwsEnv & QueuesEnv & MailEnv;
+export type PlatformEnv = BaseEnv & DatabaseEnv & RedisEnv & AwsEnv & QueuesEnv & MailEnv & DedupEnv;
 
 export interface PlatformModuleOptions<C extends PlatformEnv> {
   app: 'api' | 'worker' | 'scheduler';
@@ -28,7 +29,7 @@ export interface PlatformModuleOptions<C extends PlatformEnv> {
 
 /**
  * The infrastructure each app configures once: typed config, nestjs-pino, Postgres (TypeORM,
- * migrations), Redis, the mail lib with admin error reports, health and metrics.
+ * migrations), Redis, exactly-once handling (@once/dedup), the mail lib with admin error reports, health and metrics.
  */
 @Module({})
 export class PlatformModule {
@@ -54,6 +55,7 @@ export class PlatformModule {
         }),
         RedisModule.forRoot({ url: config.REDIS_URL, connectionName: `once-${app}` }),
         PlatformMailModule.forRoot(app, config),
+        PlatformDedupModule.forRoot(config),
         OpsModule.forRoot({
           app,
           dependencies: options.health,

@@ -65,7 +65,25 @@ export const mailEnvSchema = z.object({
   MAIL_PER_RECIPIENT_PER_HOUR: z.coerce.number().int().positive().default(10),
 });
 
+/** Exactly-once handling of SQS messages (@once/dedup). */
+export const dedupEnvSchema = z.object({
+  /** `false` turns @Idempotent off (benchmarks of the bare pipeline only; never in production). */
+  DEDUP_ENABLED: booleanString.default(true),
+  DEDUP_STORE: z.enum(['redis', 'postgres', 'redis+postgres']).default('redis+postgres'),
+  /** How long a completed message suppresses duplicates: above the queues' retention (4 days by default). */
+  DEDUP_TTL_MS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(7 * 24 * 3600_000),
+  /** Lease on a message in flight; keep it at most the queues' visibility timeout. */
+  DEDUP_LEASE_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Redis unreachable: `fail` retries the message later; `bypass` claims in Postgres alone. */
+  DEDUP_ON_STORE_DOWN: z.enum(['fail', 'bypass']).default('bypass'),
+});
+
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
+export type DedupEnv = z.infer<typeof dedupEnvSchema>;
 export type DatabaseEnv = z.infer<typeof databaseEnvSchema>;
 export type RedisEnv = z.infer<typeof redisEnvSchema>;
 export type AwsEnv = z.infer<typeof awsEnvSchema>;

@@ -1,8 +1,8 @@
-// Runs the SQS and SES emulators in a process of their own for the chaos run and the pipeline
+// Runs the SQS and SES emulators in a process of their own for e2e runs, the chaos run and the pipeline
 // bench: fauxqs is ESM-only, so a CommonJS caller (jest included) cannot load it in-process, and a
 // separate process keeps the emulators' event loop off the orchestrator's. Started with fork():
 // sends `{ ready: {...} }` once listening, stops when told to or when the parent goes away.
-import { emulatorEnv, startEmulators } from '../scripts/emulators.mjs';
+import { emulatorEnv, startEmulators } from './emulators.mjs';
 
 const options = JSON.parse(process.argv[2] ?? '{}');
 const emulators = await startEmulators({ sqsPort: 0, sesPort: 0, ...options });

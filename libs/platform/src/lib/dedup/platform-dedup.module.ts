@@ -1,0 +1,50 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { DedupModule, type DedupMetricEvent } from '@once/dedup';
+import type Redis from 'ioredis';
+import { Counter, type Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
+import type { DedupEnv, RedisEnv } from '../config/config.schemas';
+import { METRICS_REGISTRY } from '../ops/ops.options';
+import { REDIS_CLIENT } from '../redis/redis.module';
+
+/** Key prefix of every dedup record, shared by the worker (writes) and the api (admin reads). */
+export const dedupKeyPrefix = (config: RedisEnv): string => `${config.REDIS_KEY_PREFIX}dedup:`;
+
+/**
+ * DedupModule on the app's Redis client and DataSource, configured from DEDUP_* variables, with
+ * its counters exported to Prometheus as `once_dedup_events_total{event,scope}`.
+ */
+@Module({})
+export class PlatformDedupModule {
+  static forRoot(config: DedupEnv & RedisEnv): DynamicModule {
+    return {
+      module: PlatformDedupModule,
+      imports: [
+        DedupModule.forRootAsync({
+          inject: [REDIS_CLIENT, getDataSourceToken(), METRICS_REGISTRY],
+          useFactory: (redis: Redis, dataSource: DataSource, registry: Registry) => {
+            const events = new Counter({
+              name: 'once_dedup_events_total',
+              help: 'Idempotency events: claimed, completed, duplicate-completed, duplicate-in-flight, released, lease-extended, stale-token, store-down, missing-key',
+              labelNames: ['event', 'scope'],
+              registers: [registry],
+            });
+            return {
+              enabled: config.DEDUP_ENABLED,
+              store: config.DEDUP_STORE,
+              redis,
+              dataSource,
+              keyPrefix: dedupKeyPrefix(config),
+              ttlMs: config.DEDUP_TTL_MS,
+              leaseMs: config.DEDUP_LEASE_MS,
+              onStoreDown: config.DEDUP_STORE === 'redis+postgres' ? config.DEDUP_ON_STORE_DOWN : 'fail',
+              metricsListener: (event: DedupMetricEvent) =>
+                events.inc({ event: event.counter, scope: event.scope ?? event.store ?? '' }, event.by),
+            };
+          },
+        }),
+      ],
+    };
+  }
+}

@@ -1,17 +1,22 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminErrorFilter } from '@once/mail';
 import { JobPublisherModule, PlatformModule, trackingOptionsFromEnv } from '@once/platform';
+import { ClickSummaryService, TrackingClick } from '@once/tracking';
 import { ApiConfig } from './config/api.config';
 import { AdminAuthGuard } from './admin-auth/admin-auth.guard';
 import { AdminRateLimitGuard } from './admin-auth/admin-rate-limit.guard';
 import { DailyModule } from './daily/daily.module';
 import { HealthController } from './health/health.controller';
+import { IdempotencyAdminController } from './idempotency/idempotency-admin.controller';
 import { JobsAdminController } from './jobs/jobs-admin.controller';
 import { MailLedgerAdminController } from './mail-ledger/mail-ledger-admin.controller';
 import { QueueAdminService } from './queues/queue-admin.service';
 import { QueuesAdminController } from './queues/queues-admin.controller';
 import { SesNotificationsModule } from './ses-notifications/ses-notifications.module';
+import { AdminStatsService } from './stats/admin-stats.service';
+import { StatsAdminController } from './stats/stats-admin.controller';
 
 @Module({})
 export class AppModule {
@@ -32,12 +37,23 @@ export class AppModule {
           jobsQueue: config.SQS_JOBS_QUEUE,
           keyPrefix: config.REDIS_KEY_PREFIX,
         }),
+        // The stats reuse the clicks summary of DailyModule, whose TrackingModule is not global.
+        TypeOrmModule.forFeature([TrackingClick]),
       ],
-      controllers: [HealthController, QueuesAdminController, JobsAdminController, MailLedgerAdminController],
+      controllers: [
+        HealthController,
+        QueuesAdminController,
+        JobsAdminController,
+        MailLedgerAdminController,
+        IdempotencyAdminController,
+        StatsAdminController,
+      ],
       providers: [
         AdminAuthGuard,
         AdminRateLimitGuard,
         QueueAdminService,
+        ClickSummaryService,
+        AdminStatsService,
         // Reports 5xx and unexpected errors to ADMIN_EMAILS, redacted, throttled per fingerprint.
         { provide: APP_FILTER, useClass: AdminErrorFilter },
       ],

@@ -2,6 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { JobPublisherModule, PlatformModule } from '@once/platform';
 import { SchedulerConfig } from './config/scheduler.config';
+import { DedupPurgeJob } from './housekeeping/dedup-purge.job';
 import { CronJobsRegistrar } from './jobs/cron-jobs.registrar';
 
 @Module({})
@@ -26,7 +27,7 @@ export class SchedulerModule {
         }),
         ScheduleModule.forRoot(),
       ],
-      providers: [CronJobsRegistrar],
+      providers: [CronJobsRegistrar, DedupPurgeJob],
     };
   }
 }

@@ -12,6 +12,7 @@ export {
   type DedupMetricEvent,
   type DedupMetricsListener,
   type DedupMetricsSnapshot,
+  type DuplicateCause,
 } from './lib/dedup-metrics.service';
 export {
   DedupConfigError,

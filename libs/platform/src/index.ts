@@ -24,3 +24,4 @@ export * from './lib/config/tracking-env.schema';
 export * from './lib/mail/platform-mail.module';
 export * from './lib/platform.module';
 export * from './lib/dedup/platform-dedup.module';
+export * from './lib/dedup/dedup-stats.service';

@@ -21,6 +21,16 @@ describe('scheduler config', () => {
     expect(jobSchedules(config)).toEqual({ 'daily-digest': '*/5 * * * * *', 'monthly-reminder': 'off' });
   });
 
+  it('purges expired dedup records hourly unless told otherwise', () => {
+    expect(loadConfig('scheduler', schedulerEnvSchema, {}).DEDUP_PURGE_CRON).toBe('0 * * * *');
+    expect(loadConfig('scheduler', schedulerEnvSchema, { DEDUP_PURGE_CRON: 'off' }).DEDUP_PURGE_CRON).toBe(
+      'off',
+    );
+    expect(() => loadConfig('scheduler', schedulerEnvSchema, { DEDUP_PURGE_CRON: 'hourly' })).toThrow(
+      /DEDUP_PURGE_CRON: must be a cron expression/,
+    );
+  });
+
   it('names each invalid variable', () => {
     expect(() =>
       loadConfig('scheduler', schedulerEnvSchema, {

@@ -44,6 +44,8 @@ export const schedulerEnvSchema = baseEnvSchema
       .positive()
       .max(24 * 40)
       .default(24),
+    /** When expired dedup records are deleted from Postgres (hourly by default), or `off`. */
+    DEDUP_PURGE_CRON: cronOrOff.default('0 * * * *'),
     /** Port of the scheduler's /health and /metrics endpoints. */
     OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
   });

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable, Logger } from '@nestjs/common';
 
 /** Every counter DedupMetrics keeps. */
@@ -15,17 +16,48 @@ export const DEDUP_COUNTERS = [
 
 export type DedupCounter = (typeof DEDUP_COUNTERS)[number];
 
+/**
+ * Why an SQS message was turned away as a duplicate: `redelivery` when SQS delivered the same
+ * message again (its `ApproximateReceiveCount` is above 1, or its MessageId is the one the record
+ * was made by), `producer-duplicate` when it is another message carrying a key already taken.
+ */
+export type DuplicateCause = 'redelivery' | 'producer-duplicate';
+
 /** One increment, as given to listeners (e.g. to feed a Prometheus counter labelled by scope and store). */
 export interface DedupMetricEvent {
   readonly counter: DedupCounter;
   readonly by: number;
   readonly scope?: string;
   readonly store?: 'redis' | 'postgres';
+  /**
+   * Set on `duplicate-completed` and `duplicate-in-flight` of SQS messages (in-batch duplicates
+   * included) when the cause is known; absent for plain `IdempotencyService` calls.
+   */
+  readonly cause?: DuplicateCause;
+  /** The SQS MessageId of the duplicate, with `cause`. One value per message: keep it out of metric labels. */
+  readonly messageId?: string;
 }
 
 export type DedupMetricsListener = (event: DedupMetricEvent) => void;
 
 export type DedupMetricsSnapshot = Record<DedupCounter, number>;
+
+type Labels = Omit<DedupMetricEvent, 'counter' | 'by'>;
+
+/** Duplicate increments held back by {@link DedupMetrics.holdDuplicates}. @internal */
+export interface HeldIncrement {
+  readonly counter: DedupCounter;
+  readonly labels: Labels;
+  readonly by: number;
+}
+
+interface Hold {
+  open: boolean;
+  readonly held: HeldIncrement[];
+}
+
+const isDuplicateCounter = (counter: DedupCounter): boolean =>
+  counter === 'duplicate-completed' || counter === 'duplicate-in-flight';
 
 /** Process-wide dedup counters, with a snapshot and listeners for exporters. */
 @Injectable()
@@ -34,10 +66,16 @@ export class DedupMetrics {
   private readonly counts = new Map<DedupCounter, number>(DEDUP_COUNTERS.map((counter) => [counter, 0]));
   private readonly listeners = new Set<DedupMetricsListener>();
   private readonly failing = new WeakSet<DedupMetricsListener>();
+  private readonly holds = new AsyncLocalStorage<Hold | undefined>();
 
   /** Adds `by` to a counter and tells every listener. A throwing listener is logged (once), never propagated. */
-  increment(counter: DedupCounter, labels: Omit<DedupMetricEvent, 'counter' | 'by'> = {}, by = 1): void {
+  increment(counter: DedupCounter, labels: Labels = {}, by = 1): void {
     if (by <= 0) return;
+    const hold = this.holds.getStore();
+    if (hold?.open && isDuplicateCounter(counter) && labels.cause === undefined) {
+      hold.held.push({ counter, labels, by });
+      return;
+    }
     this.counts.set(counter, (this.counts.get(counter) ?? 0) + by);
     for (const listener of this.listeners) {
       try {
@@ -59,5 +97,39 @@ export class DedupMetrics {
   addListener(listener: DedupMetricsListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Whether anyone listens (labels that cost a read are only worth computing then). */
+  get listening(): boolean {
+    return this.listeners.size > 0;
+  }
+
+  /**
+   * Runs `fn` with the `duplicate-*` increments made inside it (and carrying no `cause`) held back,
+   * and returns them with its value: the SQS runner counts them again with their cause. If `fn`
+   * throws, what was held is counted as it was. Work that must not be held runs in
+   * {@link DedupMetrics.unheld}. @internal
+   */
+  async holdDuplicates<T>(fn: () => Promise<T>): Promise<{ value: T; held: HeldIncrement[] }> {
+    const hold: Hold = { open: true, held: [] };
+    try {
+      const value = await this.holds.run(hold, fn);
+      return { value, held: hold.held };
+    } catch (error) {
+      this.flush(hold.held);
+      throw error;
+    } finally {
+      hold.open = false;
+    }
+  }
+
+  /** Runs `fn` outside any hold (a handler's own idempotent calls are counted as usual). @internal */
+  unheld<T>(fn: () => T): T {
+    return this.holds.run(undefined, fn);
+  }
+
+  /** Counts held increments unchanged. @internal */
+  flush(held: readonly HeldIncrement[]): void {
+    for (const { counter, labels, by } of held) this.increment(counter, labels, by);
   }
 }

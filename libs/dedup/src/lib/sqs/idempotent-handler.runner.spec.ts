@@ -1,26 +1,52 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { Logger } from '@nestjs/common';
-import { DedupMetrics } from '../dedup-metrics.service';
+import { DedupMetrics, type DedupMetricEvent } from '../dedup-metrics.service';
 import { DuplicateInFlightError, MissingIdempotencyKeyError } from '../dedup.errors';
 import type { ResolvedDedupOptions } from '../dedup.options';
 import type { ExecOutcome, ExecUnit, IdempotencyService, WorkResult } from '../idempotency.service';
 import type { IdempotencyContext } from '../dedup.types';
-import { IdempotentHandlerRunner, type IdempotentCall } from './idempotent-handler.runner';
+import { duplicateCause, IdempotentHandlerRunner, type IdempotentCall } from './idempotent-handler.runner';
 import type { SqsQueueOps } from './sqs-queue.ops';
 
-const msg = (id: string, eventId?: string): Message => ({
+const msg = (id: string, eventId?: string, receiveCount?: number): Message => ({
   MessageId: id,
   ReceiptHandle: `rh-${id}`,
   Body: JSON.stringify(eventId === undefined ? { other: 1 } : { eventId }),
+  ...(receiveCount === undefined ? {} : { Attributes: { ApproximateReceiveCount: String(receiveCount) } }),
 });
+
+/** Listens to a fresh DedupMetrics and keeps the duplicate events. */
+function duplicateEvents() {
+  const metrics = new DedupMetrics();
+  const events: DedupMetricEvent[] = [];
+  metrics.addListener((event) => {
+    if (event.counter.startsWith('duplicate-')) events.push(event);
+  });
+  return { metrics, events };
+}
 
 /**
  * A fake engine: keys listed in `completed` / `inFlight` are duplicates, everything else is fresh
  * and handed to the work function, whose acknowledgements decide executed vs not-acked.
  */
-function fakeService(state: { completed?: string[]; inFlight?: string[] } = {}) {
+function fakeService(
+  state: {
+    completed?: string[];
+    inFlight?: string[];
+    /** Counts duplicates the way IdempotencyService does (scope only). */
+    metrics?: DedupMetrics;
+    /** MessageId of each key's record, as `get` returns it. */
+    records?: Record<string, string | null>;
+  } = {},
+) {
   const executed: string[][] = [];
+  const reads: string[] = [];
   const service = {
+    get: async (key: string, { scope }: { scope?: string }) => {
+      reads.push(`${scope}:${key}`);
+      const messageId = state.records?.[key];
+      return messageId === undefined ? null : { key, scope, messageId };
+    },
     resolve: (options: { scope?: string; transactional?: boolean }) => ({
       scope: options.scope ?? 'default',
       ttlMs: 60_000,
@@ -34,6 +60,12 @@ function fakeService(state: { completed?: string[]; inFlight?: string[] } = {}) 
       work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
     ): Promise<ExecOutcome[]> => {
       executed.push(units.map((unit) => unit.key));
+      for (const unit of units) {
+        if (state.completed?.includes(unit.key))
+          state.metrics?.increment('duplicate-completed', { scope: 'Emails.handle' });
+        if (state.inFlight?.includes(unit.key))
+          state.metrics?.increment('duplicate-in-flight', { scope: 'Emails.handle' });
+      }
       const fresh = units.filter(
         (u) => !state.completed?.includes(u.key) && !state.inFlight?.includes(u.key),
       );
@@ -51,7 +83,7 @@ function fakeService(state: { completed?: string[]; inFlight?: string[] } = {}) 
       });
     },
   };
-  return { service: service as unknown as IdempotencyService, executed };
+  return { service: service as unknown as IdempotencyService, executed, reads };
 }
 
 function fakeQueue(deadLetterWorks = true) {
@@ -234,5 +266,118 @@ describe('IdempotentHandlerRunner, single handlers', () => {
 
     expect(handler).not.toHaveBeenCalled();
     expect(metrics.snapshot()['missing-key']).toBe(3);
+  });
+});
+
+describe('IdempotentHandlerRunner, duplicate causes', () => {
+  const singleCall = (
+    message: Message,
+    original: (...args: unknown[]) => unknown = async () => 'handled',
+  ) => ({
+    spec: { scope: 'Emails.handle' },
+    handler: { name: 'emails', batch: false },
+    thisArg: undefined,
+    original,
+    args: [message],
+  });
+
+  it("replaces the store's duplicate count with one carrying the cause: receive count > 1 is a redelivery", async () => {
+    const { metrics, events } = duplicateEvents();
+    const { service, reads } = fakeService({ completed: ['done'], inFlight: ['busy'], metrics });
+    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+
+    await runner.invoke(singleCall(msg('m1', 'done', 2)));
+    await runner.invoke(singleCall(msg('m2', 'done', 1)));
+    await expect(runner.invoke(singleCall(msg('m3', 'busy', 1)))).rejects.toBeInstanceOf(
+      DuplicateInFlightError,
+    );
+
+    expect(events).toEqual([
+      { counter: 'duplicate-completed', by: 1, scope: 'Emails.handle', cause: 'redelivery', messageId: 'm1' },
+      {
+        counter: 'duplicate-completed',
+        by: 1,
+        scope: 'Emails.handle',
+        cause: 'producer-duplicate',
+        messageId: 'm2',
+      },
+      {
+        counter: 'duplicate-in-flight',
+        by: 1,
+        scope: 'Emails.handle',
+        cause: 'producer-duplicate',
+        messageId: 'm3',
+      },
+    ]);
+    expect(metrics.snapshot()).toMatchObject({ 'duplicate-completed': 2, 'duplicate-in-flight': 1 });
+    expect(reads).toEqual([]);
+  });
+
+  it("without a receive count, compares the MessageId with the record's", async () => {
+    const { metrics, events } = duplicateEvents();
+    const { service, reads } = fakeService({
+      completed: ['a', 'b', 'c'],
+      records: { a: 'm1', b: 'other', c: null },
+      metrics,
+    });
+    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+
+    await runner.invoke(singleCall(msg('m1', 'a')));
+    await runner.invoke(singleCall(msg('m2', 'b')));
+    await runner.invoke(singleCall(msg('m3', 'c')));
+
+    expect(events.map((event) => [event.messageId, event.cause])).toEqual([
+      ['m1', 'redelivery'],
+      ['m2', 'producer-duplicate'],
+      ['m3', 'producer-duplicate'],
+    ]);
+    expect(reads).toEqual(['Emails.handle:a', 'Emails.handle:b', 'Emails.handle:c']);
+  });
+
+  it('counts in-batch duplicates: the same MessageId twice is a redelivery, another message a producer duplicate', async () => {
+    const { metrics, events } = duplicateEvents();
+    const { service } = fakeService({ completed: ['done'], metrics });
+    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+    const call = {
+      ...batchCall(
+        [msg('1', 'a', 1), msg('1', 'a', 1), msg('2', 'a', 1), msg('3', 'done', 3), msg('4', 'done', 1)],
+        async () => undefined,
+      ),
+      spec: { scope: 'Emails.handle' },
+    };
+
+    await runner.invoke(call);
+
+    expect(events.map((event) => [event.counter, event.messageId, event.cause])).toEqual([
+      ['duplicate-completed', '1', 'redelivery'],
+      ['duplicate-completed', '2', 'producer-duplicate'],
+      ['duplicate-completed', '3', 'redelivery'],
+      ['duplicate-completed', '4', 'producer-duplicate'],
+    ]);
+    expect(metrics.snapshot()['duplicate-completed']).toBe(4);
+  });
+
+  it('counts neither the followers of a failed leader nor, twice, what the handler itself counts', async () => {
+    const { metrics, events } = duplicateEvents();
+    const { service } = fakeService({ metrics });
+    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+
+    await runner.invoke({
+      ...batchCall([msg('1', 'a', 1), msg('2', 'a', 1)], async () => {
+        metrics.increment('duplicate-completed', { scope: 'Nested.run' });
+        return [];
+      }),
+      spec: { scope: 'Emails.handle' },
+    });
+
+    expect(events).toEqual([{ counter: 'duplicate-completed', by: 1, scope: 'Nested.run' }]);
+  });
+
+  it('derives the cause from the receive count first, then the record', () => {
+    expect(duplicateCause(msg('m', 'k', 2), 'other')).toBe('redelivery');
+    expect(duplicateCause(msg('m', 'k', 1), undefined)).toBe('producer-duplicate');
+    expect(duplicateCause(msg('m', 'k'), 'm')).toBe('redelivery');
+    expect(duplicateCause(msg('m', 'k'), null)).toBe('producer-duplicate');
+    expect(duplicateCause(msg('m', 'k'), undefined)).toBeUndefined();
   });
 });

@@ -2,11 +2,11 @@ import type { Message } from '@aws-sdk/client-sqs';
 import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { DuplicateInFlightError, MissingIdempotencyKeyError, StaleClaimError } from '../dedup.errors';
-import type { DedupMetrics } from '../dedup-metrics.service';
+import type { DedupCounter, DedupMetrics, DuplicateCause } from '../dedup-metrics.service';
 import type { ResolvedDedupOptions } from '../dedup.options';
 import type { IdempotencyKeyFn } from '../idempotency-key.extractor';
 import { messageIdOf, resolveIdempotencyKey } from '../idempotency-key.extractor';
-import type { IdempotencyService, ResolvedRunOptions } from '../idempotency.service';
+import type { ExecOutcome, IdempotencyService, ResolvedRunOptions } from '../idempotency.service';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
 import type { SqsQueueOps } from './sqs-queue.ops';
 
@@ -17,6 +17,15 @@ export interface IdempotentSpec {
   readonly ttlMs?: number;
   readonly leaseMs?: number;
   readonly transactional?: boolean;
+}
+
+/** Messages of one key that were turned away as duplicates, and as which. */
+interface TurnedAway {
+  readonly key: string;
+  readonly counter: Extract<DedupCounter, 'duplicate-completed' | 'duplicate-in-flight'>;
+  readonly messages: readonly Message[];
+  /** The MessageId the key's record was made by, when known without a read (an in-batch leader's). */
+  readonly holderMessageId?: string;
 }
 
 /** One call of a decorated method. @internal */
@@ -91,15 +100,20 @@ export class IdempotentHandlerRunner {
       throw error;
     }
     let returned: unknown;
-    const [outcome] = await this.service.execute(
-      [{ key, messageId: message.MessageId, payload: message }],
-      opts,
-      async (_fresh, context) => {
-        returned = await this.callOriginal(call, call.args, context.manager);
-        return { acked: [isAcknowledged(returned, message)] };
-      },
-      { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
+    const { value: outcomes } = await this.metrics.holdDuplicates(() =>
+      this.service.execute(
+        [{ key, messageId: message.MessageId, payload: message }],
+        opts,
+        async (_fresh, context) => {
+          returned = await this.metrics.unheld(() => this.callOriginal(call, call.args, context.manager));
+          return { acked: [isAcknowledged(returned, message)] };
+        },
+        { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
+      ),
     );
+    const [outcome] = outcomes;
+    const counter = outcome && duplicateCounter(outcome);
+    if (counter) await this.countDuplicates(opts.scope, [{ key, counter, messages: [message] }]);
     switch (outcome?.status) {
       case 'executed':
       case 'not-acked':
@@ -129,31 +143,53 @@ export class IdempotentHandlerRunner {
     const outcomes =
       plan.groups.length === 0
         ? []
-        : await this.service.execute<KeyedGroup<Message>>(
-            plan.groups.map((group) => ({
-              key: group.key,
-              messageId: group.leader.MessageId,
-              payload: group,
-            })),
-            opts,
-            async (groups, context) => {
-              const leaders = groups.map((group) => group.leader);
-              const returned = await this.callOriginal(
-                call,
-                [leaders, ...call.args.slice(1)],
-                context.manager,
-              );
-              return { acked: acknowledgedInBatch(returned, leaders) };
-            },
+        : (
+            await this.metrics.holdDuplicates(() =>
+              this.service.execute<KeyedGroup<Message>>(
+                plan.groups.map((group) => ({
+                  key: group.key,
+                  messageId: group.leader.MessageId,
+                  payload: group,
+                })),
+                opts,
+                async (groups, context) => {
+                  const leaders = groups.map((group) => group.leader);
+                  const returned = await this.metrics.unheld(() =>
+                    this.callOriginal(call, [leaders, ...call.args.slice(1)], context.manager),
+                  );
+                  return { acked: acknowledgedInBatch(returned, leaders) };
+                },
+                {
+                  onHeartbeat: (groups) =>
+                    this.holdVisibility(
+                      consumer,
+                      [...groups.flatMap((group) => [group.leader, ...group.followers]), ...waiting],
+                      opts.leaseMs,
+                    ),
+                },
+              ),
+            )
+          ).value;
+    await this.countDuplicates(
+      opts.scope,
+      plan.groups.flatMap((group, i): TurnedAway[] => {
+        const outcome = outcomes[i];
+        const counter = outcome && duplicateCounter(outcome);
+        if (counter) return [{ key: group.key, counter, messages: [group.leader, ...group.followers] }];
+        // Followers of a leader that ran ride on its completion: duplicates of a now completed key.
+        if (outcome?.status === 'executed' && group.followers.length > 0) {
+          return [
             {
-              onHeartbeat: (groups) =>
-                this.holdVisibility(
-                  consumer,
-                  [...groups.flatMap((group) => [group.leader, ...group.followers]), ...waiting],
-                  opts.leaseMs,
-                ),
+              key: group.key,
+              counter: 'duplicate-completed',
+              messages: group.followers,
+              holderMessageId: group.leader.MessageId,
             },
-          );
+          ];
+        }
+        return [];
+      }),
+    );
 
     const ack: Message[] = [];
     const deferrals: Promise<void>[] = [];
@@ -245,6 +281,38 @@ export class IdempotentHandlerRunner {
     return sent;
   }
 
+  /**
+   * Counts turned-away messages with their cause (the store's own duplicate increments were held
+   * back for this). The record is read only when a message lacks `ApproximateReceiveCount` and
+   * someone listens; a failed read leaves the cause out.
+   */
+  private async countDuplicates(scope: string, turnedAway: readonly TurnedAway[]): Promise<void> {
+    for (const { key, counter, messages, holderMessageId } of turnedAway) {
+      let recordMessageId: string | null | undefined = holderMessageId;
+      if (recordMessageId === undefined && this.metrics.listening && messages.some(lacksReceiveCount)) {
+        recordMessageId = await this.service.get(key, { scope }).then(
+          (record) => record?.messageId ?? null,
+          () => undefined,
+        );
+      }
+      for (const message of messages) {
+        const cause = duplicateCause(message, recordMessageId);
+        this.metrics.increment(counter, {
+          scope,
+          ...(cause ? { cause } : {}),
+          ...(message.MessageId ? { messageId: message.MessageId } : {}),
+        });
+        this.logger.debug({
+          msg: 'duplicate cause',
+          scope,
+          idempotencyKey: key,
+          messageId: message.MessageId,
+          cause,
+        });
+      }
+    }
+  }
+
   private noteMissing(error: MissingIdempotencyKeyError): void {
     this.metrics.increment('missing-key', { scope: error.scope });
     this.logger.error({
@@ -254,4 +322,30 @@ export class IdempotentHandlerRunner {
       reason: error.reason,
     });
   }
+}
+
+function duplicateCounter(outcome: ExecOutcome): TurnedAway['counter'] | undefined {
+  if (outcome.status === 'completed') return 'duplicate-completed';
+  if (outcome.status === 'in-flight') return 'duplicate-in-flight';
+  return undefined;
+}
+
+const receiveCountOf = (message: Message): number => Number(message.Attributes?.ApproximateReceiveCount);
+
+const lacksReceiveCount = (message: Message): boolean => !Number.isFinite(receiveCountOf(message));
+
+/**
+ * `redelivery` when SQS has handed this very message over before (receive count above 1, or the
+ * record was made by its MessageId), else `producer-duplicate`. A first receive (count 1) cannot be
+ * the message the record was made by; without a count and a record, the cause is unknown.
+ * @internal
+ */
+export function duplicateCause(
+  message: Message,
+  recordMessageId: string | null | undefined,
+): DuplicateCause | undefined {
+  if (receiveCountOf(message) > 1) return 'redelivery';
+  if (message.MessageId !== undefined && message.MessageId === recordMessageId) return 'redelivery';
+  if (!lacksReceiveCount(message) || recordMessageId !== undefined) return 'producer-duplicate';
+  return undefined;
 }

@@ -5,6 +5,7 @@ import type Redis from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
 import type { DedupEnv, RedisEnv } from '../config/config.schemas';
+import { DEDUP_STATS_OPTIONS, DedupStatsService, dedupStatsKeyPrefix } from './dedup-stats.service';
 import { METRICS_REGISTRY } from '../ops/ops.options';
 import { REDIS_CLIENT } from '../redis/redis.module';
 
@@ -13,13 +14,15 @@ export const dedupKeyPrefix = (config: RedisEnv): string => `${config.REDIS_KEY_
 
 /**
  * DedupModule on the app's Redis client and DataSource, configured from DEDUP_* variables, with
- * its counters exported to Prometheus as `once_dedup_events_total{event,scope}`.
+ * its counters exported to Prometheus as `once_dedup_events_total{event,scope}` and its duplicate
+ * counts by cause kept in Redis for every process to read (global DedupStatsService).
  */
 @Module({})
 export class PlatformDedupModule {
   static forRoot(config: DedupEnv & RedisEnv): DynamicModule {
     return {
       module: PlatformDedupModule,
+      global: true,
       imports: [
         DedupModule.forRootAsync({
           inject: [REDIS_CLIENT, getDataSourceToken(), METRICS_REGISTRY],
@@ -45,6 +48,11 @@ export class PlatformDedupModule {
           },
         }),
       ],
+      providers: [
+        { provide: DEDUP_STATS_OPTIONS, useValue: { keyPrefix: dedupStatsKeyPrefix(config) } },
+        DedupStatsService,
+      ],
+      exports: [DedupStatsService],
     };
   }
 }

@@ -31,6 +31,11 @@ export interface ChaosOptions {
   jobCopies: number;
   /** `DEDUP_ENABLED` for the workers. */
   dedup: boolean;
+  /**
+   * Play the operator at the end: resend, through the admin API, the `unknown` rows SES has no
+   * email for (in production the evidence is SES's event stream), then count again.
+   */
+  operatorResend: boolean;
   /** `MAIL_MAX_SEND_RATE` for the workers; unset: the SES emulator account's 200/s. */
   maxSendRate?: number;
   logLevel: string;
@@ -57,7 +62,8 @@ export function defaultChaosOptions(overrides: Partial<ChaosOptions> = {}): Chao
     maxReceiveCount: 5,
     deleteFailureShare: 0.1,
     slowSends: 6,
-    slowDelayMs: (visibilityTimeout + 4) * 1000,
+    // Past the visibility timeout, yet under the SES client's 15 s request timeout.
+    slowDelayMs: (visibilityTimeout + 3) * 1000,
     kills: 2,
     fanoutKills: 1,
     redisRestarts: 1,
@@ -66,6 +72,7 @@ export function defaultChaosOptions(overrides: Partial<ChaosOptions> = {}): Chao
     malformed: 2,
     jobCopies: 3,
     dedup: true,
+    operatorResend: true,
     logLevel: 'warn',
     database: 'once_chaos',
     keep: false,
@@ -92,7 +99,7 @@ export const CHAOS_USAGE = `usage: npm run chaos -- [flags]
   --max-receive-count N     redrive policy (5)
   --delete-failure-share S  share of DeleteMessage(Batch) calls failed with 500 (0.1)
   --slow-sends N            SendEmail calls held past the visibility timeout (6)
-  --slow-delay SECONDS      how long they are held (visibility timeout + 4)
+  --slow-delay SECONDS      how long they are held (visibility timeout + 3)
   --kills N                 SIGKILLs mid-send, each followed by a new worker (2)
   --fanout-kills N          SIGKILLs of the worker fanning out (1)
   --redis-restarts N        stop + start of the run's redis-server (1)
@@ -101,8 +108,9 @@ export const CHAOS_USAGE = `usage: npm run chaos -- [flags]
   --malformed N             copies of each malformed kind (2)
   --job-copies N            job messages for the slot (3: 2 at fire time, 1 late)
   --dedup true|false        DEDUP_ENABLED for the workers (true)
+  --operator-resend true|false  resend unknown rows SES never got, via the admin API, and recount (true)
   --max-send-rate N         MAIL_MAX_SEND_RATE for the workers (unset: 200/s from the SES emulator)
-  --worker-env K=V          extra worker variable (repeatable)
+  --worker-env K=V          extra worker variable (repeatable; DEDUP_LEASE_MS defaults to the visibility timeout)
   --log-level LEVEL         worker and api log level (warn)
   --database NAME           Postgres database to create (once_chaos)
   --keep                    keep the database afterwards
@@ -178,6 +186,7 @@ export function parseChaosArgs(argv: readonly string[]): ChaosCli {
   set('malformed', integer('malformed', 0, 100));
   set('jobCopies', integer('job-copies', 1, 100));
   set('dedup', boolean('dedup'));
+  set('operatorResend', boolean('operator-resend'));
   set('maxSendRate', number('max-send-rate', 0.001));
   set('logLevel', take('log-level'));
   const database = take('database');

@@ -15,6 +15,10 @@ export interface KillRecord {
   victim: string;
   replacement?: string;
   atMs: number;
+  /** Idempotency keys of the victim's SendEmail calls that were open when it died. */
+  openSends: string[];
+  /** How many email keys the victim had received: a kill can leave any of them undecided. */
+  receivedKeys: number;
 }
 
 export interface DeliveryCounts {
@@ -37,10 +41,41 @@ export interface DeliveryCounts {
 export interface LedgerCounts {
   present: boolean;
   rows: number;
+  /** Stored statuses (a stored `pending` row may read as `unknown` or `failed`, see `effective`). */
   byStatus: Record<string, number>;
   keysWithoutRow: number;
   /** Digest emails in SES whose MessageId no ledger row records (a send the ledger does not know finished). */
   sesEmailsUnrecorded?: number;
+  /** Rows whose first sender stopped before calling SES and that a redelivery took over. */
+  takenOver: number;
+  /** Rows a redelivery resent after a retryable failure (SES certainly had not taken them). */
+  workerResends: number;
+  /** What the admin API (`GET /admin/mail?status=`) lists for the slot's keys, by effective status. */
+  effective: { unknown: string[]; failed: string[]; pending: string[] };
+  adminApi: 'ok' | string;
+}
+
+/** `unknown` rows: SES may have the email. Never resent automatically (at most once). */
+export interface UnknownCounts {
+  rows: number;
+  /** SES has the email: the recipient got it once; the ledger just cannot know. */
+  delivered: number;
+  /** SES never got it: missing, surfaced for an operator. */
+  notDelivered: string[];
+  /** SendEmail calls open in the killed workers when they died. */
+  openAtKills: number;
+  /** Unknown rows whose message no killed worker ever received: nothing injected explains them. */
+  unexplained: string[];
+}
+
+/** The operator's documented move: resend the `unknown` rows SES has no record of, through the admin API. */
+export interface OperatorStep {
+  enabled: boolean;
+  resent: number;
+  outcomes: Record<string, number>;
+  errors: string[];
+  /** The SES count after the resends. */
+  after?: DeliveryCounts;
 }
 
 export interface DeadLetterCounts {
@@ -90,8 +125,13 @@ export interface ChaosReport {
   drained: boolean;
   injections: Injection[];
   kills: KillRecord[];
+  /** What the system delivered on its own, before any operator action. */
   delivery: DeliveryCounts;
+  /** Missing recipients whose row the admin API does not list as `unknown`: lost without a trace. */
+  silentlyMissing: string[];
   ledger: LedgerCounts;
+  unknown: UnknownCounts;
+  operator: OperatorStep;
   deadLetters: DeadLetterCounts;
   queues: QueueCounts[];
   workers: WorkerSummary[];
@@ -170,18 +210,40 @@ export function findViolations(report: Omit<ChaosReport, 'ok' | 'violations'>): 
       `${delivery.duplicates} duplicate emails to ${delivery.duplicateRecipients} recipients (e.g. ${worst})`,
     );
   }
-  if (delivery.missing > 0)
+  if (report.silentlyMissing.length > 0)
     violations.push(
-      `${delivery.missing} recipients never got the digest (e.g. ${delivery.missingSample.join(', ')})`,
+      `${report.silentlyMissing.length} recipients never got the digest and their row is not \`unknown\` (e.g. ${report.silentlyMissing
+        .slice(0, 5)
+        .join(', ')})`,
     );
   if (delivery.unexpected > 0)
     violations.push(`${delivery.unexpected} digests to addresses that are not users`);
   if (ledger.present && ledger.rows > 0) {
     if (ledger.keysWithoutRow > 0)
       violations.push(`mail_ledger has no row for ${ledger.keysWithoutRow} keys`);
-    const pending = ledger.byStatus['pending'] ?? 0;
-    if (pending > 0) violations.push(`mail_ledger left ${pending} sends pending after the queues drained`);
+    if (ledger.adminApi !== 'ok') violations.push(`admin API (mail ledger): ${ledger.adminApi}`);
+    const { failed, pending } = ledger.effective;
+    if (pending.length > 0)
+      violations.push(`mail_ledger left ${pending.length} sends pending after the queues drained`);
+    if (failed.length > 0)
+      violations.push(
+        `mail_ledger left ${failed.length} sends failed (e.g. ${failed.slice(0, 3).join(', ')})`,
+      );
   }
+  if (report.unknown.unexplained.length > 0)
+    violations.push(
+      `${report.unknown.unexplained.length} unknown rows whose message no killed worker had received (e.g. ${report.unknown.unexplained
+        .slice(0, 3)
+        .join(', ')})`,
+    );
+  const after = report.operator.after;
+  if (after && after.duplicates > 0)
+    violations.push(`the operator's resends of unknown rows duplicated ${after.duplicates} emails`);
+  if (after && after.missing > 0)
+    violations.push(
+      `${after.missing} recipients still missing after the operator's resends (e.g. ${after.missingSample.join(', ')})`,
+    );
+  for (const error of report.operator.errors) violations.push(`operator resend: ${error}`);
   if (deadLetters.adminApi !== 'ok') violations.push(`admin API: ${deadLetters.adminApi}`);
   if (deadLetters.found < deadLetters.injected) {
     const capped =
@@ -262,46 +324,100 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
     .map(([status, count]) => `${status} ${int(count)}`)
     .join(', ');
   const queues = report.queues.map((queue) => `${queue.name} ${queue.visible}/${queue.inFlight}`).join(', ');
-  out.push(
-    ...table(
+  const { unknown, operator } = report;
+  const surfaced = delivery.missing - report.silentlyMissing.length;
+  const after = operator.after;
+  const rows: Array<[string, string, string, string?]> = [
+    ['digests in the SES emulator', int(delivery.expected), int(delivery.emails)],
+    ['recipients reached', int(delivery.expected), int(delivery.recipients)],
+    ['duplicate emails (extra sends)', '0', int(delivery.duplicates)],
+    ['recipients mailed more than once', '0', int(delivery.duplicateRecipients)],
+    [
+      'missing recipients, silently (row not unknown)',
+      '0',
+      int(report.silentlyMissing.length),
+      report.silentlyMissing.slice(0, 3).join(', '),
+    ],
+    [
+      'missing recipients, surfaced as unknown',
+      '-',
+      int(surfaced),
+      surfaced > 0 ? 'a kill cut the SendEmail before SES got it; an operator decides' : undefined,
+    ],
+    ['digests to non-users', '0', int(delivery.unexpected)],
+    [
+      'mail_ledger rows for the slot',
+      ledger.present ? int(delivery.expected) : '-',
+      ledgerCell,
       [
-        ['digests in the SES emulator', int(delivery.expected), int(delivery.emails)],
-        ['recipients reached', int(delivery.expected), int(delivery.recipients)],
-        ['duplicate emails (extra sends)', '0', int(delivery.duplicates)],
-        ['recipients mailed more than once', '0', int(delivery.duplicateRecipients)],
-        ['missing recipients', '0', int(delivery.missing)],
-        ['digests to non-users', '0', int(delivery.unexpected)],
-        [
-          'mail_ledger rows for the slot',
-          ledger.present ? int(delivery.expected) : '-',
-          ledgerCell,
-          [
-            statuses,
-            ledger.sesEmailsUnrecorded !== undefined && ledger.rows > 0
-              ? `${int(ledger.sesEmailsUnrecorded)} SES emails whose MessageId the ledger lacks`
-              : '',
-          ]
-            .filter(Boolean)
-            .join('; '),
-        ],
-        [
-          'malformed messages in a DLQ (admin API)',
-          int(deadLetters.injected),
-          int(deadLetters.found),
-          deadLetters.adminApi === 'ok'
-            ? `${int(deadLetters.copies)} copies; DLQ depth per GET /admin/queues: ${int(deadLetters.depth)}`
-            : deadLetters.adminApi,
-        ],
-        [
-          'well-formed messages lost to a DLQ',
-          '0',
-          int(deadLetters.digestMessages + deadLetters.jobMessages),
-        ],
-        ['queues empty at the end (visible/in flight)', 'yes', report.drained ? 'yes' : 'NO', queues],
-      ],
-      ['outcome', 'expected', 'actual'],
-    ),
-  );
+        statuses ? `stored: ${statuses}` : '',
+        ledger.sesEmailsUnrecorded !== undefined && ledger.rows > 0
+          ? `${int(ledger.sesEmailsUnrecorded)} SES emails whose MessageId the ledger lacks`
+          : '',
+      ]
+        .filter(Boolean)
+        .join('; '),
+    ],
+    [
+      'ledger unknown (a kill cut the send)',
+      '-',
+      int(unknown.rows),
+      `${int(unknown.delivered)} reached SES (delivered once), ${int(unknown.notDelivered.length)} never did; ` +
+        `${int(unknown.openAtKills)} SendEmail calls were open at the kills`,
+    ],
+    [
+      'ledger unknown, never held by a killed worker',
+      '0',
+      int(unknown.unexplained.length),
+      'nothing injected explains these',
+    ],
+    [
+      'ledger failed or pending at the end',
+      '0',
+      int(ledger.effective.failed.length + ledger.effective.pending.length),
+      ledger.adminApi === 'ok' ? 'per GET /admin/mail?status=' : ledger.adminApi,
+    ],
+    [
+      'sends taken over (sender died before SES)',
+      '-',
+      int(ledger.takenOver),
+      'delivered by a redelivery; SES had never seen them',
+    ],
+    [
+      'resent after a retryable failure',
+      '-',
+      int(ledger.workerResends),
+      'rate limiter down, or abandoned rows read as failed',
+    ],
+    [
+      'malformed messages in a DLQ (admin API)',
+      int(deadLetters.injected),
+      int(deadLetters.found),
+      deadLetters.adminApi === 'ok'
+        ? `${int(deadLetters.copies)} copies; DLQ depth per GET /admin/queues: ${int(deadLetters.depth)}`
+        : deadLetters.adminApi,
+    ],
+    ['well-formed messages lost to a DLQ', '0', int(deadLetters.digestMessages + deadLetters.jobMessages)],
+    ['queues empty at the end (visible/in flight)', 'yes', report.drained ? 'yes' : 'NO', queues],
+  ];
+  if (operator.enabled) {
+    rows.push([
+      'operator: resends of unknown rows SES lacks',
+      int(unknown.notDelivered.length),
+      int(operator.resent),
+      `POST /admin/mail/:key/resend; ${Object.entries(operator.outcomes)
+        .map(([status, count]) => `${status} ${count}`)
+        .join(', ')}`,
+    ]);
+    if (after) {
+      rows.push(
+        ['after the operator: digests', int(after.expected), int(after.emails)],
+        ['after the operator: duplicate emails', '0', int(after.duplicates)],
+        ['after the operator: missing recipients', '0', int(after.missing)],
+      );
+    }
+  }
+  out.push(...table(rows, ['outcome', 'expected', 'actual']));
   if (report.kills.length > 0) {
     out.push('');
     for (const kill of report.kills) {
@@ -310,10 +426,10 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
           ? 'mid fan-out: SQS had accepted its SendMessageBatch, the answer never came back'
           : kill.point === 'after-accept'
             ? 'mid send: SES had accepted the email, the answer never came back'
-            : 'mid send: its SendEmail never reached SES';
+            : 'mid send: its SendEmail left the worker and never reached SES';
       out.push(
         `  SIGKILL ${kill.victim} at ${(kill.atMs / 1000).toFixed(1)} s, ${what}` +
-          `${kill.replacement ? `; replaced by ${kill.replacement}` : ''}`,
+          `${kill.replacement ? `; replaced by ${kill.replacement}` : ''}; ${kill.openSends.length} SendEmail calls open`,
       );
     }
   }
@@ -331,7 +447,11 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
   }
   out.push('');
   if (report.ok)
-    out.push('RESULT: PASS: every user got the digest exactly once; malformed messages are in the DLQ');
+    out.push(
+      operator.enabled
+        ? 'RESULT: PASS: every user got the digest exactly once (the system alone, plus the operator for unknown sends SES never got); malformed messages are in the DLQ'
+        : 'RESULT: PASS: no duplicate, no silent loss, every undecided send surfaced as unknown; malformed messages are in the DLQ',
+    );
   else {
     out.push(
       `RESULT: FAIL: ${report.violations.length} violation${report.violations.length === 1 ? '' : 's'}`,

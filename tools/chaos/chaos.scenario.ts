@@ -17,7 +17,9 @@ import {
   Injection,
   KillRecord,
   LedgerCounts,
+  OperatorStep,
   QueueCounts,
+  UnknownCounts,
 } from './chaos.report';
 import { EmulatorHost, startEmulatorHost } from './emulator.host';
 import { KillPoint, SesFaultProxy, SqsFaultProxy } from './fault.proxy';
@@ -132,37 +134,115 @@ async function readLedger(
   expected: number,
   sesEmails: readonly StoredEmail[],
   subject: string,
-): Promise<LedgerCounts> {
+): Promise<Omit<LedgerCounts, 'effective' | 'adminApi'>> {
   return withDatabase(databaseUrl, async (db) => {
     if (!(await tableExists(db, 'mail_ledger')))
-      return { present: false, rows: 0, byStatus: {}, keysWithoutRow: expected };
+      return {
+        present: false,
+        rows: 0,
+        byStatus: {},
+        keysWithoutRow: expected,
+        takenOver: 0,
+        workerResends: 0,
+      };
     const pattern = `digest:${slot}:user:%`;
     const statuses: Array<{ status: string; n: number }> = await db.query(
-      'SELECT status, count(*)::int AS n FROM mail_ledger WHERE idempotency_key LIKE $1 GROUP BY status ORDER BY status',
+      `SELECT CASE WHEN status = 'pending' AND ses_called_at IS NOT NULL THEN 'pending (SES called)'
+                   WHEN status = 'pending' THEN 'pending (SES not called)' ELSE status END AS status,
+              count(*)::int AS n
+         FROM mail_ledger WHERE idempotency_key LIKE $1 GROUP BY 1 ORDER BY 1`,
       [pattern],
     );
     const rows = statuses.reduce((sum, row) => sum + row.n, 0);
-    let sesEmailsUnrecorded: number | undefined;
-    try {
-      const ids: Array<{ id: string }> = await db.query(
-        'SELECT ses_message_id AS id FROM mail_ledger WHERE idempotency_key LIKE $1 AND ses_message_id IS NOT NULL',
-        [pattern],
-      );
-      const known = new Set(ids.map((row) => row.id));
-      sesEmailsUnrecorded = sesEmails.filter(
-        (email) => email.subject === subject && !known.has(email.messageId),
-      ).length;
-    } catch {
-      sesEmailsUnrecorded = undefined;
-    }
+    const [history]: Array<{ taken_over: number; worker_resends: number }> = await db.query(
+      `SELECT count(*) FILTER (WHERE history @> '[{"event": "taken-over"}]')::int AS taken_over,
+              count(*) FILTER (WHERE history @> '[{"event": "resend", "actor": "worker:redelivery"}]')::int AS worker_resends
+         FROM mail_ledger WHERE idempotency_key LIKE $1`,
+      [pattern],
+    );
+    const ids: Array<{ id: string }> = await db.query(
+      'SELECT ses_message_id AS id FROM mail_ledger WHERE idempotency_key LIKE $1 AND ses_message_id IS NOT NULL',
+      [pattern],
+    );
+    const known = new Set(ids.map((row) => row.id));
     return {
       present: true,
       rows,
       byStatus: Object.fromEntries(statuses.map((row) => [row.status, row.n])),
       keysWithoutRow: Math.max(0, expected - rows),
-      sesEmailsUnrecorded,
+      sesEmailsUnrecorded: sesEmails.filter(
+        (email) => email.subject === subject && !known.has(email.messageId),
+      ).length,
+      takenOver: history?.taken_over ?? 0,
+      workerResends: history?.worker_resends ?? 0,
     };
   });
+}
+
+/** The slot's keys the admin API lists with an effective status (pages through `GET /admin/mail`). */
+async function listLedgerKeys(
+  baseUrl: string,
+  token: string,
+  status: string,
+  prefix: string,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const query = new URLSearchParams({ status, limit: '200', ...(cursor ? { cursor } : {}) });
+    const page = await adminGet<{ items: Array<{ idempotencyKey: string }>; nextCursor?: string | null }>(
+      baseUrl,
+      token,
+      `/admin/mail?${query.toString()}`,
+    );
+    keys.push(...page.items.map((item) => item.idempotencyKey).filter((key) => key.startsWith(prefix)));
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return keys;
+}
+
+async function readEffectiveLedger(
+  baseUrl: string,
+  token: string,
+  prefix: string,
+): Promise<Pick<LedgerCounts, 'effective' | 'adminApi'>> {
+  try {
+    const [unknown, failed, pending] = await Promise.all(
+      ['unknown', 'failed', 'pending'].map((status) => listLedgerKeys(baseUrl, token, status, prefix)),
+    );
+    return { effective: { unknown, failed, pending }, adminApi: 'ok' };
+  } catch (error) {
+    return {
+      effective: { unknown: [], failed: [], pending: [] },
+      adminApi: error instanceof Error ? error.message : String(error),
+    };
+  }
+}
+
+/** The operator's move for an `unknown` row SES has no email for: a deliberate, audited resend. */
+async function operatorResend(
+  baseUrl: string,
+  token: string,
+  keys: readonly string[],
+): Promise<OperatorStep> {
+  const step: OperatorStep = { enabled: true, resent: 0, outcomes: {}, errors: [] };
+  for (const key of keys) {
+    const response = await fetch(`${baseUrl}/admin/mail/${encodeURIComponent(key)}/resend`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ reason: 'chaos: unknown row, no email in SES' }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await response.text();
+    if (!response.ok) {
+      step.errors.push(`${key}: ${response.status} ${text.slice(0, 200)}`);
+      continue;
+    }
+    step.resent++;
+    const status = (JSON.parse(text) as { status?: string }).status ?? 'unknown';
+    step.outcomes[status] = (step.outcomes[status] ?? 0) + 1;
+  }
+  return step;
 }
 
 interface AdminQueueStatus {
@@ -294,7 +374,12 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     const apiPort = await freePort();
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const api = spawnSource('apps/api/src/main.ts', [], {
-      env: { ...baseEnv, PORT: String(apiPort), ADMIN_TOKENS: adminToken },
+      env: {
+        ...baseEnv,
+        PORT: String(apiPort),
+        ADMIN_TOKENS: adminToken,
+        ADMIN_RATE_LIMIT_PER_MINUTE: '100000',
+      },
       logFile: join(runDir, 'api.log'),
     });
     cleanup.push(() => stopProcess(api, 5000));
@@ -323,6 +408,8 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       SQS_BATCH_SIZE: '10',
       SHUTDOWN_TIMEOUT_MS: '5000',
       DEDUP_ENABLED: String(options.dedup),
+      // The lease must not outlast the visibility timeout (see libs/dedup's caveats).
+      DEDUP_LEASE_MS: String(options.visibilityTimeout * 1000),
       ...(options.maxSendRate ? { MAIL_MAX_SEND_RATE: String(options.maxSendRate) } : {}),
       ...options.workerEnv,
     };
@@ -450,9 +537,21 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
           record.replacement = worker.label;
         }),
       );
+    // Keys a killed worker had received: the only ones a kill can leave `unknown`.
+    const undecided = new Set<string>();
     const killHook = (kind: KillRecord['kind'], point: KillPoint) => (label: string) => {
       activeFleet.kill(label);
-      const record: KillRecord = { kind, point, victim: label, atMs: Date.now() - started };
+      const record: KillRecord = {
+        kind,
+        point,
+        victim: label,
+        atMs: Date.now() - started,
+        openSends: sesProxy.openKeys(label),
+        receivedKeys: 0,
+      };
+      const received = sqsProxy.receivedKeys(label);
+      record.receivedKeys = received.length;
+      for (const key of received) undecided.add(key);
       kills.push(record);
       log(`SIGKILL ${label} (${kind}, ${point})`);
       replaceAfterKill(record);
@@ -591,14 +690,40 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     await sleep(1000);
     activeFleet.sampleRss();
 
-    const storeResponse = await fetch(`${host.sesEndpoint}/store`);
-    const { emails } = (await storeResponse.json()) as { emails: StoredEmail[] };
-    const delivery: DeliveryCounts = countDeliveries(
-      emails,
-      users.map((user) => user.email),
-      subject,
+    const readStore = async () => {
+      const response = await fetch(`${host.sesEndpoint}/store`);
+      return ((await response.json()) as { emails: StoredEmail[] }).emails;
+    };
+    const emails = await readStore();
+    const addresses = users.map((user) => user.email);
+    const delivery: DeliveryCounts = countDeliveries(emails, addresses, subject);
+    const keyOf = (user: SeededUser) => `digest:${slot}:user:${user.id}`;
+    const reached = new Set(
+      emails.filter((email) => email.subject === subject).flatMap((email) => email.destination.to),
     );
-    const ledger = await readLedger(databaseUrl, slot, users.length, emails, subject);
+    const ledger: LedgerCounts = {
+      ...(await readLedger(databaseUrl, slot, users.length, emails, subject)),
+      ...(await readEffectiveLedger(apiUrl, adminToken, `digest:${slot}:user:`)),
+    };
+    const unknownKeys = new Set(ledger.effective.unknown);
+    const emailOfKey = new Map(users.map((user) => [keyOf(user), user.email]));
+    const notDelivered = ledger.effective.unknown.filter((key) => !reached.has(emailOfKey.get(key) ?? ''));
+    const unknown: UnknownCounts = {
+      rows: unknownKeys.size,
+      delivered: unknownKeys.size - notDelivered.length,
+      notDelivered,
+      openAtKills: kills.reduce((sum, kill) => sum + kill.openSends.length, 0),
+      unexplained: ledger.effective.unknown.filter((key) => !undecided.has(key)),
+    };
+    const silentlyMissing = users
+      .filter((user) => !reached.has(user.email) && !unknownKeys.has(keyOf(user)))
+      .map((user) => user.email);
+    let operator: OperatorStep = { enabled: false, resent: 0, outcomes: {}, errors: [] };
+    if (options.operatorResend) {
+      operator = await operatorResend(apiUrl, adminToken, notDelivered);
+      if (operator.resent > 0) log(`operator: resent ${operator.resent} unknown rows SES had no email for`);
+      operator.after = countDeliveries(await readStore(), addresses, subject);
+    }
     const deadLetters = await readDeadLetters(apiUrl, adminToken, malformed);
     const queues: QueueCounts[] = await Promise.all(
       [
@@ -678,7 +803,10 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       injections,
       kills,
       delivery,
+      silentlyMissing,
       ledger,
+      unknown,
+      operator,
       deadLetters,
       queues,
       workers,

@@ -25,10 +25,14 @@ type Ready = Omit<EmulatorHost, 'stop' | 'pid'>;
 
 /** Starts fauxqs and aws-ses-v2-local (tools/scripts/emulators.mjs) on free ports in a child process. */
 export async function startEmulatorHost(options: EmulatorHostOptions): Promise<EmulatorHost> {
-  const child: ChildProcess = fork(join(__dirname, '..', 'scripts', 'emulators.host.mjs'), [JSON.stringify(options)], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-  });
+  const child: ChildProcess = fork(
+    join(__dirname, '..', 'scripts', 'emulators.host.mjs'),
+    [JSON.stringify(options)],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    },
+  );
   trackChild(child);
   const ready = await new Promise<Ready>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('emulators did not start within 30 s')), 30_000);

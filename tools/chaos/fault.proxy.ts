@@ -184,6 +184,8 @@ export class SqsFaultProxy extends LabelledProxy {
   private readonly deleteDecisions = new Map<string, boolean>();
   private readonly tapListeners: Array<(bodies: string[]) => void> = [];
   private readonly pollers = new Set<string>();
+  /** eventIds of the email messages each worker received. */
+  private readonly received = new Map<string, Set<string>>();
   private readonly pollWaiters = new Map<string, Array<() => void>>();
   private fanoutKill?: { afterBatches: number; kill: KillHook; resolve: (label: string) => void };
 
@@ -209,6 +211,14 @@ export class SqsFaultProxy extends LabelledProxy {
     });
   }
 
+  /**
+   * The eventIds of every email message `label` received: after a kill, any of them may be left
+   * undecided (a ledger row stamped for SES, the call cut anywhere between the stamp and the answer).
+   */
+  receivedKeys(label: string): string[] {
+    return [...(this.received.get(label) ?? [])];
+  }
+
   /** Resolves once the worker behind `label` polls `queue` (its consumer is running). */
   polled(label: string, queue: string): Promise<void> {
     const key = `${label} ${queue}`;
@@ -220,7 +230,10 @@ export class SqsFaultProxy extends LabelledProxy {
 
   protected async handle(exchange: Exchange): Promise<void> {
     const target = String(exchange.req.headers['x-amz-target'] ?? '');
-    if (target === 'AmazonSQS.ReceiveMessage') this.notePoll(exchange);
+    if (target === 'AmazonSQS.ReceiveMessage') {
+      const queue = this.notePoll(exchange);
+      if (queue === this.options.emailQueue) return this.tapReceive(exchange);
+    }
     if (target === 'AmazonSQS.DeleteMessage' || target === 'AmazonSQS.DeleteMessageBatch') {
       return this.maybeFailDelete(exchange, target);
     }
@@ -230,13 +243,32 @@ export class SqsFaultProxy extends LabelledProxy {
     await this.passThrough(exchange);
   }
 
-  private notePoll({ label, body }: Exchange): void {
+  /** Returns the polled queue's name. */
+  private notePoll({ label, body }: Exchange): string {
     const queueUrl = (JSON.parse(body.toString('utf8')) as { QueueUrl?: string }).QueueUrl ?? '';
-    const key = `${label} ${queueUrl.slice(queueUrl.lastIndexOf('/') + 1)}`;
-    if (this.pollers.has(key)) return;
+    const queue = queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
+    const key = `${label} ${queue}`;
+    if (this.pollers.has(key)) return queue;
     this.pollers.add(key);
     for (const resolve of this.pollWaiters.get(key) ?? []) resolve();
     this.pollWaiters.delete(key);
+    return queue;
+  }
+
+  private async tapReceive(exchange: Exchange): Promise<void> {
+    const response = await this.passThrough(exchange);
+    if (response.status !== 200) return;
+    const keys = this.received.get(exchange.label) ?? new Set<string>();
+    this.received.set(exchange.label, keys);
+    try {
+      const output = JSON.parse(response.body.toString('utf8')) as { Messages?: Array<{ Body?: string }> };
+      for (const message of output.Messages ?? []) {
+        const eventId = (JSON.parse(message.Body ?? '') as { eventId?: unknown }).eventId;
+        if (typeof eventId === 'string') keys.add(eventId);
+      }
+    } catch {
+      // Malformed bodies are injected on purpose; they have no key to remember.
+    }
   }
 
   private async maybeFailDelete(exchange: Exchange, target: string): Promise<void> {
@@ -305,6 +337,19 @@ export class SqsFaultProxy extends LabelledProxy {
   }
 }
 
+/** The `X-Once-Key` header of an SES v2 SendEmail request body (the ledger's idempotency key). */
+export function onceKeyOf(body: Buffer): string | undefined {
+  try {
+    const input = JSON.parse(body.toString('utf8')) as {
+      Content?: { Simple?: { Headers?: Array<{ Name?: string; Value?: string }> } };
+    };
+    return input.Content?.Simple?.Headers?.find((header) => header.Name?.toLowerCase() === 'x-once-key')
+      ?.Value;
+  } catch {
+    return undefined;
+  }
+}
+
 export type SlowSendMode = 'before-forward' | 'after-accept';
 export type KillPoint = 'after-accept' | 'before-forward';
 
@@ -332,6 +377,8 @@ export class SesFaultProxy extends LabelledProxy {
     slowSends: { 'before-forward': 0, 'after-accept': 0 },
   };
   private held = 0;
+  /** Keys of the SendEmail calls each worker has open right now (sent, not yet answered). */
+  private readonly open = new Map<string, Map<number, string>>();
   private readonly slow = new Map<number, SlowSendMode>();
   private readonly acceptedListeners: Array<(accepted: number) => void> = [];
   private kill?: { point: KillPoint; hook: KillHook; resolve: (label: string) => void };
@@ -355,6 +402,11 @@ export class SesFaultProxy extends LabelledProxy {
     return this.held;
   }
 
+  /** The idempotency keys of the SendEmail calls `label` has open right now. */
+  openKeys(label: string): string[] {
+    return [...(this.open.get(label)?.values() ?? [])];
+  }
+
   onAccepted(listener: (accepted: number) => void): void {
     this.acceptedListeners.push(listener);
   }
@@ -375,6 +427,10 @@ export class SesFaultProxy extends LabelledProxy {
     }
     const ordinal = this.stats.sendRequests++;
     this.held++;
+    const open = this.open.get(exchange.label) ?? new Map<number, string>();
+    this.open.set(exchange.label, open);
+    const key = onceKeyOf(exchange.body) ?? `(no X-Once-Key, call ${ordinal})`;
+    open.set(ordinal, key);
     try {
       const kill = this.kill;
       if (kill) {
@@ -402,6 +458,7 @@ export class SesFaultProxy extends LabelledProxy {
       this.reply(exchange, response);
     } finally {
       this.held--;
+      open.delete(ordinal);
     }
   }
 

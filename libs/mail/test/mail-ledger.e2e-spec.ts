@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { MessageRejected } from '@aws-sdk/client-sesv2';
+import { waitFor } from '@once/testing';
 import {
   MailLedgerService,
   MailResendNotAllowedError,
@@ -7,6 +9,8 @@ import {
   MailValidationError,
   type SendMailInput,
 } from '../src';
+import { prepareMail } from '../src/lib/headers/mail-message.builder';
+import { MailLedgerRepository, type NewLedgerRow } from '../src/lib/ledger/mail-ledger.repository';
 import {
   createMailTestApp,
   emailsTo,
@@ -20,6 +24,20 @@ import {
 
 function digest(to: string, key = uniqueKey('digest')): SendMailInput {
   return { idempotencyKey: key, to, subject: 'Your daily digest', text: 'Three new things happened.' };
+}
+
+/** The row a sender inserts before it waits for a rate-limit slot and calls SES. */
+function unsentRow(input: SendMailInput): NewLedgerRow {
+  const { idempotencyKey, contentHash, ...message } = prepareMail(input, 'Once <digest@once.example>');
+  return {
+    idempotencyKey,
+    status: 'pending',
+    recipients: message.to,
+    message,
+    contentHash,
+    claimToken: randomUUID(),
+    suppressed: [],
+  };
 }
 
 describe('send ledger (Postgres + SES emulator)', () => {
@@ -248,13 +266,22 @@ describe('failures, the crash window and deliberate resends', () => {
 
     const inFlight = await mail.send(input);
     expect(inFlight).toMatchObject({ status: 'duplicate', ledgerStatus: 'pending', inFlight: true });
+    expect(inFlight.retryAfterMs).toBeGreaterThan(0);
+    expect(inFlight.retryAfterMs).toBeLessThanOrEqual(20_000);
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({ sesCalledAt: expect.any(Date) });
+    // SES was called for this attempt: even a caller vouching that the sender is gone may not take it over.
+    await expect(mail.send(input, { takeOverUnsent: true })).resolves.toMatchObject({
+      status: 'duplicate',
+      inFlight: true,
+    });
     await expect(ledger.resend(input.idempotencyKey, { actor: 'ops' })).rejects.toBeInstanceOf(
       MailResendNotAllowedError,
     );
 
     // The process "died"; time passes beyond the stale window.
     await t.dataSource.query(
-      `UPDATE mail_ledger SET attempt_started_at = now() - interval '1 hour' WHERE idempotency_key = $1`,
+      `UPDATE mail_ledger SET attempt_started_at = now() - interval '1 hour', ses_called_at = now() - interval '1 hour'
+        WHERE idempotency_key = $1`,
       [input.idempotencyKey],
     );
     await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({ status: 'unknown' });
@@ -263,6 +290,10 @@ describe('failures, the crash window and deliberate resends', () => {
 
     const callsBefore = sesCalls;
     await expect(mail.send(input)).resolves.toMatchObject({ status: 'duplicate', ledgerStatus: 'unknown' });
+    await expect(mail.send(input, { takeOverUnsent: true })).resolves.toMatchObject({
+      status: 'duplicate',
+      ledgerStatus: 'unknown',
+    });
     expect(sesCalls).toBe(callsBefore);
     expect(await emailsTo(to)).toHaveLength(1);
 
@@ -278,6 +309,68 @@ describe('failures, the crash window and deliberate resends', () => {
     });
   });
 
+  it('reads a send whose sender stopped before calling SES as failed (retryable) after the window, and resends it', async () => {
+    const to = uniqueAddress();
+    const input = digest(to);
+    // A sender inserted the row and died before its SES call.
+    await t.app.get(MailLedgerRepository).claim(unsentRow(input));
+    const callsBefore = sesCalls;
+
+    const inFlight = await mail.send(input);
+    expect(inFlight).toMatchObject({ status: 'duplicate', ledgerStatus: 'pending', inFlight: true });
+    expect(inFlight.retryAfterMs).toBeGreaterThan(20_000);
+    expect(inFlight.retryAfterMs).toBeLessThanOrEqual(35_000);
+    expect((await ledger.list({ recipient: to, status: 'pending' })).items).toHaveLength(1);
+
+    await t.dataSource.query(
+      `UPDATE mail_ledger SET attempt_started_at = now() - interval '36 seconds' WHERE idempotency_key = $1`,
+      [input.idempotencyKey],
+    );
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({
+      status: 'failed',
+      retryable: true,
+      error: expect.stringContaining('abandoned before SES was called'),
+    });
+    expect((await ledger.list({ recipient: to, status: 'failed' })).items).toHaveLength(1);
+    expect((await ledger.list({ recipient: to, status: 'pending' })).items).toHaveLength(0);
+    expect((await ledger.list({ recipient: to, status: 'unknown' })).items).toHaveLength(0);
+    await expect(mail.send(input)).resolves.toMatchObject({
+      status: 'duplicate',
+      ledgerStatus: 'failed',
+      retryable: true,
+    });
+    expect(sesCalls).toBe(callsBefore);
+
+    const resent = await ledger.resend(input.idempotencyKey, { actor: 'worker:redelivery' });
+    expect(resent).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(await emailsTo(to)).toHaveLength(1);
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({
+      status: 'sent',
+      history: expect.arrayContaining([
+        expect.objectContaining({ event: 'resend', previousStatus: 'failed', attempt: 2 }),
+      ]),
+    });
+  });
+
+  it('lets a caller that holds the key take over a send that never reached SES, at once', async () => {
+    const to = uniqueAddress();
+    const input = digest(to);
+    await t.app.get(MailLedgerRepository).claim(unsentRow(input));
+
+    const taken = await mail.send(input, { takeOverUnsent: true });
+    expect(taken).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(await emailsTo(to)).toHaveLength(1);
+    await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({
+      status: 'sent',
+      history: expect.arrayContaining([expect.objectContaining({ event: 'taken-over', attempt: 2 })]),
+    });
+    await expect(mail.send(input, { takeOverUnsent: true })).resolves.toMatchObject({
+      status: 'duplicate',
+      ledgerStatus: 'sent',
+    });
+    expect(await emailsTo(to)).toHaveLength(1);
+  });
+
   it('refuses to resend unknown keys or keys that were sent', async () => {
     await expect(ledger.resend(uniqueKey('missing'), { actor: 'ops' })).rejects.toThrow(/status is missing/);
     const sent = await mail.send(digest(uniqueAddress()));
@@ -285,3 +378,35 @@ describe('failures, the crash window and deliberate resends', () => {
     await expect(ledger.resend(sent.idempotencyKey, { actor: ' ' })).rejects.toThrow(/actor/);
   });
 });
+
+describe('a first sender that is still alive when its row is taken over', () => {
+  let t: MailTestApp;
+
+  beforeAll(async () => {
+    // One send per 2 s: the second send of a burst waits for its slot with its row claimed.
+    t = await createMailTestApp({ rateLimit: { maxSendRate: 0.5, burst: 1, perRecipient: false } });
+  });
+
+  afterAll(() => t.close());
+
+  it('does not call SES once its claim is gone: one email in total', async () => {
+    const mail = t.app.get(MailService);
+    await mail.send(digest(uniqueAddress('burst')));
+    const to = uniqueAddress();
+    const input = digest(to);
+
+    const first = mail.send(input);
+    await waitForRow(t, input.idempotencyKey);
+    const second = await mail.send(input, { takeOverUnsent: true });
+
+    expect(second).toMatchObject({ status: 'sent', attempts: 2 });
+    // It woke up for its slot while the taker was still waiting for its own.
+    await expect(first).resolves.toMatchObject({ status: 'duplicate', inFlight: true });
+    expect(await emailsTo(to)).toHaveLength(1);
+  });
+});
+
+function waitForRow(t: MailTestApp, key: string): Promise<unknown> {
+  const ledger = t.app.get(MailLedgerService);
+  return waitFor(`the ledger row of ${key}`, () => ledger.get(key), { timeoutMs: 5_000, intervalMs: 10 });
+}

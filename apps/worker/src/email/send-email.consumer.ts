@@ -1,12 +1,18 @@
-import type { Message } from '@aws-sdk/client-sqs';
-import { Injectable } from '@nestjs/common';
+import type { Message, SQSClient } from '@aws-sdk/client-sqs';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { SqsConsumerEventHandler, SqsMessageHandler } from '@ssut/nestjs-sqs';
 import { Idempotent } from '@once/dedup';
 import { InFlightTracker, sendEmailMessageSchema } from '@once/platform';
 import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
 import { DeadLetterService } from '../sqs/dead-letter.service';
-import { EMAIL_CONSUMER } from '../sqs/worker-queues';
-import { EmailDeliveryService } from './email-delivery.service';
+import { deferMessage } from '../sqs/message-visibility.util';
+import {
+  EMAIL_CONSUMER,
+  WORKER_QUEUE_URLS,
+  WORKER_SQS_CLIENT,
+  type WorkerQueueUrls,
+} from '../sqs/worker-queues';
+import { EmailDeliveryService, RetryLaterError } from './email-delivery.service';
 
 /**
  * Sends the emails queued by fan-outs. `@Idempotent` (scope `send-email`, never to change)
@@ -15,11 +21,15 @@ import { EmailDeliveryService } from './email-delivery.service';
  */
 @Injectable()
 export class SendEmailConsumer {
+  private readonly logger = new Logger(SendEmailConsumer.name);
+
   constructor(
     private readonly delivery: EmailDeliveryService,
     private readonly inFlight: InFlightTracker,
     private readonly deadLetters: DeadLetterService,
     private readonly errors: ConsumerErrorsService,
+    @Inject(WORKER_SQS_CLIENT) private readonly sqs: SQSClient,
+    @Inject(WORKER_QUEUE_URLS) private readonly queueUrls: WorkerQueueUrls,
   ) {}
 
   @SqsMessageHandler(EMAIL_CONSUMER, false)
@@ -27,7 +37,23 @@ export class SendEmailConsumer {
   async handle(message: Message): Promise<void> {
     await this.inFlight.track(async () => {
       const email = await this.deadLetters.parseOrDeadLetter(EMAIL_CONSUMER, sendEmailMessageSchema, message);
-      if (email) await this.delivery.deliver(email, message.MessageId);
+      if (!email) return;
+      try {
+        await this.delivery.deliver(email, message.MessageId);
+      } catch (error) {
+        // The ledger knows when a pending first send stops being in flight; come back then.
+        if (error instanceof RetryLaterError && error.retryAfterMs !== undefined) {
+          await deferMessage(
+            this.sqs,
+            this.queueUrls[EMAIL_CONSUMER],
+            message,
+            error.retryAfterMs,
+            this.logger,
+            error.idempotencyKey,
+          );
+        }
+        throw error;
+      }
     });
   }
 

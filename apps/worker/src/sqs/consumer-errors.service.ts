@@ -41,6 +41,7 @@ export class ConsumerErrorsService {
         msg: 'message left for redelivery',
         idempotencyKey: cause.idempotencyKey,
         reason: cause.message,
+        retryAfterMs: cause.retryAfterMs,
       });
       return;
     }

@@ -12,7 +12,6 @@ import { MalformedMessageError, parseMessageBody } from '@once/platform';
 import type { z } from 'zod';
 import { WORKER_QUEUE_URLS, WORKER_SQS_CLIENT, WorkerQueueUrls } from './worker-queues';
 
-
 /**
  * Moves a message that can never succeed (malformed body, no idempotency key) straight to its
  * queue's dead-letter queue, named by the queue's redrive policy, instead of letting it be

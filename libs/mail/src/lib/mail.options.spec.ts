@@ -12,7 +12,8 @@ describe('resolveMailOptions', () => {
     });
     expect(options).toMatchObject({
       redisKeyPrefix: 'once:mail:',
-      staleAfterMs: 900_000,
+      staleAfterMs: 20_000,
+      abandonedAfterMs: 35_000,
       rateLimit: {
         fallbackMaxSendRate: 1,
         burst: 1,
@@ -43,7 +44,17 @@ describe('resolveMailOptions', () => {
     ).toThrow(/defaultFrom[\s\S]*rateLimit\.maxSendRate[\s\S]*adminErrors\.recipients\.0/);
   });
 
-  it('refuses a stale window shorter than a send can take', () => {
+  it('derives the pending windows from the SES timeout and the rate-limit wait', () => {
+    const options = resolveMailOptions({
+      ses: { region: 'us-east-1', requestTimeoutMs: 8_000 },
+      redis,
+      defaultFrom: 'a@b.io',
+      rateLimit: { maxWaitMs: 2_000 },
+    });
+    expect(options).toMatchObject({ staleAfterMs: 13_000, abandonedAfterMs: 7_000 });
+  });
+
+  it('refuses a stale window shorter than an SES call can take', () => {
     expect(() =>
       resolveMailOptions({
         ses: { region: 'us-east-1' },
@@ -51,7 +62,18 @@ describe('resolveMailOptions', () => {
         defaultFrom: 'a@b.io',
         staleAfterMs: 10_000,
       }),
-    ).toThrow(/staleAfterMs/);
+    ).toThrow(/staleAfterMs must exceed the SES request timeout/);
+  });
+
+  it('refuses an abandoned window shorter than a rate-limit wait', () => {
+    expect(() =>
+      resolveMailOptions({
+        ses: { region: 'us-east-1' },
+        redis,
+        defaultFrom: 'a@b.io',
+        abandonedAfterMs: 30_000,
+      }),
+    ).toThrow(/abandonedAfterMs must exceed rateLimit.maxWaitMs/);
   });
 
   it('refuses a missing redis or ses', () => {

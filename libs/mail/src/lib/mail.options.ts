@@ -78,8 +78,17 @@ export interface MailModuleOptions {
   redisKeyPrefix?: string;
   defaultFrom: string;
   configurationSetName?: string;
-  /** A `pending` row older than this reads as `unknown`. Must exceed the rate-limit wait plus the SES timeout. Default 15 min. */
+  /**
+   * A `pending` row whose SES call started longer ago than this reads as `unknown` (SES may have
+   * accepted it). Must exceed the SES request timeout. Default: the SES request timeout + 5 s (20 s).
+   */
   staleAfterMs?: number;
+  /**
+   * A `pending` row whose SES call has not started this long after its attempt began reads as
+   * `failed` with `retryable` (its sender stopped before calling SES). Must exceed
+   * `rateLimit.maxWaitMs`. Default: `rateLimit.maxWaitMs` + 5 s (35 s).
+   */
+  abandonedAfterMs?: number;
   rateLimit?: MailRateLimitOptions;
   throttleRetry?: MailThrottleRetryOptions;
   /** Enables {@link AdminErrorReporter}; without it reports are only logged. */
@@ -103,7 +112,8 @@ const scalarOptionsSchema = z.object({
     .min(3)
     .regex(/^[^\r\n]+$/, 'must be one line'),
   configurationSetName: z.string().min(1).optional(),
-  staleAfterMs: positiveInt.default(15 * 60_000),
+  staleAfterMs: positiveInt.optional(),
+  abandonedAfterMs: positiveInt.optional(),
   rateLimit: z
     .object({
       maxSendRate: z.number().positive().optional(),
@@ -144,7 +154,12 @@ const scalarOptionsSchema = z.object({
 });
 
 /** {@link MailModuleOptions} validated, with defaults applied. */
-export type ResolvedMailOptions = z.infer<typeof scalarOptionsSchema> & {
+export type ResolvedMailOptions = Omit<
+  z.infer<typeof scalarOptionsSchema>,
+  'staleAfterMs' | 'abandonedAfterMs'
+> & {
+  staleAfterMs: number;
+  abandonedAfterMs: number;
   ses: MailModuleOptions['ses'];
   redis: Redis;
   clock: () => Date;
@@ -176,10 +191,17 @@ export function resolveMailOptions(options: MailModuleOptions): ResolvedMailOpti
     throw new Error(`Invalid MailModule options:\n  - ${issues.join('\n  - ')}`);
   }
   const resolved = result.data;
-  if (resolved.staleAfterMs <= resolved.rateLimit.maxWaitMs + resolved.sesRequestTimeoutMs) {
-    throw new Error(
-      'Invalid MailModule options: staleAfterMs must exceed rateLimit.maxWaitMs plus the SES request timeout',
+  const staleAfterMs = resolved.staleAfterMs ?? resolved.sesRequestTimeoutMs + 5_000;
+  const abandonedAfterMs = resolved.abandonedAfterMs ?? resolved.rateLimit.maxWaitMs + 5_000;
+  const problems: string[] = [];
+  if (staleAfterMs <= resolved.sesRequestTimeoutMs) {
+    problems.push('staleAfterMs must exceed the SES request timeout (a call in flight is not unknown yet)');
+  }
+  if (abandonedAfterMs <= resolved.rateLimit.maxWaitMs) {
+    problems.push(
+      'abandonedAfterMs must exceed rateLimit.maxWaitMs (a send may wait that long for its slot)',
     );
   }
-  return { ...resolved, ses, redis, clock: clock ?? (() => new Date()) };
+  if (problems.length > 0) throw new Error(`Invalid MailModule options:\n  - ${problems.join('\n  - ')}`);
+  return { ...resolved, staleAfterMs, abandonedAfterMs, ses, redis, clock: clock ?? (() => new Date()) };
 }

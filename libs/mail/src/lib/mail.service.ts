@@ -4,7 +4,7 @@ import { normalizeAddress, prepareMail } from './headers/mail-message.builder';
 import { MailDispatcher } from './ledger/mail.dispatcher';
 import { type LedgerRow, MailLedgerRepository } from './ledger/mail-ledger.repository';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from './mail.options';
-import type { MailSendResult, SendMailInput } from './mail.types';
+import type { MailSendResult, SendMailInput, SendMailOptions } from './mail.types';
 import { MailSuppressionService } from './suppression/mail-suppression.service';
 
 /**
@@ -24,12 +24,13 @@ export class MailService {
   ) {}
 
   /**
-   * Sends `input` unless its key was used before.
+   * Sends `input` unless its key was used before (see {@link SendMailOptions.takeOverUnsent} for a
+   * first send that never reached SES).
    * @throws MailValidationError when the input can never be sent (nothing is recorded).
    * @returns `sent`; `duplicate` (see `ledgerStatus`, `inFlight`); `suppressed`; `failed` (SES refused;
    * `retryable` when a deliberate resend is safe); `unknown` (SES may have accepted it).
    */
-  async send(input: SendMailInput): Promise<MailSendResult> {
+  async send(input: SendMailInput, options: SendMailOptions = {}): Promise<MailSendResult> {
     const mail = prepareMail(input, this.options.defaultFrom);
     const suppressedSet = await this.suppressions.findSuppressed(mail.to);
     const suppressed = mail.to.filter((address) => suppressedSet.has(normalizeAddress(address)));
@@ -51,7 +52,21 @@ export class MailService {
       claimToken: randomUUID(),
       suppressed,
     });
-    if (!claim.inserted) return this.duplicate(claim.row, mail.contentHash);
+    if (!claim.inserted) {
+      const unsent = claim.row.status === 'pending' && claim.row.ses_called_at === null;
+      if (!options.takeOverUnsent || !unsent) return this.duplicate(claim.row, mail.contentHash);
+      const taken = await this.repository.takeOverUnsent(mail.idempotencyKey, randomUUID());
+      if (!taken) {
+        const current = await this.repository.find(mail.idempotencyKey);
+        return this.duplicate(current ?? claim.row, mail.contentHash);
+      }
+      this.logger.warn({
+        msg: 'taking over a send whose first sender stopped before calling SES',
+        idempotencyKey: mail.idempotencyKey,
+        attempt: taken.attempts,
+      });
+      return this.deliverStored(taken);
+    }
 
     if (recipients.length === 0) {
       this.logger.log({ msg: 'mail suppressed', idempotencyKey: mail.idempotencyKey });
@@ -64,6 +79,27 @@ export class MailService {
       };
     }
     return this.dispatcher.deliver(claim.row, recipients, suppressed);
+  }
+
+  /** Sends a row's stored message (what its key was first sent with), minus recipients suppressed since. */
+  private async deliverStored(row: LedgerRow): Promise<MailSendResult> {
+    const suppressedSet = await this.suppressions.findSuppressed(row.message.to);
+    const suppressed = row.message.to.filter((address) => suppressedSet.has(normalizeAddress(address)));
+    const recipients = row.message.to.filter((address) => !suppressedSet.has(normalizeAddress(address)));
+    if (recipients.length === 0) {
+      await this.repository.complete(row.idempotency_key, row.claim_token, {
+        status: 'suppressed',
+        suppressed,
+      });
+      return {
+        status: 'suppressed',
+        idempotencyKey: row.idempotency_key,
+        ledgerStatus: 'suppressed',
+        suppressedRecipients: suppressed,
+        attempts: row.attempts,
+      };
+    }
+    return this.dispatcher.deliver(row, recipients, suppressed);
   }
 
   private duplicate(row: LedgerRow, contentHash: string): MailSendResult {
@@ -83,6 +119,7 @@ export class MailService {
       error: row.error ?? undefined,
       retryable: row.retryable ?? undefined,
       inFlight: inFlight || undefined,
+      retryAfterMs: inFlight ? (row.pending_for_ms ?? undefined) : undefined,
       contentMismatch: contentMismatch || undefined,
       attempts: row.attempts,
     };

@@ -18,6 +18,17 @@ export interface SendMailInput {
   listUnsubscribe?: ListUnsubscribeOptions;
 }
 
+/** How {@link MailService.send} treats a key that already has a ledger row. */
+export interface SendMailOptions {
+  /**
+   * Take over a `pending` row whose SES call never started, at once, and send it. Pass it only
+   * while holding an exclusive claim on the key (for example `@Idempotent`'s on the SQS message):
+   * whoever inserted the row is then gone. Safe even if it is not: the row's first sender checks
+   * its claim token right before calling SES and, finding it taken, does not call SES.
+   */
+  takeOverUnsent?: boolean;
+}
+
 export interface ListUnsubscribeOptions {
   /** HTTPS unsubscribe URL; required for one-click. */
   url?: string;
@@ -44,6 +55,11 @@ export interface MailSendResult {
   retryable?: boolean;
   /** `duplicate` of a send that is still pending: ask again later (for example let SQS redeliver). */
   inFlight?: boolean;
+  /**
+   * With `inFlight`: milliseconds until the pending send's window ends and its row reads `failed`
+   * (never reached SES) or `unknown` (SES was called). Asking earlier gets `inFlight` again.
+   */
+  retryAfterMs?: number;
   /** `duplicate` whose content differs from the first send's: the key was reused for another email. */
   contentMismatch?: boolean;
   /** Recipients left out because they are on the suppression list. */
@@ -72,7 +88,10 @@ export interface MailLedgerEvent {
 /** A ledger row as {@link MailLedgerService} shows it. Bodies are not included. */
 export interface MailLedgerEntry {
   idempotencyKey: string;
-  /** Effective status: a `pending` row older than the stale window reads as `unknown`. */
+  /**
+   * Effective status: a `pending` row reads as `unknown` once its SES call is older than the stale
+   * window, and as `failed` (retryable) when its sender stopped before calling SES.
+   */
   status: MailLedgerStatus;
   recipients: string[];
   from: string;
@@ -85,6 +104,8 @@ export interface MailLedgerEntry {
   createdAt: Date;
   updatedAt: Date;
   attemptStartedAt: Date;
+  /** When the current attempt called SES; unset while it has not (so SES certainly has not seen it). */
+  sesCalledAt?: Date;
   lastResendBy?: string;
   lastResendAt?: Date;
   history: MailLedgerEvent[];

@@ -18,7 +18,7 @@ export class MailLedgerRecord {
   @PrimaryColumn({ type: 'text', name: 'idempotency_key' })
   idempotencyKey!: string;
 
-  /** Stored status; `pending` rows past the stale window read as `unknown`. */
+  /** Stored status; `pending` rows past their window read as `unknown` or `failed` (see the repository). */
   @Column({ type: 'text' })
   status!: MailLedgerStatus;
 
@@ -70,6 +70,10 @@ export class MailLedgerRecord {
 
   @Column({ type: 'timestamptz', name: 'attempt_started_at', default: () => 'now()' })
   attemptStartedAt!: Date;
+
+  /** Set right before each SES call of the current attempt; null: SES has not seen this attempt. */
+  @Column({ type: 'timestamptz', name: 'ses_called_at', nullable: true })
+  sesCalledAt!: Date | null;
 
   @Column({ type: 'timestamptz', name: 'created_at', default: () => 'now()' })
   createdAt!: Date;

@@ -33,6 +33,9 @@ export interface LedgerRow {
   last_resend_at: Date | null;
   history: MailLedgerEvent[];
   attempt_started_at: Date;
+  ses_called_at: Date | null;
+  /** Pending rows: milliseconds until the row leaves its in-flight window. */
+  pending_for_ms: number | null;
   created_at: Date;
   updated_at: Date;
   created_at_cursor: string;
@@ -54,13 +57,34 @@ export type LedgerOutcome =
   | { status: 'unknown'; error: string }
   | { status: 'suppressed'; suppressed: string[] };
 
-/** `$n` is the stale window in milliseconds. */
-const columns = (n: number) => `
+/** The two windows of a pending row, as query parameters `$stale` and `$abandoned` (milliseconds). */
+interface WindowParams {
+  stale: number;
+  abandoned: number;
+}
+
+const ms = (param: number) => `($${param}::bigint * interval '1 millisecond')`;
+/** Pending, SES called longer ago than the stale window: SES may or may not have the email. */
+const stalePending = ({ stale }: WindowParams) =>
+  `(status = 'pending' AND ses_called_at IS NOT NULL AND ses_called_at < now() - ${ms(stale)})`;
+/** Pending, SES never called, and the attempt is older than any rate-limit wait: its sender stopped. */
+const abandonedPending = ({ abandoned }: WindowParams) =>
+  `(status = 'pending' AND ses_called_at IS NULL AND attempt_started_at < now() - ${ms(abandoned)})`;
+
+const ABANDONED_ERROR = 'abandoned before SES was called: the sender stopped; SES never saw this attempt';
+
+const columns = (p: WindowParams) => `
   idempotency_key, status, recipients, sender, subject, message, content_hash, attempts, claim_token,
-  ses_message_id, error, retryable, delivery_status, last_resend_by, last_resend_at, history,
-  attempt_started_at, created_at, updated_at, created_at::text AS created_at_cursor,
-  CASE WHEN status = 'pending' AND attempt_started_at < now() - ($${n}::bigint * interval '1 millisecond')
-       THEN 'unknown' ELSE status END AS effective_status`;
+  ses_message_id, delivery_status, last_resend_by, last_resend_at, history,
+  attempt_started_at, ses_called_at, created_at, updated_at, created_at::text AS created_at_cursor,
+  CASE WHEN ${abandonedPending(p)} THEN '${ABANDONED_ERROR}' ELSE error END AS error,
+  CASE WHEN ${abandonedPending(p)} THEN true ELSE retryable END AS retryable,
+  CASE WHEN ${stalePending(p)} THEN 'unknown' WHEN ${abandonedPending(p)} THEN 'failed' ELSE status END
+    AS effective_status,
+  CASE WHEN status = 'pending'
+       THEN greatest(0, ceil(extract(epoch FROM coalesce(ses_called_at + ${ms(p.stale)},
+                                                       attempt_started_at + ${ms(p.abandoned)}) - now()) * 1000))::int
+  END AS pending_for_ms`;
 
 const historyEvent = (fields: string) =>
   `jsonb_build_array(jsonb_strip_nulls(jsonb_build_object('at', now(), ${fields})))`;
@@ -73,27 +97,33 @@ export class MailLedgerRepository {
     @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
   ) {}
 
+  /** The windows as the parameters `$first` and `$first + 1`, appended to `params`. */
+  private windows(params: unknown[]): WindowParams {
+    params.push(this.options.staleAfterMs, this.options.abandonedAfterMs);
+    return { stale: params.length - 1, abandoned: params.length };
+  }
+
   /** Inserts the row unless the key exists. `inserted: false` returns the existing row. */
   async claim(row: NewLedgerRow): Promise<{ inserted: boolean; row: LedgerRow }> {
+    const params: unknown[] = [
+      row.idempotencyKey,
+      row.status,
+      row.recipients,
+      row.message.from,
+      row.message.subject,
+      JSON.stringify(row.message),
+      row.contentHash,
+      row.claimToken,
+      row.suppressed.length > 0 ? JSON.stringify(row.suppressed) : null,
+    ];
     const inserted = await queryRows<LedgerRow>(
       this.dataSource,
       `INSERT INTO mail_ledger (idempotency_key, status, recipients, sender, subject, message, content_hash, claim_token, history)
        VALUES ($1, $2, $3::text[], $4, $5, $6::jsonb, $7, $8,
-               ${historyEvent(`'event', $2::text, 'attempt', 1, 'suppressed', $10::jsonb`)})
+               ${historyEvent(`'event', $2::text, 'attempt', 1, 'suppressed', $9::jsonb`)})
        ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING ${columns(9)}`,
-      [
-        row.idempotencyKey,
-        row.status,
-        row.recipients,
-        row.message.from,
-        row.message.subject,
-        JSON.stringify(row.message),
-        row.contentHash,
-        row.claimToken,
-        this.options.staleAfterMs,
-        row.suppressed.length > 0 ? JSON.stringify(row.suppressed) : null,
-      ],
+       RETURNING ${columns(this.windows(params))}`,
+      params,
     );
     if (inserted[0]) return { inserted: true, row: inserted[0] };
     const existing = await this.find(row.idempotencyKey);
@@ -105,10 +135,45 @@ export class MailLedgerRepository {
     idempotencyKey: string,
     db: DataSource | EntityManager = this.dataSource,
   ): Promise<LedgerRow | undefined> {
+    const params: unknown[] = [idempotencyKey];
     const rows = await queryRows<LedgerRow>(
       db,
-      `SELECT ${columns(2)} FROM mail_ledger WHERE idempotency_key = $1`,
-      [idempotencyKey, this.options.staleAfterMs],
+      `SELECT ${columns(this.windows(params))} FROM mail_ledger WHERE idempotency_key = $1`,
+      params,
+    );
+    return rows[0];
+  }
+
+  /**
+   * Stamps the attempt owned by `claimToken` as calling SES, right before each call. False: the
+   * row was taken over (or resent) meanwhile, and this attempt must not call SES.
+   */
+  async markSesCall(idempotencyKey: string, claimToken: string): Promise<boolean> {
+    const rows = await queryRows<{ ok: number }>(
+      this.dataSource,
+      `UPDATE mail_ledger SET ses_called_at = now(), updated_at = now()
+        WHERE idempotency_key = $1 AND claim_token = $2 AND status = 'pending'
+        RETURNING 1 AS ok`,
+      [idempotencyKey, claimToken],
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Takes a pending row that never reached SES for a new attempt under `claimToken`, whatever its
+   * age: the caller vouches that its first sender is gone, and the token check in
+   * {@link markSesCall} keeps that sender from calling SES if it is not.
+   */
+  async takeOverUnsent(idempotencyKey: string, claimToken: string): Promise<LedgerRow | undefined> {
+    const params: unknown[] = [idempotencyKey, claimToken];
+    const rows = await queryRows<LedgerRow>(
+      this.dataSource,
+      `UPDATE mail_ledger
+          SET claim_token = $2, attempts = attempts + 1, attempt_started_at = now(), updated_at = now(),
+              history = history || ${historyEvent(`'event', 'taken-over', 'attempt', attempts + 1`)}
+        WHERE idempotency_key = $1 AND status = 'pending' AND ses_called_at IS NULL
+        RETURNING ${columns(this.windows(params))}`,
+      params,
     );
     return rows[0];
   }
@@ -144,7 +209,7 @@ export class MailLedgerRepository {
   }
 
   /**
-   * Takes a `failed` or `unknown` row (stored, or pending past the stale window) for a new attempt,
+   * Takes a `failed` or `unknown` row (stored, or pending past its window) for a new attempt,
    * recording who asked. Returns undefined when the row is missing or in another state.
    */
   async reclaimForResend(
@@ -152,20 +217,22 @@ export class MailLedgerRepository {
     actor: string,
     claimToken: string,
   ): Promise<LedgerRow | undefined> {
-    const staleCheck = `attempt_started_at < now() - ($4::bigint * interval '1 millisecond')`;
-    const previous = `CASE WHEN status = 'pending' THEN 'unknown' ELSE status END`;
+    const params: unknown[] = [idempotencyKey, actor, claimToken];
+    const w = this.windows(params);
+    const previous = `CASE WHEN ${stalePending(w)} THEN 'unknown' WHEN ${abandonedPending(w)} THEN 'failed' ELSE status END`;
     const rows = await queryRows<LedgerRow>(
       this.dataSource,
       `UPDATE mail_ledger
           SET status = 'pending', attempts = attempts + 1, claim_token = $3, attempt_started_at = now(),
-              updated_at = now(), error = NULL, retryable = NULL, last_resend_by = $2, last_resend_at = now(),
+              ses_called_at = NULL, updated_at = now(), error = NULL, retryable = NULL,
+              last_resend_by = $2, last_resend_at = now(),
               history = history || ${historyEvent(
                 `'event', 'resend', 'attempt', attempts + 1, 'actor', $2::text, 'previousStatus', ${previous}`,
               )}
         WHERE idempotency_key = $1
-          AND (status IN ('failed', 'unknown') OR (status = 'pending' AND ${staleCheck}))
-        RETURNING ${columns(4)}`,
-      [idempotencyKey, actor, claimToken, this.options.staleAfterMs],
+          AND (status IN ('failed', 'unknown') OR ${stalePending(w)} OR ${abandonedPending(w)})
+        RETURNING ${columns(w)}`,
+      params,
     );
     return rows[0];
   }
@@ -188,11 +255,13 @@ export class MailLedgerRepository {
 
   async list(query: MailLedgerListQuery): Promise<MailLedgerPage> {
     const limit = Math.min(Math.max(Math.trunc(query.limit ?? 50), 1), 500);
-    const params: unknown[] = [this.options.staleAfterMs];
+    const params: unknown[] = [];
+    const w = this.windows(params);
     const where: string[] = [];
-    const stale = `attempt_started_at < now() - ($1::bigint * interval '1 millisecond')`;
-    if (query.status === 'unknown') where.push(`(status = 'unknown' OR (status = 'pending' AND ${stale}))`);
-    else if (query.status === 'pending') where.push(`(status = 'pending' AND NOT ${stale})`);
+    if (query.status === 'unknown') where.push(`(status = 'unknown' OR ${stalePending(w)})`);
+    else if (query.status === 'failed') where.push(`(status = 'failed' OR ${abandonedPending(w)})`);
+    else if (query.status === 'pending')
+      where.push(`(status = 'pending' AND NOT ${stalePending(w)} AND NOT ${abandonedPending(w)})`);
     else if (query.status) {
       params.push(query.status);
       where.push(`status = $${params.length}`);
@@ -209,7 +278,7 @@ export class MailLedgerRepository {
     params.push(limit + 1);
     const rows = await queryRows<LedgerRow>(
       this.dataSource,
-      `SELECT ${columns(1)} FROM mail_ledger
+      `SELECT ${columns(w)} FROM mail_ledger
         ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY created_at DESC, idempotency_key DESC
         LIMIT $${params.length}`,
@@ -257,6 +326,7 @@ export function toLedgerEntry(row: LedgerRow): MailLedgerEntry {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     attemptStartedAt: row.attempt_started_at,
+    sesCalledAt: row.ses_called_at ?? undefined,
     lastResendBy: row.last_resend_by ?? undefined,
     lastResendAt: row.last_resend_at ?? undefined,
     history: row.history,

@@ -20,11 +20,17 @@ const options = {
 
 function setup(sendImpl: (mail: TransportMail) => Promise<string>, slot: Partial<RateReservation> = {}) {
   const outcomes: LedgerOutcome[] = [];
+  const stamps: string[] = [];
   const repository = {
+    markSesCall: jest.fn(async (key: string) => {
+      stamps.push(key);
+      return true;
+    }),
     complete: jest.fn(async (_key: string, _token: string, outcome: LedgerOutcome) => {
       outcomes.push(outcome);
       return true;
     }),
+    find: jest.fn(async () => ({ ...row, effective_status: 'pending', pending_for_ms: 4_000, attempts: 2 })),
   };
   const limiter = {
     acquire: jest.fn(async () => ({ granted: true, waitMs: 0, slotAt: new Date(0), ...slot })),
@@ -36,7 +42,7 @@ function setup(sendImpl: (mail: TransportMail) => Promise<string>, slot: Partial
     limiter as unknown as MailRateLimiter,
     transport as unknown as SesTransport,
   );
-  return { dispatcher, outcomes, repository, limiter, transport };
+  return { dispatcher, outcomes, repository, limiter, transport, stamps };
 }
 
 const throttled = () =>
@@ -48,17 +54,43 @@ const throttled = () =>
 describe('MailDispatcher', () => {
   beforeAll(() => Logger.overrideLogger(false));
 
-  it('retries throttling with backoff and records the send once', async () => {
+  it('retries throttling with backoff, stamping the row before every SES call, and records the send once', async () => {
     let calls = 0;
-    const { dispatcher, outcomes, transport } = setup(async () => {
+    const { dispatcher, outcomes, transport, repository, stamps } = setup(async () => {
       calls++;
+      expect(stamps).toHaveLength(calls);
       if (calls < 3) throw throttled();
       return 'ses-1';
     });
     const result = await dispatcher.deliver(row, ['a@example.com'], []);
     expect(result).toMatchObject({ status: 'sent', ledgerStatus: 'sent', sesMessageId: 'ses-1' });
     expect(transport.send).toHaveBeenCalledTimes(3);
+    expect(repository.markSesCall).toHaveBeenCalledWith('digest:1', 'token-1');
     expect(outcomes).toEqual([{ status: 'sent', sesMessageId: 'ses-1' }]);
+  });
+
+  it('does not call SES when the row was taken over before the call, and reports the new attempt in flight', async () => {
+    const { dispatcher, outcomes, transport, repository } = setup(async () => 'ses-1');
+    repository.markSesCall.mockResolvedValueOnce(false);
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).not.toHaveBeenCalled();
+    expect(outcomes).toEqual([]);
+    expect(result).toMatchObject({
+      status: 'duplicate',
+      ledgerStatus: 'pending',
+      inFlight: true,
+      retryAfterMs: 4_000,
+      attempts: 2,
+    });
+  });
+
+  it('does not call SES when the stamp cannot be written, and records a retryable failure', async () => {
+    const { dispatcher, outcomes, transport, repository } = setup(async () => 'ses-1');
+    repository.markSesCall.mockRejectedValueOnce(new Error('connection terminated'));
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).not.toHaveBeenCalled();
+    expect(result).toMatchObject({ status: 'failed', retryable: true });
+    expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: true });
   });
 
   it('gives up after the bounded attempts and records a retryable failure', async () => {

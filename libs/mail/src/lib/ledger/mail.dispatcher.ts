@@ -8,7 +8,8 @@ import { SesTransport } from '../ses/ses.transport';
 import { type LedgerOutcome, type LedgerRow, MailLedgerRepository } from './mail-ledger.repository';
 
 /**
- * Delivers a claimed ledger row: waits for a rate-limit slot, calls SES (retrying only throttling,
+ * Delivers a claimed ledger row: waits for a rate-limit slot, stamps the row right before each SES
+ * call (only while it still holds the row's claim token), calls SES (retrying only throttling,
  * which SES certainly refused), and records the outcome. Internal to the module.
  */
 @Injectable()
@@ -52,6 +53,15 @@ export class MailDispatcher {
     const { maxAttempts, baseDelayMs, maxDelayMs } = this.options.throttleRetry;
     const sent = { ...base, slotAt: slot.slotAt };
     for (let attempt = 1; ; attempt++) {
+      let stamped: boolean;
+      try {
+        stamped = await this.repository.markSesCall(idempotencyKey, row.claim_token);
+      } catch (error) {
+        const description = `could not stamp the SES call: ${(error as Error).message}`;
+        this.logger.error({ msg: 'mail not sent: ledger unavailable', idempotencyKey, error: description });
+        return this.finish(row, base, { status: 'failed', error: description, retryable: true });
+      }
+      if (!stamped) return this.takenOver(row, base);
       try {
         const sesMessageId = await this.transport.send({ ...row.message, to: recipients });
         this.logger.log({ msg: 'mail sent', idempotencyKey, sesMessageId, attempt: row.attempts });
@@ -85,6 +95,29 @@ export class MailDispatcher {
         return this.finish(row, sent, { status: 'failed', error: description, retryable });
       }
     }
+  }
+
+  /** Another sender took the row over before this one called SES: nothing was sent here. */
+  private async takenOver(
+    row: LedgerRow,
+    base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'>,
+  ): Promise<MailSendResult> {
+    const current = await this.repository.find(row.idempotency_key);
+    this.logger.warn({
+      msg: 'mail not sent: the row was taken over before this sender called SES',
+      idempotencyKey: row.idempotency_key,
+      ledgerStatus: current?.effective_status,
+    });
+    const inFlight = !current || current.effective_status === 'pending';
+    return {
+      ...base,
+      status: 'duplicate',
+      ledgerStatus: current?.effective_status ?? 'pending',
+      sesMessageId: current?.ses_message_id ?? undefined,
+      inFlight: inFlight || undefined,
+      retryAfterMs: inFlight ? (current?.pending_for_ms ?? undefined) : undefined,
+      attempts: current?.attempts ?? row.attempts,
+    };
   }
 
   private async finish(

@@ -18,7 +18,6 @@ if (process.env.SWC_NODE_PROJECT !== project) {
   process.exit(child.status ?? 1);
 } else {
   // Loaded only now, under the decorator-aware compiler options.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const scenarios = require('./dedup.scenarios') as typeof import('./dedup.scenarios');
   scenarios.main().catch((error: unknown) => {
     console.error(error);

@@ -321,11 +321,15 @@ describe('failures, the crash window and deliberate resends', () => {
     expect(inFlight.retryAfterMs).toBeGreaterThan(20_000);
     expect(inFlight.retryAfterMs).toBeLessThanOrEqual(35_000);
     expect((await ledger.list({ recipient: to, status: 'pending' })).items).toHaveLength(1);
+    const countsBefore = await ledger.countByStatus();
 
     await t.dataSource.query(
       `UPDATE mail_ledger SET attempt_started_at = now() - interval '36 seconds' WHERE idempotency_key = $1`,
       [input.idempotencyKey],
     );
+    const countsAfter = await ledger.countByStatus();
+    expect(countsAfter.failed - countsBefore.failed).toBe(1);
+    expect(countsBefore.pending - countsAfter.pending).toBe(1);
     await expect(ledger.get(input.idempotencyKey)).resolves.toMatchObject({
       status: 'failed',
       retryable: true,

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { MailLedgerStatus } from '@once/mail';
+import { MailLedgerService, MailLedgerStatus } from '@once/mail';
 import { APP_CONFIG, dedupKeyPrefix, DedupStatsService, ScopeDuplicateStats } from '@once/platform';
 import { ClickSummary, ClickSummaryQuery, ClickSummaryService } from '@once/tracking';
 import { DataSource } from 'typeorm';
@@ -16,10 +16,7 @@ export interface ScopeRecordCounts {
 }
 
 export interface MailCounts {
-  /**
-   * By stored status. `GET /admin/mail?status=` reads some `pending` rows as `unknown` or `failed`
-   * once their windows have passed (that rule belongs to @once/mail); list those there.
-   */
+  /** By effective status, as `GET /admin/mail?status=` lists them. */
   byStatus: Record<MailLedgerStatus, number>;
   total: number;
 }
@@ -37,8 +34,6 @@ export interface AdminStats {
   queues: QueueStatus[] | null;
 }
 
-const MAIL_STATUSES: readonly MailLedgerStatus[] = ['pending', 'sent', 'failed', 'unknown', 'suppressed'];
-
 /** Gathers the operator's overview from Redis, Postgres and SQS in parallel. */
 @Injectable()
 export class AdminStatsService {
@@ -50,6 +45,7 @@ export class AdminStatsService {
     private readonly duplicates: DedupStatsService,
     private readonly clicks: ClickSummaryService,
     private readonly queues: QueueAdminService,
+    private readonly ledger: MailLedgerService,
   ) {}
 
   async collect(clicks: ClickSummaryQuery): Promise<AdminStats> {
@@ -96,14 +92,7 @@ export class AdminStatsService {
   }
 
   private async mailCounts(): Promise<MailCounts> {
-    const rows: Array<{ status: MailLedgerStatus; n: number }> = await this.dataSource.query(
-      'SELECT status, count(*)::int AS n FROM mail_ledger GROUP BY status',
-    );
-    const byStatus = Object.fromEntries(MAIL_STATUSES.map((status) => [status, 0])) as Record<
-      MailLedgerStatus,
-      number
-    >;
-    for (const row of rows) byStatus[row.status] = (byStatus[row.status] ?? 0) + row.n;
-    return { byStatus, total: rows.reduce((sum, row) => sum + row.n, 0) };
+    const byStatus = await this.ledger.countByStatus();
+    return { byStatus, total: Object.values(byStatus).reduce((sum, n) => sum + n, 0) };
   }
 }

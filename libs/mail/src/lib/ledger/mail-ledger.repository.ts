@@ -253,6 +253,28 @@ export class MailLedgerRepository {
     );
   }
 
+  async countByStatus(): Promise<Record<MailLedgerStatus, number>> {
+    const params: unknown[] = [];
+    const w = this.windows(params);
+    const rows = await queryRows<{ status: MailLedgerStatus; n: number }>(
+      this.dataSource,
+      `SELECT CASE WHEN ${stalePending(w)} THEN 'unknown' WHEN ${abandonedPending(w)} THEN 'failed' ELSE status END
+                AS status,
+              count(*)::int AS n
+         FROM mail_ledger GROUP BY 1`,
+      params,
+    );
+    const counts: Record<MailLedgerStatus, number> = {
+      pending: 0,
+      sent: 0,
+      failed: 0,
+      suppressed: 0,
+      unknown: 0,
+    };
+    for (const row of rows) counts[row.status] += row.n;
+    return counts;
+  }
+
   async list(query: MailLedgerListQuery): Promise<MailLedgerPage> {
     const limit = Math.min(Math.max(Math.trunc(query.limit ?? 50), 1), 500);
     const params: unknown[] = [];

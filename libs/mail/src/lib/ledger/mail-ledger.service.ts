@@ -2,7 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Injectable, Logger } from '@nestjs/common';
 import { normalizeAddress } from '../headers/mail-message.builder';
 import { MailResendNotAllowedError } from '../mail.errors';
-import type { MailLedgerEntry, MailLedgerListQuery, MailLedgerPage, MailSendResult } from '../mail.types';
+import type {
+  MailLedgerEntry,
+  MailLedgerListQuery,
+  MailLedgerPage,
+  MailLedgerStatus,
+  MailSendResult,
+} from '../mail.types';
 import { MailSuppressionService } from '../suppression/mail-suppression.service';
 import { MailDispatcher } from './mail.dispatcher';
 import { MailLedgerRepository, toLedgerEntry } from './mail-ledger.repository';
@@ -21,6 +27,11 @@ export class MailLedgerService {
   /** Newest first; filter by effective status and/or recipient; page with `nextCursor`. */
   list(query: MailLedgerListQuery = {}): Promise<MailLedgerPage> {
     return this.repository.list(query);
+  }
+
+  /** Rows per effective status (as `list` filters them: stale `pending` rows count as `unknown` or `failed`). */
+  countByStatus(): Promise<Record<MailLedgerStatus, number>> {
+    return this.repository.countByStatus();
   }
 
   async get(idempotencyKey: string): Promise<MailLedgerEntry | undefined> {

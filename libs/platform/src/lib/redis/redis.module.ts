@@ -1,4 +1,4 @@
-import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
 
 /** Injection token of the app's shared ioredis client. */
@@ -29,11 +29,26 @@ export class RedisModule {
       providers: [
         {
           provide: REDIS_CLIENT,
-          useFactory: () =>
-            new Redis(options.url, {
+          useFactory: () => {
+            const client = new Redis(options.url, {
               connectionName: options.connectionName,
               maxRetriesPerRequest: 3,
-            }),
+            });
+            // Without a listener ioredis prints "Unhandled error event" on every reconnect attempt;
+            // callers see the failures themselves, so one line per outage is enough here.
+            const logger = new Logger('Redis');
+            let down = false;
+            client.on('error', (error: Error) => {
+              if (down) return;
+              down = true;
+              logger.warn({ msg: 'redis connection lost; reconnecting', err: error.message });
+            });
+            client.on('ready', () => {
+              if (down) logger.log({ msg: 'redis connection restored' });
+              down = false;
+            });
+            return client;
+          },
         },
         RedisCloser,
       ],

@@ -331,7 +331,8 @@ export class IdempotencyService {
 
   /** Entry point of `@Idempotent` wrappers. @internal */
   invoke(call: IdempotentCall): Promise<unknown> {
-    if (!this.options.enabled) return Promise.resolve().then(() => call.original.apply(call.thisArg, [...call.args]));
+    if (!this.options.enabled)
+      return Promise.resolve().then(() => call.original.apply(call.thisArg, [...call.args]));
     return this.handlers.invoke(call);
   }
 

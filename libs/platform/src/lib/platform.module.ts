@@ -1,6 +1,14 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfigModule } from './config/app-config.module';
-import type { AwsEnv, BaseEnv, DatabaseEnv, DedupEnv, MailEnv, QueuesEnv, RedisEnv } from './config/config.schemas';
+import type {
+  AwsEnv,
+  BaseEnv,
+  DatabaseEnv,
+  DedupEnv,
+  MailEnv,
+  QueuesEnv,
+  RedisEnv,
+} from './config/config.schemas';
 import { PlatformDedupModule } from './dedup/platform-dedup.module';
 import { DatabaseModule } from './database/database.module';
 import { ONCE_ENTITIES, ONCE_MIGRATIONS } from './database/once.schema';

@@ -61,4 +61,31 @@ describe('DedupModule', () => {
   it('forRoot validates options at boot', () => {
     expect(() => DedupModule.forRoot({ store: 'postgres' })).toThrow(DedupConfigError);
   });
+
+  it('with enabled: false runs decorated methods as if undecorated, without touching the store', async () => {
+    const redis = new Redis({ lazyConnect: true, enableOfflineQueue: false });
+    const calls: unknown[][] = [];
+    @Injectable()
+    class Counting {
+      @Idempotent({ scope: 'counting' })
+      async handle(...args: unknown[]): Promise<string> {
+        calls.push(args);
+        return 'ran';
+      }
+    }
+    const moduleRef = await Test.createTestingModule({
+      imports: [DedupModule.forRoot({ store: 'redis', redis, enabled: false })],
+      providers: [Counting],
+    }).compile();
+
+    const handler = moduleRef.get(Counting);
+    await expect(handler.handle({ eventId: 'same' })).resolves.toBe('ran');
+    await expect(handler.handle({ eventId: 'same' })).resolves.toBe('ran');
+    expect(calls).toEqual([[{ eventId: 'same' }], [{ eventId: 'same' }]]);
+    expect(redis.status).toBe('wait');
+    expect(moduleRef.get(DedupMetrics).snapshot().claimed).toBe(0);
+
+    redis.disconnect();
+    await moduleRef.close();
+  });
 });

@@ -1,38 +1,29 @@
-/* eslint-disable @nx/enforce-module-boundaries -- this system test boots the three real apps in one process */
 import { INestApplication, INestApplicationContext } from '@nestjs/common';
-import { getDataSourceToken } from '@nestjs/typeorm';
-import { seedUsers } from '@once/platform';
 import { SesMailbox, waitFor } from '@once/testing';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { bootstrap as bootstrapApi } from '../../api/src/bootstrap';
-import { bootstrap as bootstrapScheduler } from '../../scheduler/src/bootstrap';
-import { CronJobsRegistrar } from '../../scheduler/src/jobs/cron-jobs.registrar';
-import { bootstrap as bootstrapWorker } from '../../worker/src/bootstrap';
-/* eslint-enable @nx/enforce-module-boundaries */
+import {
+  bootInProcessPlatform,
+  CronJobsRegistrar,
+  type InProcessPlatform,
+} from './support/in-process-platform';
 
 const USERS = 25;
 
 describe('daily digest pipeline: scheduler → SQS → worker fan-out → SQS → worker → SES', () => {
   const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
   let api: INestApplication;
-  let worker: INestApplicationContext;
   let scheduler: INestApplicationContext;
 
+  let platform: InProcessPlatform | undefined;
+
   beforeAll(async () => {
-    api = await bootstrapApi({ env: { PORT: '0', DATABASE_MIGRATE_ON_BOOT: 'true' } });
-    await seedUsers(api.get<DataSource>(getDataSourceToken()), USERS);
-    worker = await bootstrapWorker({ env: { SQS_WAIT_TIME_SECONDS: '1', OPS_PORT: '0' } });
-    scheduler = await bootstrapScheduler({
-      env: { DIGEST_CRON: 'off', REMINDER_CRON: 'off', SCHEDULER_CATCH_UP: 'false', OPS_PORT: '0' },
-    });
+    platform = await bootInProcessPlatform({ users: USERS });
+    ({ api, scheduler } = platform);
     await mailbox.clear();
   });
 
   afterAll(async () => {
-    await scheduler?.close();
-    await worker?.close();
-    await api?.close();
+    await platform?.close();
   });
 
   it('delivers exactly one digest to every user for a fired slot', async () => {

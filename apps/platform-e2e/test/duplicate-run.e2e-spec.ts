@@ -1,15 +1,12 @@
-/* eslint-disable @nx/enforce-module-boundaries -- this system test boots the three real apps in one process */
 import { INestApplication, INestApplicationContext } from '@nestjs/common';
-import { getDataSourceToken } from '@nestjs/typeorm';
-import { jobEventId, seedUsers, type User } from '@once/platform';
+import { jobEventId, type User } from '@once/platform';
 import { e2eQueueUrl, SesMailbox, sendJson, testSqsClient, waitFor } from '@once/testing';
 import request from 'supertest';
-import { DataSource } from 'typeorm';
-import { bootstrap as bootstrapApi } from '../../api/src/bootstrap';
-import { bootstrap as bootstrapScheduler } from '../../scheduler/src/bootstrap';
-import { CronJobsRegistrar } from '../../scheduler/src/jobs/cron-jobs.registrar';
-import { bootstrap as bootstrapWorker } from '../../worker/src/bootstrap';
-/* eslint-enable @nx/enforce-module-boundaries */
+import {
+  bootInProcessPlatform,
+  CronJobsRegistrar,
+  type InProcessPlatform,
+} from './support/in-process-platform';
 
 const USERS = 12;
 const TOKEN = 'platform-e2e-admin-token-0123456';
@@ -33,7 +30,6 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
   const sqs = testSqsClient();
   const admin = { Authorization: `Bearer ${TOKEN}` };
   let api: INestApplication;
-  let worker: INestApplicationContext;
   let scheduler: INestApplicationContext;
   let users: Pick<User, 'id' | 'email'>[];
 
@@ -49,29 +45,20 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
     };
   const digests = async () => (await mailbox.all()).filter((mail) => mail.subject === SUBJECT);
 
+  let platform: InProcessPlatform | undefined;
+
   beforeAll(async () => {
-    api = await bootstrapApi({
-      env: {
-        PORT: '0',
-        DATABASE_MIGRATE_ON_BOOT: 'true',
-        ADMIN_TOKENS: TOKEN,
-        ADMIN_RATE_LIMIT_PER_MINUTE: '100000',
-      },
+    platform = await bootInProcessPlatform({
+      users: USERS,
+      apiEnv: { ADMIN_TOKENS: TOKEN, ADMIN_RATE_LIMIT_PER_MINUTE: '100000' },
     });
-    const dataSource = api.get<DataSource>(getDataSourceToken());
-    await seedUsers(dataSource, USERS);
-    users = await dataSource.query('SELECT id, email FROM users WHERE subscribed ORDER BY id');
-    worker = await bootstrapWorker({ env: { SQS_WAIT_TIME_SECONDS: '1', OPS_PORT: '0' } });
-    scheduler = await bootstrapScheduler({
-      env: { DIGEST_CRON: 'off', REMINDER_CRON: 'off', SCHEDULER_CATCH_UP: 'false', OPS_PORT: '0' },
-    });
+    ({ api, scheduler } = platform);
+    users = await platform.dataSource.query('SELECT id, email FROM users WHERE subscribed ORDER BY id');
     await mailbox.clear();
   });
 
   afterAll(async () => {
-    await scheduler?.close();
-    await worker?.close();
-    await api?.close();
+    await platform?.close();
     sqs.destroy();
   });
 

@@ -8,6 +8,8 @@ export const root = new URL('../..', import.meta.url).pathname;
 /** Environment for running TypeScript from source. */
 export function sourceEnv(extra = {}) {
   return {
+    // Running from source is development unless said otherwise (the apps treat an unset NODE_ENV as production).
+    NODE_ENV: 'development',
     ...process.env,
     SWC_NODE_PROJECT: `${root}tsconfig.base.json`,
     TS_NODE_PROJECT: `${root}tsconfig.base.json`,

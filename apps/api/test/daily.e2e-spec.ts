@@ -291,8 +291,8 @@ describe('GET /daily/ (signed click redirect)', () => {
     ])('answers 400 for ?%s', async (query, path) => {
       const res = await request(app.getHttpServer()).get(`/admin/clicks/summary?${query}`).set(ADMIN);
       expect(res.status).toBe(400);
-      expect(res.body).toMatchObject({ statusCode: 400, message: 'Invalid query parameters' });
-      expect(res.body.issues).toContainEqual({ path, message: expect.any(String) });
+      expect(res.body).toMatchObject({ statusCode: 400, message: 'validation failed' });
+      expect(res.body.details).toContainEqual({ field: path, message: expect.any(String) });
     });
   });
 });

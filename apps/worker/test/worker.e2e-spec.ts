@@ -61,6 +61,21 @@ describe('worker', () => {
     const attributes = dead[0].MessageAttributes!;
     expect(attributes[DEAD_LETTER_ATTRIBUTES.sourceMessageId].StringValue).toBe(messageId);
     expect(attributes[DEAD_LETTER_ATTRIBUTES.reason].StringValue).toMatch(/message body is invalid: .*to/);
+
+    // Rejected before any claim: a corrected copy with the same key is processed, not turned away.
+    await expect(worker.get(IdempotencyService).get('x', { scope: 'send-email' })).resolves.toBeNull();
+    await mailbox.clear();
+    await sendJson(sqs, e2eQueueUrl('once-send-email'), {
+      eventId: 'x',
+      to: 'corrected@example.com',
+      subject: 'Corrected',
+      text: 'The fixed copy',
+    });
+    const corrected = await waitFor('the corrected email', async () => {
+      const all = await mailbox.all();
+      return all.length > 0 ? all : undefined;
+    });
+    expect(corrected.map((email) => email.destination.to[0])).toEqual(['corrected@example.com']);
   });
 
   it('serves health and metrics on its ops port', async () => {

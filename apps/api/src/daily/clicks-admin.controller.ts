@@ -1,8 +1,8 @@
-import { BadRequestException, Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ClickSummary, ClickSummaryService } from '@once/tracking';
 import { AdminOnly } from '../admin-auth/admin.decorator';
-import { parseClicksSummaryQuery } from './clicks-summary.query';
+import { clicksSummaryQueryOrBadRequest } from './clicks-summary.query';
 
 /**
  * Click statistics for operators. Kept separate from the public redirect so the admin guard can be put on
@@ -16,20 +16,11 @@ export class ClicksAdminController {
 
   /**
    * `GET /admin/clicks/summary?from=YYYY-MM-DD&to=YYYY-MM-DD&campaign=…`: clicks per campaign and UTC day,
-   * unique recipients and bot share. 400 with `issues` on invalid input.
+   * unique recipients and bot share. 400 with `details` on invalid input.
    */
   @Get('summary')
   @ApiOperation({ summary: 'Clicks per campaign and UTC day, unique recipients, bot share' })
   async summary(@Query() raw: Record<string, unknown>): Promise<ClickSummary> {
-    const parsed = parseClicksSummaryQuery(raw, new Date());
-    if (!parsed.ok) {
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: 'Invalid query parameters',
-        issues: parsed.issues,
-      });
-    }
-    return this.summaries.summarize(parsed.query);
+    return this.summaries.summarize(clicksSummaryQueryOrBadRequest(raw, new Date()));
   }
 }

@@ -1,3 +1,4 @@
+import { BadRequestException } from '@nestjs/common';
 import type { ClickSummaryQuery } from '@once/tracking';
 import { z } from 'zod';
 
@@ -66,4 +67,16 @@ function toInstant(value: string, edge: 'start' | 'end'): Date {
     return edge === 'start' ? day : new Date(day.getTime() + DAY_MS);
   }
   return new Date(value);
+}
+
+/** {@link parseClicksSummaryQuery}, or a 400 with `details` per field like every admin route. */
+export function clicksSummaryQueryOrBadRequest(raw: unknown, now: Date): ClickSummaryQuery {
+  const parsed = parseClicksSummaryQuery(raw ?? {}, now);
+  if (parsed.ok) return parsed.query;
+  throw new BadRequestException({
+    statusCode: 400,
+    error: 'Bad Request',
+    message: 'validation failed',
+    details: parsed.issues.map((issue) => ({ field: issue.path, message: issue.message })),
+  });
 }

@@ -1,21 +1,8 @@
-import { BadRequestException, Controller, Get, Query } from '@nestjs/common';
+import { Controller, Get, Query } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ClickSummaryQuery } from '@once/tracking';
 import { AdminOnly } from '../admin-auth/admin.decorator';
-import { parseClicksSummaryQuery } from '../daily/clicks-summary.query';
+import { clicksSummaryQueryOrBadRequest } from '../daily/clicks-summary.query';
 import { AdminStats, AdminStatsService } from './admin-stats.service';
-
-/** Validates the clicks range of `GET /admin/stats`; 400 with `details` like every admin route. */
-export function parseStatsQuery(raw: unknown, now: Date): ClickSummaryQuery {
-  const parsed = parseClicksSummaryQuery(raw ?? {}, now);
-  if (parsed.ok) return parsed.query;
-  throw new BadRequestException({
-    statusCode: 400,
-    error: 'Bad Request',
-    message: 'validation failed',
-    details: parsed.issues.map((issue) => ({ field: issue.path, message: issue.message })),
-  });
-}
 
 @ApiTags('admin: stats')
 @AdminOnly()
@@ -46,6 +33,6 @@ export class StatsAdminController {
   })
   @ApiBadRequestResponse({ description: 'invalid query (details per field)' })
   get(@Query() raw: Record<string, unknown>): Promise<AdminStats> {
-    return this.stats.collect(parseStatsQuery(raw, new Date()));
+    return this.stats.collect(clicksSummaryQueryOrBadRequest(raw, new Date()));
   }
 }

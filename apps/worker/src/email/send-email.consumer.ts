@@ -5,6 +5,7 @@ import { Idempotent } from '@once/dedup';
 import { InFlightTracker, sendEmailMessageSchema } from '@once/platform';
 import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
 import { DeadLetterService } from '../sqs/dead-letter.service';
+import { validEventId } from '../sqs/valid-event-id.key';
 import { deferMessage } from '../sqs/message-visibility.util';
 import {
   EMAIL_CONSUMER,
@@ -33,7 +34,7 @@ export class SendEmailConsumer {
   ) {}
 
   @SqsMessageHandler(EMAIL_CONSUMER, false)
-  @Idempotent({ scope: 'send-email' })
+  @Idempotent({ scope: 'send-email', key: validEventId(sendEmailMessageSchema) })
   async handle(message: Message): Promise<void> {
     await this.inFlight.track(async () => {
       const email = await this.deadLetters.parseOrDeadLetter(EMAIL_CONSUMER, sendEmailMessageSchema, message);

@@ -5,6 +5,7 @@ import { Idempotent } from '@once/dedup';
 import { InFlightTracker, jobMessageSchema } from '@once/platform';
 import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
 import { DeadLetterService } from '../sqs/dead-letter.service';
+import { validEventId } from '../sqs/valid-event-id.key';
 import { JOBS_CONSUMER } from '../sqs/worker-queues';
 import { JobFanoutService } from './job-fanout.service';
 
@@ -24,7 +25,7 @@ export class JobsConsumer {
   ) {}
 
   @SqsMessageHandler(JOBS_CONSUMER, false)
-  @Idempotent({ scope: 'jobs' })
+  @Idempotent({ scope: 'jobs', key: validEventId(jobMessageSchema) })
   async handle(message: Message): Promise<void> {
     await this.inFlight.track(async () => {
       const job = await this.deadLetters.parseOrDeadLetter(JOBS_CONSUMER, jobMessageSchema, message);

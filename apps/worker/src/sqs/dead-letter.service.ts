@@ -45,8 +45,12 @@ export class DeadLetterService {
   async deadLetter(consumer: keyof WorkerQueueUrls, message: Message, reason: string): Promise<void> {
     const queueUrl = this.queueUrls[consumer];
     const dlqUrl = await this.dlqUrlFor(queueUrl);
+    // SQS allows 10 attributes: keep the reason and sources, and as many of the original's as fit.
+    const kept = Object.entries(message.MessageAttributes ?? {})
+      .filter(([name]) => !(Object.values(DEAD_LETTER_ATTRIBUTES) as string[]).includes(name))
+      .slice(0, 10 - Object.keys(DEAD_LETTER_ATTRIBUTES).length);
     const attributes: Record<string, MessageAttributeValue> = {
-      ...message.MessageAttributes,
+      ...Object.fromEntries(kept),
       [DEAD_LETTER_ATTRIBUTES.reason]: { DataType: 'String', StringValue: reason.slice(0, 1024) },
       [DEAD_LETTER_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: queueUrl },
       [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: {

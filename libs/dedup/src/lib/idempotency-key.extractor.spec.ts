@@ -47,7 +47,7 @@ describe('idempotency key derivation', () => {
       () => {
         throw new SyntaxError('bad');
       },
-      'key function threw SyntaxError',
+      'key function threw SyntaxError: bad',
     ],
     [
       'a key over 512 characters',

@@ -52,7 +52,13 @@ export function resolveIdempotencyKey<TMessage>(
   try {
     raw = keyFn ? keyFn(message) : defaultIdempotencyKey(message);
   } catch (error) {
-    throw new MissingIdempotencyKeyError(scope, `key function threw ${(error as Error).name}`, messageId);
+    // The function's message becomes the dead-letter reason: a validating key function can say why.
+    const { name, message: detail } = error instanceof Error ? error : new Error(String(error));
+    throw new MissingIdempotencyKeyError(
+      scope,
+      `key function threw ${name}${detail ? `: ${detail.slice(0, 500)}` : ''}`,
+      messageId,
+    );
   }
   const key = typeof raw === 'number' ? String(raw) : raw;
   if (typeof key !== 'string' || key.length === 0) {

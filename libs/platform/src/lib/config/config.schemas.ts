@@ -12,7 +12,8 @@ const url = (protocols: readonly string[]) =>
 
 /** Variables every app reads. */
 export const baseEnvSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /** Unset means production: a deployment that forgets it must not run on development secrets. */
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('production'),
   APP_VERSION: z.string().default('0.0.0-dev'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_PRETTY: booleanString.default(false),

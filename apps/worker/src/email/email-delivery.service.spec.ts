@@ -1,13 +1,15 @@
 import { Logger } from '@nestjs/common';
-import type {
-  MailLedgerEntry,
-  MailLedgerService,
-  MailSendResult,
-  MailService,
-  SendMailOptions,
+import {
+  type AdminErrorReporter,
+  type MailLedgerEntry,
+  type MailLedgerService,
+  type MailSendResult,
+  type MailService,
+  type SendMailOptions,
+  errorFingerprint,
 } from '@once/mail';
 import type { DedupEnv, SendEmailMessage } from '@once/platform';
-import { EmailDeliveryService, RetryLaterError } from './email-delivery.service';
+import { EmailDeliveryService, EmailLeftToOperatorError, RetryLaterError } from './email-delivery.service';
 
 const email: SendEmailMessage = {
   eventId: 'digest:2026-11-22T07:00:00.000Z:user:42',
@@ -37,12 +39,14 @@ function setup(results: MailSendResult[], entry?: Partial<MailLedgerEntry>, dedu
       attempts: 2,
     })),
   };
+  const reporter = { reportWorkerFailure: jest.fn(async () => ({ status: 'sent' as const })) };
   const service = new EmailDeliveryService(
     mail as unknown as MailService,
     ledger as unknown as MailLedgerService,
+    reporter as unknown as AdminErrorReporter,
     { DEDUP_ENABLED: dedup } as DedupEnv,
   );
-  return { service, mail, ledger, options };
+  return { service, mail, ledger, reporter, options };
 }
 
 describe('EmailDeliveryService', () => {
@@ -84,11 +88,99 @@ describe('EmailDeliveryService', () => {
     expect(ledger.resend).toHaveBeenCalledWith(key, { actor: 'worker:redelivery' });
   });
 
-  it('acknowledges a duplicate of an unknown send without resending it (an operator decides)', async () => {
-    const { service, ledger } = setup([
+  it('acknowledges a duplicate of an unknown send without resending it, and tells the admins', async () => {
+    const { service, ledger, reporter } = setup([
       { status: 'duplicate', idempotencyKey: key, ledgerStatus: 'unknown', attempts: 1 },
     ]);
     await expect(service.deliver(email, 'm-1')).resolves.toMatchObject({ ledgerStatus: 'unknown' });
     expect(ledger.resend).not.toHaveBeenCalled();
+    expect(reporter.reportWorkerFailure).toHaveBeenCalledTimes(1);
+  });
+
+  const failed = (error: string, retryable: boolean): MailSendResult => ({
+    status: 'failed',
+    idempotencyKey: key,
+    ledgerStatus: 'failed',
+    error,
+    retryable,
+    attempts: 1,
+  });
+  const unknown = (error: string): MailSendResult => ({
+    status: 'unknown',
+    idempotencyKey: key,
+    ledgerStatus: 'unknown',
+    error,
+    attempts: 1,
+  });
+
+  it('acknowledges a final failure and reports it to the admins with the message and key', async () => {
+    const { service, reporter } = setup([
+      failed('MessageRejected: Email address is not verified: ada@example.com (HTTP 400)', false),
+    ]);
+    await expect(service.deliver(email, 'm-1')).resolves.toMatchObject({
+      status: 'failed',
+      retryable: false,
+    });
+    expect(reporter.reportWorkerFailure).toHaveBeenCalledTimes(1);
+    expect(reporter.reportWorkerFailure).toHaveBeenCalledWith(
+      expect.any(EmailLeftToOperatorError),
+      expect.objectContaining({
+        handler: 'EmailDeliveryService.deliver',
+        queue: 'send-email',
+        messageId: 'm-1',
+        idempotencyKey: key,
+        ledgerStatus: 'failed',
+        sesError: expect.stringContaining('MessageRejected'),
+      }),
+    );
+    const [[reported]] = reporter.reportWorkerFailure.mock.calls as unknown as [[Error]];
+    expect(reported.message).toContain('failed');
+    expect(reported.message).toContain('MessageRejected');
+  });
+
+  it('acknowledges an unknown outcome and reports it to the admins', async () => {
+    const { service, reporter } = setup([unknown('TimeoutError: Connection timed out after 15000 ms')]);
+    await expect(service.deliver(email, 'm-2')).resolves.toMatchObject({ status: 'unknown' });
+    expect(reporter.reportWorkerFailure).toHaveBeenCalledWith(
+      expect.any(EmailLeftToOperatorError),
+      expect.objectContaining({
+        handler: 'EmailDeliveryService.deliver',
+        queue: 'send-email',
+        messageId: 'm-2',
+        idempotencyKey: key,
+        ledgerStatus: 'unknown',
+      }),
+    );
+    const [[reported]] = reporter.reportWorkerFailure.mock.calls as unknown as [[Error]];
+    expect(reported.message).toContain('unknown');
+    expect(reported.message).toContain('TimeoutError');
+  });
+
+  it('reports one cause under one fingerprint, whatever the recipient or key, so it is mailed once per window', async () => {
+    const { service, reporter } = setup([
+      unknown('TimeoutError: Connection timed out after 15000 ms'),
+      unknown('TimeoutError: Connection timed out after 15001 ms'),
+      failed('MessageRejected: not verified: ada@example.com (HTTP 400)', false),
+      failed('MessageRejected: not verified: grace@example.com (HTTP 400)', false),
+    ]);
+    for (const id of ['m-1', 'm-2', 'm-3', 'm-4']) {
+      await service.deliver({ ...email, eventId: `${email.eventId}:${id}` }, id);
+    }
+    const fingerprints = reporter.reportWorkerFailure.mock.calls.map((call) =>
+      errorFingerprint((call as unknown[])[0], 'worker EmailDeliveryService.deliver'),
+    );
+    expect(fingerprints[0]).toBe(fingerprints[1]);
+    expect(fingerprints[2]).toBe(fingerprints[3]);
+    expect(fingerprints[0]).not.toBe(fingerprints[2]);
+  });
+
+  it('does not report what it leaves to SQS redelivery or what was sent', async () => {
+    const retry = setup([failed('Error: connect ECONNREFUSED 127.0.0.1:443', true)]);
+    await expect(retry.service.deliver(email, 'm-1')).rejects.toBeInstanceOf(RetryLaterError);
+    expect(retry.reporter.reportWorkerFailure).not.toHaveBeenCalled();
+
+    const sent = setup([{ status: 'sent', idempotencyKey: key, ledgerStatus: 'sent', attempts: 1 }]);
+    await sent.service.deliver(email, 'm-1');
+    expect(sent.reporter.reportWorkerFailure).not.toHaveBeenCalled();
   });
 });

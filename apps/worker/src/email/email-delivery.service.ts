@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { MailLedgerService, MailSendResult, MailService } from '@once/mail';
+import { AdminErrorReporter, MailLedgerService, MailSendResult, MailService } from '@once/mail';
 import { APP_CONFIG, type DedupEnv, type SendEmailMessage } from '@once/platform';
+import { EMAIL_CONSUMER } from '../sqs/worker-queues';
 
 /** Thrown to leave a message on the queue: SQS redelivers it after its visibility timeout. */
 export class RetryLaterError extends Error {
@@ -16,13 +17,34 @@ export class RetryLaterError extends Error {
 }
 
 /**
+ * Reported to the admins (never thrown) when a send-email message is acknowledged although its
+ * email was not sent (`failed`, not retryable) or may not have been (`unknown`). The message names
+ * only the outcome and the SES error's name, so one cause (a bad address, an SES outage) maps to
+ * one fingerprint and is mailed once per throttling window; the details carry the rest.
+ */
+export class EmailLeftToOperatorError extends Error {
+  constructor(
+    message: string,
+    readonly idempotencyKey: string,
+  ) {
+    super(message);
+    this.name = 'EmailLeftToOperatorError';
+  }
+}
+
+/** `MessageRejected` from `MessageRejected: Email address is not verified… (HTTP 400)`. */
+function errorName(description: string | undefined): string {
+  return /^([A-Za-z][\w.]*):/.exec(description ?? '')?.[1] ?? 'no SES error recorded';
+}
+
+/**
  * Sends a queued email through the mail ledger, so a redelivered or duplicated message never
  * reaches SES twice, and decides what the SQS message becomes:
  * - sent, duplicate of a sent email, suppressed: acknowledged;
  * - the first send still in flight elsewhere, or SES certainly did not take it (retryable):
  *   left on the queue for redelivery (`maxReceiveCount` bounds it, then the DLQ);
- * - failed for good or `unknown` (SES may have accepted it): acknowledged and left to an operator
- *   in the ledger's admin API, never resent blindly.
+ * - failed for good or `unknown` (SES may have accepted it): acknowledged, reported to the admins
+ *   (`AdminErrorReporter`) and left to an operator in the ledger's admin API, never resent blindly.
  *
  * With @Idempotent on, this runs only while the worker holds the message's key, so whoever left
  * the key's row pending without calling SES is gone: the row is taken over and sent at once.
@@ -34,6 +56,7 @@ export class EmailDeliveryService {
   constructor(
     private readonly mail: MailService,
     private readonly ledger: MailLedgerService,
+    private readonly reporter: AdminErrorReporter,
     @Inject(APP_CONFIG) private readonly config: DedupEnv,
   ) {}
 
@@ -77,13 +100,38 @@ export class EmailDeliveryService {
       ledgerStatus: result.ledgerStatus,
       sesMessageId: result.sesMessageId,
     };
-    if (result.status === 'failed' || result.status === 'unknown' || result.ledgerStatus === 'unknown') {
+    const unsent =
+      result.status === 'failed' ||
+      result.status === 'unknown' ||
+      (result.status === 'duplicate' &&
+        (result.ledgerStatus === 'failed' || result.ledgerStatus === 'unknown'));
+    if (unsent) {
       this.logger.error({
         ...log,
         msg: `${log.msg}; left to an operator (GET /admin/mail?status=${result.ledgerStatus})`,
         err: result.error,
       });
+      this.reportToAdmins(result, messageId);
     } else this.logger.log(log);
     return result;
+  }
+
+  /** Mails the admins in the background (throttled per fingerprint; the reporter never rejects). */
+  private reportToAdmins(result: MailSendResult, messageId: string | undefined): void {
+    const outcome = result.status === 'duplicate' ? result.ledgerStatus : result.status;
+    const cause = errorName(result.error);
+    const message =
+      outcome === 'unknown'
+        ? `email acknowledged as unknown: SES may have accepted it (${cause}); an operator decides whether to resend`
+        : `email acknowledged as failed: SES refused it (${cause}); resend it deliberately once the cause is fixed`;
+    void this.reporter.reportWorkerFailure(new EmailLeftToOperatorError(message, result.idempotencyKey), {
+      handler: 'EmailDeliveryService.deliver',
+      queue: EMAIL_CONSUMER,
+      messageId,
+      idempotencyKey: result.idempotencyKey,
+      ledgerStatus: result.ledgerStatus,
+      sesError: result.error,
+      adminApi: `GET /admin/mail?status=${outcome}`,
+    });
   }
 }

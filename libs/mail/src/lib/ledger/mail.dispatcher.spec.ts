@@ -1,4 +1,4 @@
-import { MessageRejected, TooManyRequestsException } from '@aws-sdk/client-sesv2';
+import { AccountSuspendedException, MessageRejected, TooManyRequestsException } from '@aws-sdk/client-sesv2';
 import { Logger } from '@nestjs/common';
 import type { MailRateLimiter, RateReservation } from '../rate-limit/mail-rate.limiter';
 import type { SesTransport, TransportMail } from '../ses/ses.transport';
@@ -118,6 +118,44 @@ describe('MailDispatcher', () => {
       error: expect.stringContaining('MessageRejected'),
     });
     expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: false });
+  });
+
+  it.each([
+    [
+      'SES was unreachable (connection refused)',
+      () =>
+        Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:443'), {
+          code: 'ECONNREFUSED',
+          syscall: 'connect',
+        }),
+      'ECONNREFUSED',
+    ],
+    [
+      'the credentials could not be loaded',
+      () =>
+        Object.assign(new Error('Could not load credentials from any providers'), {
+          name: 'CredentialsProviderError',
+        }),
+      'CredentialsProviderError',
+    ],
+    [
+      'SES refused for an account reason',
+      () => new AccountSuspendedException({ message: 'suspended', $metadata: { httpStatusCode: 400 } }),
+      'AccountSuspendedException',
+    ],
+  ])('records a retryable failure without retrying in process when %s', async (_label, error, name) => {
+    const { dispatcher, outcomes, transport } = setup(async () => {
+      throw error();
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).toHaveBeenCalledTimes(1);
+    expect(result).toMatchObject({
+      status: 'failed',
+      ledgerStatus: 'failed',
+      retryable: true,
+      error: expect.stringContaining(name),
+    });
+    expect(outcomes).toEqual([{ status: 'failed', retryable: true, error: expect.stringContaining(name) }]);
   });
 
   it('records a timeout as unknown and never retries it', async () => {

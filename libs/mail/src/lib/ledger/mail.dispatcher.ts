@@ -3,14 +3,14 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import type { MailSendResult } from '../mail.types';
 import { MailRateLimiter, type RateReservation } from '../rate-limit/mail-rate.limiter';
-import { classifySesError, describeSesError } from '../ses/ses-error.classifier';
+import { classifySesError, describeSesError, isRetryableSesErrorKind } from '../ses/ses-error.classifier';
 import { SesTransport } from '../ses/ses.transport';
 import { type LedgerOutcome, type LedgerRow, MailLedgerRepository } from './mail-ledger.repository';
 
 /**
  * Delivers a claimed ledger row: waits for a rate-limit slot, stamps the row right before each SES
  * call (only while it still holds the row's claim token), calls SES (retrying only throttling,
- * which SES certainly refused), and records the outcome. Internal to the module.
+ * which SES certainly refused), and records the outcome (see `SesErrorKind`). Internal to the module.
  */
 @Injectable()
 export class MailDispatcher {
@@ -90,8 +90,10 @@ export class MailDispatcher {
           });
           return this.finish(row, sent, { status: 'unknown', error: description });
         }
-        const retryable = kind === 'throttled';
-        this.logger.error({ msg: 'mail failed', idempotencyKey, error: description, retryable });
+        // Throttled out, SES unreachable or an account-level refusal: SES certainly did not take
+        // it, and only the caller (e.g. a queue redelivery) retries it, later. Rejected: final.
+        const retryable = isRetryableSesErrorKind(kind);
+        this.logger.error({ msg: 'mail failed', idempotencyKey, error: description, kind, retryable });
         return this.finish(row, sent, { status: 'failed', error: description, retryable });
       }
     }

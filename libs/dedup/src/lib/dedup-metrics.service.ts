@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Injectable, Logger } from '@nestjs/common';
 
 /** Every counter DedupMetrics keeps. */
@@ -44,21 +43,6 @@ export type DedupMetricsSnapshot = Record<DedupCounter, number>;
 
 type Labels = Omit<DedupMetricEvent, 'counter' | 'by'>;
 
-/** Duplicate increments held back by {@link DedupMetrics.holdDuplicates}. @internal */
-export interface HeldIncrement {
-  readonly counter: DedupCounter;
-  readonly labels: Labels;
-  readonly by: number;
-}
-
-interface Hold {
-  open: boolean;
-  readonly held: HeldIncrement[];
-}
-
-const isDuplicateCounter = (counter: DedupCounter): boolean =>
-  counter === 'duplicate-completed' || counter === 'duplicate-in-flight';
-
 /** Process-wide dedup counters, with a snapshot and listeners for exporters. */
 @Injectable()
 export class DedupMetrics {
@@ -66,16 +50,10 @@ export class DedupMetrics {
   private readonly counts = new Map<DedupCounter, number>(DEDUP_COUNTERS.map((counter) => [counter, 0]));
   private readonly listeners = new Set<DedupMetricsListener>();
   private readonly failing = new WeakSet<DedupMetricsListener>();
-  private readonly holds = new AsyncLocalStorage<Hold | undefined>();
 
   /** Adds `by` to a counter and tells every listener. A throwing listener is logged (once), never propagated. */
   increment(counter: DedupCounter, labels: Labels = {}, by = 1): void {
     if (by <= 0) return;
-    const hold = this.holds.getStore();
-    if (hold?.open && isDuplicateCounter(counter) && labels.cause === undefined) {
-      hold.held.push({ counter, labels, by });
-      return;
-    }
     this.counts.set(counter, (this.counts.get(counter) ?? 0) + by);
     for (const listener of this.listeners) {
       try {
@@ -102,34 +80,5 @@ export class DedupMetrics {
   /** Whether anyone listens (labels that cost a read are only worth computing then). */
   get listening(): boolean {
     return this.listeners.size > 0;
-  }
-
-  /**
-   * Runs `fn` with the `duplicate-*` increments made inside it (and carrying no `cause`) held back,
-   * and returns them with its value: the SQS runner counts them again with their cause. If `fn`
-   * throws, what was held is counted as it was. Work that must not be held runs in
-   * {@link DedupMetrics.unheld}. @internal
-   */
-  async holdDuplicates<T>(fn: () => Promise<T>): Promise<{ value: T; held: HeldIncrement[] }> {
-    const hold: Hold = { open: true, held: [] };
-    try {
-      const value = await this.holds.run(hold, fn);
-      return { value, held: hold.held };
-    } catch (error) {
-      this.flush(hold.held);
-      throw error;
-    } finally {
-      hold.open = false;
-    }
-  }
-
-  /** Runs `fn` outside any hold (a handler's own idempotent calls are counted as usual). @internal */
-  unheld<T>(fn: () => T): T {
-    return this.holds.run(undefined, fn);
-  }
-
-  /** Counts held increments unchanged. @internal */
-  flush(held: readonly HeldIncrement[]): void {
-    for (const { counter, labels, by } of held) this.increment(counter, labels, by);
   }
 }

@@ -41,6 +41,8 @@ export interface ResolvedRunOptions {
   readonly leaseMs: number;
   readonly transactional: boolean;
   readonly storeResult: boolean;
+  /** The caller counts `duplicate-*` itself, with their cause (the SQS runner). @internal */
+  readonly callerCountsDuplicates?: boolean;
 }
 
 /** One unit of idempotent work (a key and what to hand the worker for it). @internal */
@@ -356,6 +358,8 @@ export class IdempotencyService {
       ttlMs,
       transactional: options.transactional ?? false,
       storeResult: options.storeResult ?? true,
+      // Internal: survives when execute() hands its resolved options back through claimMany().
+      callerCountsDuplicates: (options as Partial<ResolvedRunOptions>).callerCountsDuplicates,
     };
   }
 
@@ -650,11 +654,13 @@ export class IdempotencyService {
         this.metrics.increment('claimed', { scope: request.scope });
         return { status: 'claimed', claim: this.claimOf(request, token, result.fence, opts) };
       case 'completed':
-        this.metrics.increment('duplicate-completed', { scope: request.scope });
+        if (!opts.callerCountsDuplicates)
+          this.metrics.increment('duplicate-completed', { scope: request.scope });
         this.logger.log({ msg: 'duplicate skipped', ...fields });
         return { status: 'completed', result: parseResult(result.result) };
       default:
-        this.metrics.increment('duplicate-in-flight', { scope: request.scope });
+        if (!opts.callerCountsDuplicates)
+          this.metrics.increment('duplicate-in-flight', { scope: request.scope });
         this.logger.log({ msg: 'duplicate in flight', ...fields, retryAfterMs: result.retryAfterMs });
         return { status: 'in-flight', retryAfterMs: result.retryAfterMs };
     }

@@ -56,11 +56,12 @@ function fakeService(
     }),
     execute: async <P>(
       units: readonly ExecUnit<P>[],
-      _opts: unknown,
+      opts: { callerCountsDuplicates?: boolean },
       work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
     ): Promise<ExecOutcome[]> => {
       executed.push(units.map((unit) => unit.key));
-      for (const unit of units) {
+      // As the real service: duplicates are counted here unless the caller counts them with their cause.
+      for (const unit of opts.callerCountsDuplicates ? [] : units) {
         if (state.completed?.includes(unit.key))
           state.metrics?.increment('duplicate-completed', { scope: 'Emails.handle' });
         if (state.inFlight?.includes(unit.key))

@@ -100,16 +100,14 @@ export class IdempotentHandlerRunner {
       throw error;
     }
     let returned: unknown;
-    const { value: outcomes } = await this.metrics.holdDuplicates(() =>
-      this.service.execute(
-        [{ key, messageId: message.MessageId, payload: message }],
-        opts,
-        async (_fresh, context) => {
-          returned = await this.metrics.unheld(() => this.callOriginal(call, call.args, context.manager));
-          return { acked: [isAcknowledged(returned, message)] };
-        },
-        { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
-      ),
+    const outcomes = await this.service.execute(
+      [{ key, messageId: message.MessageId, payload: message }],
+      { ...opts, callerCountsDuplicates: true },
+      async (_fresh, context) => {
+        returned = await this.callOriginal(call, call.args, context.manager);
+        return { acked: [isAcknowledged(returned, message)] };
+      },
+      { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
     );
     const [outcome] = outcomes;
     const counter = outcome && duplicateCounter(outcome);
@@ -143,33 +141,31 @@ export class IdempotentHandlerRunner {
     const outcomes =
       plan.groups.length === 0
         ? []
-        : (
-            await this.metrics.holdDuplicates(() =>
-              this.service.execute<KeyedGroup<Message>>(
-                plan.groups.map((group) => ({
-                  key: group.key,
-                  messageId: group.leader.MessageId,
-                  payload: group,
-                })),
-                opts,
-                async (groups, context) => {
-                  const leaders = groups.map((group) => group.leader);
-                  const returned = await this.metrics.unheld(() =>
-                    this.callOriginal(call, [leaders, ...call.args.slice(1)], context.manager),
-                  );
-                  return { acked: acknowledgedInBatch(returned, leaders) };
-                },
-                {
-                  onHeartbeat: (groups) =>
-                    this.holdVisibility(
-                      consumer,
-                      [...groups.flatMap((group) => [group.leader, ...group.followers]), ...waiting],
-                      opts.leaseMs,
-                    ),
-                },
-              ),
-            )
-          ).value;
+        : await this.service.execute<KeyedGroup<Message>>(
+            plan.groups.map((group) => ({
+              key: group.key,
+              messageId: group.leader.MessageId,
+              payload: group,
+            })),
+            { ...opts, callerCountsDuplicates: true },
+            async (groups, context) => {
+              const leaders = groups.map((group) => group.leader);
+              const returned = await this.callOriginal(
+                call,
+                [leaders, ...call.args.slice(1)],
+                context.manager,
+              );
+              return { acked: acknowledgedInBatch(returned, leaders) };
+            },
+            {
+              onHeartbeat: (groups) =>
+                this.holdVisibility(
+                  consumer,
+                  [...groups.flatMap((group) => [group.leader, ...group.followers]), ...waiting],
+                  opts.leaseMs,
+                ),
+            },
+          );
     await this.countDuplicates(
       opts.scope,
       plan.groups.flatMap((group, i): TurnedAway[] => {

@@ -1,7 +1,16 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { jobEventId, seedUsers } from '@once/platform';
-import { drain, e2eQueueUrl, sendJson, SesMailbox, testSqsClient, waitFor } from '@once/testing';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import {
+  createTestQueue,
+  drain,
+  e2eQueueUrl,
+  sendJson,
+  SesMailbox,
+  testSqsClient,
+  waitFor,
+} from '@once/testing';
 import { DataSource } from 'typeorm';
 import { OpsHttpServer } from '@once/platform';
 import { bootstrap } from '../src/bootstrap';
@@ -159,5 +168,41 @@ describe('worker', () => {
     expect(await mailbox.all()).toHaveLength(6);
     const record = await worker.get(IdempotencyService).get(job.eventId, { scope: 'jobs' });
     expect(record).toMatchObject({ state: 'COMPLETED', attempts: 1 });
+  });
+
+  it('on shutdown finishes the messages in hand: sent once, completed and deleted before it closes', async () => {
+    const email = await createTestQueue(sqs, `shutdown-email-${Date.now()}`, { visibilityTimeout: 30 });
+    const jobs = await createTestQueue(sqs, `shutdown-jobs-${Date.now()}`);
+    // One email a second: the last of three is still waiting for its slot when close() starts.
+    const slow = await bootstrap({
+      env: {
+        SQS_WAIT_TIME_SECONDS: '1',
+        OPS_PORT: '0',
+        SQS_EMAIL_QUEUE: email.url,
+        SQS_JOBS_QUEUE: jobs.url,
+        MAIL_MAX_SEND_RATE: '1',
+      },
+    });
+    await mailbox.clear();
+    const keys = [1, 2, 3].map((n) => `shutdown:${Date.now()}:${n}`);
+    for (const [i, eventId] of keys.entries()) {
+      await sendJson(sqs, email.url, { eventId, to: `drain${i}@example.com`, subject: 'Drain', text: 'x' });
+    }
+    await waitFor('the first email', async () => ((await mailbox.all()).length > 0 ? true : undefined));
+    await slow.close();
+
+    const sent = (await mailbox.all()).map((mail) => mail.destination.to[0]).sort();
+    expect(sent).toEqual(['drain0@example.com', 'drain1@example.com', 'drain2@example.com']);
+    const dedup = worker.get(IdempotencyService);
+    for (const key of keys) {
+      await expect(dedup.get(key, { scope: 'send-email' })).resolves.toMatchObject({ state: 'COMPLETED' });
+    }
+    const { Attributes } = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: email.url, AttributeNames: ['All'] }),
+    );
+    expect(Attributes).toMatchObject({
+      ApproximateNumberOfMessages: '0',
+      ApproximateNumberOfMessagesNotVisible: '0',
+    });
   });
 });

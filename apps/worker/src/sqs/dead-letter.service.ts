@@ -16,6 +16,8 @@ import { WORKER_QUEUE_URLS, WORKER_SQS_CLIENT, WorkerQueueUrls } from './worker-
  * Moves a message that can never succeed (malformed body, no idempotency key) straight to its
  * queue's dead-letter queue, named by the queue's redrive policy, instead of letting it be
  * received maxReceiveCount times. The caller then returns normally so the original is deleted.
+ * With @Idempotent on, the consumers' key function (validEventId) rejects such bodies first and
+ * the dedup lib dead-letters them before any claim; this path serves DEDUP_ENABLED=false.
  */
 @Injectable()
 export class DeadLetterService {

@@ -100,7 +100,7 @@ export class IdempotentHandlerRunner {
       throw error;
     }
     let returned: unknown;
-    const outcomes = await this.service.execute(
+    const [outcome] = await this.service.execute(
       [{ key, messageId: message.MessageId, payload: message }],
       { ...opts, callerCountsDuplicates: true },
       async (_fresh, context) => {
@@ -109,7 +109,6 @@ export class IdempotentHandlerRunner {
       },
       { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
     );
-    const [outcome] = outcomes;
     const counter = outcome && duplicateCounter(outcome);
     if (counter) await this.countDuplicates(opts.scope, [{ key, counter, messages: [message] }]);
     switch (outcome?.status) {
@@ -278,8 +277,8 @@ export class IdempotentHandlerRunner {
   }
 
   /**
-   * Counts turned-away messages with their cause (the store's own duplicate increments were held
-   * back for this). The record is read only when a message lacks `ApproximateReceiveCount` and
+   * Counts turned-away messages with their cause (execute() was told `callerCountsDuplicates`, so
+   * the service counted none of them). The record is read only when a message lacks `ApproximateReceiveCount` and
    * someone listens; a failed read leaves the cause out.
    */
   private async countDuplicates(scope: string, turnedAway: readonly TurnedAway[]): Promise<void> {

@@ -18,6 +18,7 @@ export {
   DedupConfigError,
   DedupError,
   DuplicateInFlightError,
+  InvalidIdempotencyKeyError,
   MissingIdempotencyKeyError,
   StaleClaimError,
   StoreUnavailableError,
@@ -36,7 +37,20 @@ export type {
   RecordState,
   RunOptions,
 } from './lib/dedup.types';
-export { defaultIdempotencyKey, storageKeyFor, type IdempotencyKeyFn } from './lib/idempotency-key.extractor';
-export { DEAD_LETTER_ATTRIBUTES, DEDUP_OPTIONS, DEFAULT_SCOPE } from './lib/dedup.constants';
+export {
+  assertValidIdempotencyKey,
+  defaultIdempotencyKey,
+  storageKeyFor,
+  validateIdempotencyKey,
+  validateIdempotencyScope,
+  type IdempotencyKeyFn,
+} from './lib/idempotency-key.extractor';
+export {
+  DEAD_LETTER_ATTRIBUTES,
+  DEDUP_OPTIONS,
+  DEFAULT_SCOPE,
+  MAX_KEY_BYTES,
+  MAX_SCOPE_BYTES,
+} from './lib/dedup.constants';
 export { DedupRecord } from './lib/database/dedup-record.entity';
 export { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from './lib/database/dedup.migrations';

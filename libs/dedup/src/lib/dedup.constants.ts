@@ -16,8 +16,20 @@ export const SQS_CONSUMER_METHOD = Symbol.for('SQS_CONSUMER_METHOD');
 /** Scope used by IdempotencyService calls that do not name one. */
 export const DEFAULT_SCOPE = 'default';
 
-/** Longest accepted idempotency key, in characters. */
-export const MAX_KEY_LENGTH = 512;
+/**
+ * Longest accepted idempotency key, in UTF-8 bytes (what every store holds). With the longest
+ * keyPrefix and scope the stored key is at most 200 + 200 + 1 + 512 = 913 bytes: far inside the
+ * Postgres btree entry limit (2704 bytes; an incompressible text key fails from ~2696), and Redis
+ * keys are binary-safe up to 512 MB. ASCII ids (UUID 36, ULID 26, snowflake 19, SHA-256 hex 64) fit
+ * many times over.
+ */
+export const MAX_KEY_BYTES = 512;
+
+/** Longest scope, in UTF-8 bytes. */
+export const MAX_SCOPE_BYTES = 200;
+
+/** Longest DedupModule `keyPrefix`, in UTF-8 bytes. */
+export const MAX_KEY_PREFIX_BYTES = 200;
 
 /** Postgres table and sequence created by the dedup migrations. */
 export const DEDUP_TABLE = 'dedup_records';

@@ -66,3 +66,16 @@ export class StoreUnavailableError extends DedupError {
     super(`Dedup store ${store} is unavailable: ${detail}`, options);
   }
 }
+
+/**
+ * An idempotency key (or the `eventId` it comes from) that no store could hold exactly: empty,
+ * over 512 UTF-8 bytes, with a control character or a lone surrogate, or a number that is not a
+ * safe integer. `reason` names the problem (never the offending characters). A subclass of
+ * MissingIdempotencyKeyError: the SQS runner dead-letters such a message without claiming anything.
+ */
+export class InvalidIdempotencyKeyError extends MissingIdempotencyKeyError {
+  constructor(scope: string, reason: string, messageId?: string) {
+    super(scope, reason, messageId);
+    this.message = `Invalid idempotency key for ${scope}${messageId ? ` (message ${messageId})` : ''}: ${reason}`;
+  }
+}

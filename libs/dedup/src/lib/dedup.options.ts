@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { DedupConfigError } from './dedup.errors';
 import type { DedupMetricsListener } from './dedup-metrics.service';
 import type { DedupStoreMode, MissingKeyPolicy, OnStoreDown } from './dedup.types';
+import { validateKeyPrefix } from './idempotency-key.extractor';
 
 /** Options of {@link DedupModule.forRoot}. Connections are the app's: the lib opens none. */
 export interface DedupModuleOptions {
@@ -17,7 +18,7 @@ export interface DedupModuleOptions {
   ttlMs?: number;
   /** How long a claim holds without a heartbeat. Default 30 s; keep it ≤ the queue's visibility timeout. */
   leaseMs?: number;
-  /** Prefix of every stored key. Default `'once:dedup:'`. */
+  /** Prefix of every stored key: at most 200 UTF-8 bytes, no control characters. Default `'once:dedup:'`. */
   keyPrefix?: string;
   /** Redis unreachable: `'fail'` (default) throws so the message is retried; `'bypass'` uses Postgres alone (redis+postgres only). */
   onStoreDown?: OnStoreDown;
@@ -71,7 +72,13 @@ const dedupOptionsSchema = z
       .positive()
       .default(24 * 60 * 60 * 1000),
     leaseMs: z.number().int().min(100).default(30_000),
-    keyPrefix: z.string().max(200).default('once:dedup:'),
+    keyPrefix: z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = validateKeyPrefix(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default('once:dedup:'),
     onStoreDown: z.enum(['fail', 'bypass']).default('fail'),
     redisTimeoutMs: z.number().int().positive().default(1000),
     redisRetryAfterMs: z.number().int().min(0).default(1000),

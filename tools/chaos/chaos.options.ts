@@ -83,7 +83,10 @@ export function defaultChaosOptions(overrides: Partial<ChaosOptions> = {}): Chao
 }
 
 export interface ChaosCli {
+  /** Options of the first run; each seed of `seeds` reuses them with its own `seed`. */
   options: ChaosOptions;
+  /** Seeds to run one after the other (`--seeds`), or just `options.seed`. */
+  seeds: number[];
   naive: 'with' | 'only' | 'skip';
   naiveEvents: number;
   jsonFile?: string;
@@ -94,6 +97,8 @@ export const CHAOS_USAGE = `usage: npm run chaos -- [flags]
   --workers K               worker processes (3)
   --duplicate-share S       share of users whose email message is enqueued twice (0.2)
   --seed N                  replay a run's random choices (random; printed)
+  --seeds LIST              run one scenario per seed, one after the other: 1-8, 1,3,9, 1-3,7
+                            (a summary row per seed; exit 1 if any fails; excludes --seed)
   --timeout SECONDS         bound on the whole run (600)
   --visibility-timeout S    queue visibility timeout in seconds (10)
   --max-receive-count N     redrive policy (5)
@@ -117,8 +122,48 @@ export const CHAOS_USAGE = `usage: npm run chaos -- [flags]
   --naive-only              only the naive baseline
   --no-naive                skip the naive baseline
   --naive-events N          events of the naive baseline (2000)
-  --json FILE               also write the reports as JSON
+  --json FILE               also write the reports as JSON (chaos: an array with --seeds)
   --quiet                   no progress lines`;
+
+/** Most seeds one `--seeds` may list. */
+export const MAX_SEEDS = 1000;
+
+/**
+ * Parses a seed list: comma-separated whole numbers and inclusive ranges (`1-8`, `1,3,9`,
+ * `1-3,7`), in the given order. Throws on anything else, a reversed range, a repeated seed, or
+ * more than `MAX_SEEDS` seeds.
+ */
+export function parseSeedList(raw: string): number[] {
+  const seeds: number[] = [];
+  const seen = new Set<number>();
+  const add = (seed: number) => {
+    if (seen.has(seed)) throw new Error(`--seeds lists seed ${seed} twice ("${raw}")`);
+    if (seeds.length >= MAX_SEEDS) throw new Error(`--seeds lists more than ${MAX_SEEDS} seeds ("${raw}")`);
+    seen.add(seed);
+    seeds.push(seed);
+  };
+  const whole = (text: string) => {
+    if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+      throw new Error(
+        `--seeds: "${text}" is not a whole number ≥ 0 (expected e.g. 1-8, 1,3,9 or 1-3,7; got "${raw}")`,
+      );
+    return Number(text);
+  };
+  for (const part of raw.split(',').map((item) => item.trim())) {
+    if (part === '')
+      throw new Error(`--seeds has an empty item (expected e.g. 1-8, 1,3,9 or 1-3,7; got "${raw}")`);
+    const range = /^(\d+)\s*-\s*(\d+)$/.exec(part);
+    if (!range) {
+      add(whole(part));
+      continue;
+    }
+    const [from, to] = [whole(range[1]), whole(range[2])];
+    if (from > to) throw new Error(`--seeds: range ${part} runs backwards (write ${to}-${from})`);
+    if (to - from >= MAX_SEEDS) throw new Error(`--seeds: range ${part} has more than ${MAX_SEEDS} seeds`);
+    for (let seed = from; seed <= to; seed++) add(seed);
+  }
+  return seeds;
+}
 
 /** Parses `--flag value` / `--flag=value` arguments; throws with the usage on anything unknown. */
 export function parseChaosArgs(argv: readonly string[]): ChaosCli {
@@ -165,7 +210,12 @@ export function parseChaosArgs(argv: readonly string[]): ChaosCli {
   set('users', integer('users', 1, 1_000_000));
   set('workers', integer('workers', 1, 32));
   set('duplicateShare', number('duplicate-share', 0, 1));
+  const hasSeed = values.has('seed');
   set('seed', integer('seed', 0));
+  const seedList = take('seeds');
+  if (seedList !== undefined && hasSeed) throw new Error('--seed and --seeds exclude each other');
+  const seeds = seedList === undefined ? undefined : parseSeedList(seedList);
+  if (seeds) set('seed', seeds[0]);
   const timeout = number('timeout', 1);
   set('timeoutMs', timeout === undefined ? undefined : timeout * 1000);
   set('visibilityTimeout', integer('visibility-timeout', 1, 43_200));
@@ -210,8 +260,10 @@ export function parseChaosArgs(argv: readonly string[]): ChaosCli {
   const naiveEvents = integer('naive-events', 1, 1_000_000) ?? 2000;
   const jsonFile = take('json');
   if (values.size > 0) throw new Error(`unknown flag --${[...values.keys()][0]}\n${CHAOS_USAGE}`);
+  const options = defaultChaosOptions(overrides);
   return {
-    options: defaultChaosOptions(overrides),
+    options,
+    seeds: seeds ?? [options.seed],
     naive: naiveOnly ? 'only' : noNaive ? 'skip' : 'with',
     naiveEvents,
     jsonFile,

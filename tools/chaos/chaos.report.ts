@@ -78,6 +78,28 @@ export interface OperatorStep {
   after?: DeliveryCounts;
 }
 
+/** A well-formed message found in a dead-letter queue, with what the run saw happen to it. */
+export interface DeadLetterEvidence {
+  queue: 'send-email' | 'jobs';
+  eventId?: string;
+  messageId: string;
+  /** `once-source-message-id`: set when the worker copied it there itself. */
+  sourceMessageId: string | null;
+  /** `ApproximateReceiveCount` in the DLQ (the admin API's peek). */
+  receiveCount: number;
+  /** `once-dead-letter-reason`; null: SQS's redrive moved it after `maxReceiveCount` receives. */
+  reason: string | null;
+  sentAt: string | null;
+  /** A killed worker had received this eventId. */
+  heldByKilledWorker: boolean;
+  /** The mail ledger row for the eventId at the end of the run. */
+  ledger?: { status: string; attempts: number; sesCalledAt: string | null; history: string };
+  /** What ended each receive of the dead-lettered message (deferral by whom, failed delete, nothing). */
+  diagnosis: string;
+  /** The SQS history of every message carrying this eventId (original, copies, re-sends). */
+  trail: string[];
+}
+
 export interface DeadLetterCounts {
   adminApi: 'ok' | string;
   /** Malformed bodies injected (send-email and jobs). */
@@ -95,6 +117,8 @@ export interface DeadLetterCounts {
   /** Dead letters the admin API returned (it shows at most 100 per queue). */
   peeked: number;
   reasons: string[];
+  /** Evidence for each well-formed dead letter (at most 20). */
+  wellFormed: DeadLetterEvidence[];
 }
 
 export interface QueueCounts {
@@ -433,6 +457,25 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
       );
     }
   }
+  if (deadLetters.wellFormed.length > 0) {
+    out.push('');
+    out.push(
+      `  well-formed dead letters (${deadLetters.wellFormed.length} of ${deadLetters.digestMessages + deadLetters.jobMessages} shown):`,
+    );
+    for (const letter of deadLetters.wellFormed) {
+      out.push(
+        `  - ${letter.queue} ${letter.eventId ?? '(no eventId)'}: DLQ message ${letter.messageId}` +
+          `${letter.sourceMessageId ? ` (copy of ${letter.sourceMessageId})` : ''}, receive count ${letter.receiveCount}, ` +
+          `reason ${letter.reason ?? 'none (SQS redrive)'}${letter.heldByKilledWorker ? ', a killed worker had received it' : ''}`,
+      );
+      out.push(`      why: ${letter.diagnosis}`);
+      if (letter.ledger)
+        out.push(
+          `      ledger: ${letter.ledger.status}, ${letter.ledger.attempts} attempts, ses_called_at ${letter.ledger.sesCalledAt ?? 'null'}, history ${letter.ledger.history}`,
+        );
+      for (const line of letter.trail) out.push(`      trail: ${line}`);
+    }
+  }
   const rss = report.workers
     .filter((worker) => worker.peakRssKib)
     .map((worker) => `${worker.label} ${Math.round((worker.peakRssKib ?? 0) / 1024)} MiB`);
@@ -459,6 +502,70 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
     for (const violation of report.violations) out.push(`  - ${violation}`);
   }
   return out.join('\n');
+}
+
+/** One seed's outcome in a multi-seed run: its report, or the error that stopped the harness. */
+export type SeedOutcome =
+  { seed: number; report: ChaosReport } | { seed: number; error: string; durationMs: number };
+
+/** The `--seeds` summary: one row per seed, PASS/FAIL and the first violation. */
+export function formatSeedSummary(outcomes: readonly SeedOutcome[]): string {
+  const headers = [
+    'seed',
+    'users',
+    'duplicates',
+    'silent losses',
+    "DLQ'd well-formed",
+    'unknown',
+    'resent',
+    'malformed in DLQ',
+    'wall time',
+    'result',
+  ];
+  const rows = outcomes.map((outcome) => {
+    if ('error' in outcome)
+      return [
+        String(outcome.seed),
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        `${(outcome.durationMs / 1000).toFixed(1)} s`,
+        `FAIL: harness error: ${outcome.error.split('\n')[0]}`,
+      ];
+    const { report } = outcome;
+    const { deadLetters } = report;
+    return [
+      String(report.seed),
+      int(report.options.users),
+      int(report.delivery.duplicates),
+      int(report.silentlyMissing.length),
+      int(deadLetters.digestMessages + deadLetters.jobMessages),
+      int(report.unknown.rows),
+      int(report.operator.resent),
+      `${int(deadLetters.found)}/${int(deadLetters.injected)}`,
+      `${(report.durationMs / 1000).toFixed(1)} s`,
+      report.ok ? 'PASS' : `FAIL (${report.violations.length}): ${report.violations[0]}`,
+    ];
+  });
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i].length)));
+  const last = headers.length - 1;
+  const line = (row: string[]) =>
+    `  ${row.map((cell, i) => (i === last ? cell : i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ')}`;
+  const failed = outcomes.filter((outcome) => 'error' in outcome || !outcome.report.ok).length;
+  return [
+    `Chaos across ${outcomes.length} seeds: ${outcomes.length - failed} PASS, ${failed} FAIL`,
+    line(headers),
+    ...rows.map(line),
+    failed > 0
+      ? `Replay a failing seed: npm run chaos -- --seed ${outcomes.find((outcome) => 'error' in outcome || !outcome.report.ok)?.seed} (same other flags)`
+      : '',
+  ]
+    .filter(Boolean)
+    .join('\n');
 }
 
 export function formatNaive(naive: NaiveReport): string {

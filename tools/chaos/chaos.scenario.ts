@@ -12,6 +12,7 @@ import {
   ChaosReport,
   countDeliveries,
   DeadLetterCounts,
+  DeadLetterEvidence,
   DeliveryCounts,
   findViolations,
   Injection,
@@ -23,6 +24,7 @@ import {
 } from './chaos.report';
 import { EmulatorHost, startEmulatorHost } from './emulator.host';
 import { KillPoint, SesFaultProxy, SqsFaultProxy } from './fault.proxy';
+import { diagnoseDeadLetter, formatHistory, MessageTrail } from './message.trail';
 import { answersOk, freePort, sleep, until } from './net.util';
 import { dropDatabase, recreateDatabase, tableExists, withDatabase } from './postgres.database';
 import { RedisInstance } from './redis.instance';
@@ -254,8 +256,92 @@ interface AdminQueueStatus {
 }
 
 interface AdminDeadLetter {
+  messageId: string;
   body: string;
   reason: string | null;
+  sourceMessageId: string | null;
+  receiveCount: number;
+  sentAt: string | null;
+}
+
+/** Shown per dead-lettered well-formed message, at most. */
+const EVIDENCE_LIMIT = 20;
+
+function eventIdOf(body: string): string | undefined {
+  try {
+    const eventId = (JSON.parse(body) as { eventId?: unknown }).eventId;
+    return typeof eventId === 'string' ? eventId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The trail, ledger row and kill exposure of each well-formed dead letter: why it ended there. */
+async function explainDeadLetters(
+  letters: ReadonlyArray<AdminDeadLetter & { queue: DeadLetterEvidence['queue'] }>,
+  context: {
+    trail: MessageTrail;
+    databaseUrl: string;
+    undecided: ReadonlySet<string>;
+    maxReceiveCount: number;
+  },
+): Promise<DeadLetterEvidence[]> {
+  const chosen = letters.slice(0, EVIDENCE_LIMIT);
+  const keys = chosen
+    .map((letter) => eventIdOf(letter.body))
+    .filter((key): key is string => key !== undefined);
+  const rows: Array<{
+    key: string;
+    status: string;
+    attempts: number;
+    ses_called_at: string | null;
+    history: string;
+  }> =
+    keys.length === 0
+      ? []
+      : await withDatabase(context.databaseUrl, async (db) =>
+          (await tableExists(db, 'mail_ledger'))
+            ? db.query(
+                `SELECT idempotency_key AS key, status, attempts, ses_called_at::text, history::text
+                   FROM mail_ledger WHERE idempotency_key = ANY($1)`,
+                [keys],
+              )
+            : [],
+        );
+  const rowOf = new Map(rows.map((row) => [row.key, row]));
+  return chosen.map((letter) => {
+    const eventId = eventIdOf(letter.body);
+    const histories = eventId ? context.trail.forEventId(eventId) : [];
+    const own =
+      context.trail.forMessageId(letter.sourceMessageId ?? letter.messageId) ??
+      context.trail.forMessageId(letter.messageId) ??
+      [...histories].sort(
+        (a, b) =>
+          b.events.filter((event) => event.kind === 'received').length -
+          a.events.filter((event) => event.kind === 'received').length,
+      )[0];
+    const row = eventId ? rowOf.get(eventId) : undefined;
+    return {
+      queue: letter.queue,
+      eventId,
+      messageId: letter.messageId,
+      sourceMessageId: letter.sourceMessageId,
+      receiveCount: letter.receiveCount,
+      reason: letter.reason,
+      sentAt: letter.sentAt,
+      heldByKilledWorker: eventId ? context.undecided.has(eventId) : false,
+      ledger: row
+        ? {
+            status: row.status,
+            attempts: row.attempts,
+            sesCalledAt: row.ses_called_at,
+            history: row.history.length > 600 ? `${row.history.slice(0, 600)}…` : row.history,
+          }
+        : undefined,
+      diagnosis: diagnoseDeadLetter(own, letter.reason, context.maxReceiveCount),
+      trail: histories.map(formatHistory),
+    };
+  });
 }
 
 async function adminGet<T>(baseUrl: string, token: string, path: string): Promise<T> {
@@ -271,6 +357,12 @@ async function readDeadLetters(
   baseUrl: string,
   token: string,
   injected: { email: string[]; jobs: string[] },
+  evidence: {
+    trail: MessageTrail;
+    databaseUrl: string;
+    undecided: ReadonlySet<string>;
+    maxReceiveCount: number;
+  },
 ): Promise<DeadLetterCounts> {
   const all = new Set([...injected.email, ...injected.jobs]);
   const counts: DeadLetterCounts = {
@@ -283,7 +375,9 @@ async function readDeadLetters(
     depth: 0,
     peeked: 0,
     reasons: [],
+    wellFormed: [],
   };
+  const wellFormed: Array<AdminDeadLetter & { queue: DeadLetterEvidence['queue'] }> = [];
   try {
     const { items: queues } = await adminGet<{ items: AdminQueueStatus[] }>(baseUrl, token, '/admin/queues');
     counts.depth = queues.reduce(
@@ -303,11 +397,15 @@ async function readDeadLetters(
           counts.copies++;
           seen.add(item.body);
           if (item.reason && !counts.reasons.includes(item.reason)) counts.reasons.push(item.reason);
-        } else if (queue === 'send-email') counts.digestMessages++;
-        else counts.jobMessages++;
+        } else {
+          if (queue === 'send-email') counts.digestMessages++;
+          else counts.jobMessages++;
+          wellFormed.push({ ...item, queue });
+        }
       }
     }
     counts.found = seen.size;
+    counts.wellFormed = await explainDeadLetters(wellFormed, evidence);
   } catch (error) {
     counts.adminApi = error instanceof Error ? error.message : String(error);
   }
@@ -335,6 +433,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
   const pending = new PendingWork();
   const harnessErrors: string[] = [];
   const kills: KillRecord[] = [];
+  const trail = new MessageTrail(started);
 
   try {
     const host: EmulatorHost = await startEmulatorHost({
@@ -388,6 +487,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       emailQueue: EMAIL_QUEUE,
       deleteFailureShare: options.deleteFailureShare,
       random,
+      trail,
     });
     const sesProxy = new SesFaultProxy(host.sesEndpoint, { slowDelayMs: options.slowDelayMs });
     cleanup.push(
@@ -440,8 +540,11 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     cleanup.push(async () => sqs.destroy());
     const jobsUrl = host.queueUrls[JOBS_QUEUE];
     const emailUrl = host.queueUrls[EMAIL_QUEUE];
-    const send = (url: string, body: string) =>
-      sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+    const send = async (url: string, body: string) => {
+      const output = await sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+      trail.sent(url.slice(url.lastIndexOf('/') + 1), output.MessageId, body, 'chaos');
+      return output;
+    };
 
     const slot = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
     const subject = `Your daily digest for ${slot.slice(0, 10)}`;
@@ -520,6 +623,8 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
             }),
           );
           duplicatesSent += result.Successful?.length ?? 0;
+          for (const entry of result.Successful ?? [])
+            trail.sent(EMAIL_QUEUE, entry.MessageId, batch[Number(entry.Id)], 'chaos');
           const failed = new Set((result.Failed ?? []).map((entry) => Number(entry.Id)));
           duplicateQueue.push(...batch.filter((_, i) => failed.has(i)));
         }
@@ -724,7 +829,12 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       if (operator.resent > 0) log(`operator: resent ${operator.resent} unknown rows SES had no email for`);
       operator.after = countDeliveries(await readStore(), addresses, subject);
     }
-    const deadLetters = await readDeadLetters(apiUrl, adminToken, malformed);
+    const deadLetters = await readDeadLetters(apiUrl, adminToken, malformed, {
+      trail,
+      databaseUrl,
+      undecided,
+      maxReceiveCount: options.maxReceiveCount,
+    });
     const queues: QueueCounts[] = await Promise.all(
       [
         { name: JOBS_QUEUE, url: jobsUrl, dlq: host.queueUrls[`${JOBS_QUEUE}-dlq`] },

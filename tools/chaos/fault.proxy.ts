@@ -9,6 +9,7 @@ import {
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SeededRandom } from './seeded.random';
+import type { MessageTrail } from './message.trail';
 import { sleep } from './net.util';
 
 /** One port of a proxy, given to one worker, so every request is attributed to the worker that made it. */
@@ -191,7 +192,13 @@ export class SqsFaultProxy extends LabelledProxy {
 
   constructor(
     upstream: string,
-    private readonly options: { emailQueue: string; deleteFailureShare: number; random: SeededRandom },
+    private readonly options: {
+      emailQueue: string;
+      deleteFailureShare: number;
+      random: SeededRandom;
+      /** Records every message's sends, receives, visibility changes and deletes. */
+      trail?: MessageTrail;
+    },
   ) {
     super(upstream);
   }
@@ -232,7 +239,13 @@ export class SqsFaultProxy extends LabelledProxy {
     const target = String(exchange.req.headers['x-amz-target'] ?? '');
     if (target === 'AmazonSQS.ReceiveMessage') {
       const queue = this.notePoll(exchange);
-      if (queue === this.options.emailQueue) return this.tapReceive(exchange);
+      return this.tapReceive(exchange, queue);
+    }
+    if (
+      target === 'AmazonSQS.ChangeMessageVisibility' ||
+      target === 'AmazonSQS.ChangeMessageVisibilityBatch'
+    ) {
+      return this.tapVisibility(exchange, target);
     }
     if (target === 'AmazonSQS.DeleteMessage' || target === 'AmazonSQS.DeleteMessageBatch') {
       return this.maybeFailDelete(exchange, target);
@@ -255,13 +268,22 @@ export class SqsFaultProxy extends LabelledProxy {
     return queue;
   }
 
-  private async tapReceive(exchange: Exchange): Promise<void> {
+  private async tapReceive(exchange: Exchange, queue: string): Promise<void> {
     const response = await this.passThrough(exchange);
     if (response.status !== 200) return;
+    const output = JSON.parse(response.body.toString('utf8')) as {
+      Messages?: Array<{
+        MessageId?: string;
+        ReceiptHandle?: string;
+        Body?: string;
+        Attributes?: Record<string, string>;
+      }>;
+    };
+    for (const message of output.Messages ?? []) this.options.trail?.received(queue, message, exchange.label);
+    if (queue !== this.options.emailQueue) return;
     const keys = this.received.get(exchange.label) ?? new Set<string>();
     this.received.set(exchange.label, keys);
     try {
-      const output = JSON.parse(response.body.toString('utf8')) as { Messages?: Array<{ Body?: string }> };
       for (const message of output.Messages ?? []) {
         const eventId = (JSON.parse(message.Body ?? '') as { eventId?: unknown }).eventId;
         if (typeof eventId === 'string') keys.add(eventId);
@@ -275,7 +297,7 @@ export class SqsFaultProxy extends LabelledProxy {
     this.stats.deleteCalls++;
     const input = JSON.parse(exchange.body.toString('utf8')) as {
       ReceiptHandle?: string;
-      Entries?: Array<{ ReceiptHandle?: string }>;
+      Entries?: Array<{ Id?: string; ReceiptHandle?: string }>;
     };
     const handles =
       target === 'AmazonSQS.DeleteMessage'
@@ -289,9 +311,20 @@ export class SqsFaultProxy extends LabelledProxy {
       if (fail) this.stats.deletesFailed += handles.length;
     }
     if (!fail) {
-      await this.passThrough(exchange);
+      const response = await this.passThrough(exchange);
+      const failedIds = new Set<string>();
+      if (response.status === 200 && target === 'AmazonSQS.DeleteMessageBatch') {
+        const output = JSON.parse(response.body.toString('utf8')) as { Failed?: Array<{ Id?: string }> };
+        for (const entry of output.Failed ?? []) failedIds.add(entry.Id ?? '');
+      }
+      const ids =
+        target === 'AmazonSQS.DeleteMessage' ? [''] : (input.Entries ?? []).map((entry) => entry.Id ?? '');
+      handles.forEach((handle, i) =>
+        this.options.trail?.deleted(handle, exchange.label, response.status !== 200 || failedIds.has(ids[i])),
+      );
       return;
     }
+    for (const handle of handles) this.options.trail?.deleted(handle, exchange.label, true);
     this.stats.deleteFaultAnswers++;
     const body = Buffer.from(
       JSON.stringify({ __type: 'InternalError', message: 'chaos: injected DeleteMessage failure' }),
@@ -304,22 +337,99 @@ export class SqsFaultProxy extends LabelledProxy {
     exchange.res.end(body);
   }
 
+  private async tapVisibility(exchange: Exchange, target: string): Promise<void> {
+    const input = JSON.parse(exchange.body.toString('utf8')) as {
+      ReceiptHandle?: string;
+      VisibilityTimeout?: number;
+      Entries?: Array<{ Id?: string; ReceiptHandle?: string; VisibilityTimeout?: number }>;
+    };
+    const response = await this.passThrough(exchange);
+    const trail = this.options.trail;
+    if (!trail) return;
+    if (target === 'AmazonSQS.ChangeMessageVisibility') {
+      trail.visibility(
+        input.ReceiptHandle ?? '',
+        input.VisibilityTimeout ?? 0,
+        'single',
+        exchange.label,
+        response.status !== 200,
+      );
+      return;
+    }
+    const failed = new Set<string>();
+    if (response.status === 200) {
+      const output = JSON.parse(response.body.toString('utf8')) as { Failed?: Array<{ Id?: string }> };
+      for (const entry of output.Failed ?? []) failed.add(entry.Id ?? '');
+    }
+    for (const entry of input.Entries ?? [])
+      trail.visibility(
+        entry.ReceiptHandle ?? '',
+        entry.VisibilityTimeout ?? 0,
+        'batch',
+        exchange.label,
+        response.status !== 200 || failed.has(entry.Id ?? ''),
+      );
+  }
+
+  private noteSends(
+    exchange: Exchange,
+    target: string,
+    input: {
+      QueueUrl?: string;
+      MessageBody?: string;
+      DelaySeconds?: number;
+      Entries?: Array<{ Id: string; MessageBody: string; DelaySeconds?: number }>;
+    },
+    response: UpstreamResponse,
+  ): void {
+    const trail = this.options.trail;
+    if (!trail || response.status !== 200) return;
+    const queueUrl = input.QueueUrl ?? '';
+    const queue = queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
+    try {
+      if (target === 'AmazonSQS.SendMessage') {
+        const output = JSON.parse(response.body.toString('utf8')) as { MessageId?: string };
+        trail.sent(queue, output.MessageId, input.MessageBody, exchange.label, input.DelaySeconds);
+        return;
+      }
+      const output = JSON.parse(response.body.toString('utf8')) as {
+        Successful?: Array<{ Id: string; MessageId?: string }>;
+      };
+      const entries = new Map((input.Entries ?? []).map((entry) => [entry.Id, entry]));
+      for (const ok of output.Successful ?? []) {
+        const entry = entries.get(ok.Id);
+        trail.sent(queue, ok.MessageId, entry?.MessageBody, exchange.label, entry?.DelaySeconds);
+      }
+    } catch {
+      // An answer that is not JSON is the emulator's business; the trail just misses it.
+    }
+  }
+
   private async tapSend(exchange: Exchange, target: string): Promise<void> {
     const input = JSON.parse(exchange.body.toString('utf8')) as {
       QueueUrl?: string;
       MessageBody?: string;
-      Entries?: Array<{ Id: string; MessageBody: string }>;
+      DelaySeconds?: number;
+      Entries?: Array<{ Id: string; MessageBody: string; DelaySeconds?: number }>;
     };
     const toEmailQueue = (input.QueueUrl ?? '').endsWith(`/${this.options.emailQueue}`);
     const response = await this.forward(exchange);
+    this.noteSends(exchange, target, input, response);
     if (toEmailQueue && response.status === 200) {
+      // A delayed send is a worker re-sending a message it had to put off, not the fan-out.
       let bodies: string[];
       if (target === 'AmazonSQS.SendMessage') {
-        bodies = [input.MessageBody ?? ''];
+        bodies = input.DelaySeconds ? [] : [input.MessageBody ?? ''];
       } else {
         const output = JSON.parse(response.body.toString('utf8')) as { Successful?: Array<{ Id: string }> };
         const ok = new Set((output.Successful ?? []).map((entry) => entry.Id));
-        bodies = (input.Entries ?? []).filter((entry) => ok.has(entry.Id)).map((entry) => entry.MessageBody);
+        bodies = (input.Entries ?? [])
+          .filter((entry) => ok.has(entry.Id) && !entry.DelaySeconds)
+          .map((entry) => entry.MessageBody);
+      }
+      if (bodies.length === 0) {
+        this.reply(exchange, response);
+        return;
       }
       this.stats.fanoutBatches++;
       this.stats.fanoutMessages += bodies.length;

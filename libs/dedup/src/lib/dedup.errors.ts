@@ -79,3 +79,18 @@ export class InvalidIdempotencyKeyError extends MissingIdempotencyKeyError {
     this.message = `Invalid idempotency key for ${scope}${messageId ? ` (message ${messageId})` : ''}: ${reason}`;
   }
 }
+
+/**
+ * Postgres aborted a dedup statement as a deadlock victim (40P01) or a serialization failure
+ * (40001). Outside a transaction the store retries it first; inside the caller's transaction
+ * (transactional mode) it cannot, as the whole transaction is aborted: roll back and retry the unit.
+ */
+export class StoreConflictError extends StoreUnavailableError {
+  constructor(
+    readonly sqlState: string,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super('postgres', `${detail} (${sqlState})`, options);
+  }
+}

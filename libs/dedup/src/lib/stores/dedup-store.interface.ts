@@ -43,6 +43,19 @@ export interface StoredRecord {
   readonly updatedAt: Date;
 }
 
+/** Options of `DedupStore.forget`. */
+export interface ForgetOptions {
+  /**
+   * Also delete a live IN_PROGRESS record (whose owner may still be running the effect: a
+   * redelivery could then run it a second time). Default `true` (the old behaviour) until every
+   * caller passes it.
+   */
+  readonly force?: boolean;
+}
+
+/** `forgotten`: a live record was deleted; `absent`: there was none; `in-progress`: kept (no force). */
+export type ForgetOutcome = 'forgotten' | 'absent' | 'in-progress';
+
 export interface StoreListQuery {
   readonly state?: RecordState;
   /** Full stored-key prefix (keyPrefix included). */
@@ -64,7 +77,12 @@ export interface StoreListPage {
  * - claim succeeds when the key is absent, expired, or IN_PROGRESS with an expired lease;
  * - complete succeeds unless another token holds a live record (then the claim is stale);
  * - release deletes only an IN_PROGRESS record of the same token;
- * - extend renews the lease of the same token (or re-takes an absent/expired key).
+ * - extend renews the lease of the same token (or re-takes an absent/expired key);
+ * - forget deletes a record, but without `force` never a live IN_PROGRESS one (atomically).
+ *
+ * Writes about work already claimed (complete, release, extend) are retried on transient store
+ * failures before StoreUnavailableError is thrown; a Redis circuit opened by a failed claim does
+ * not stop them.
  */
 export interface DedupStore {
   claim(requests: readonly ClaimRequest[], token: string, leaseMs: number): Promise<StoreClaimResult[]>;
@@ -72,6 +90,6 @@ export interface DedupStore {
   release(items: readonly HeldKey[]): Promise<boolean[]>;
   extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]>;
   get(storageKey: string): Promise<StoredRecord | null>;
-  forget(storageKey: string): Promise<boolean>;
+  forget(storageKey: string, options?: ForgetOptions): Promise<ForgetOutcome>;
   list(query: StoreListQuery): Promise<StoreListPage>;
 }

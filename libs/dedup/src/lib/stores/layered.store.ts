@@ -10,6 +10,8 @@ import type {
   StoredRecord,
   StoreListPage,
   StoreListQuery,
+  ForgetOptions,
+  ForgetOutcome,
 } from './dedup-store.interface';
 import type { PostgresStore } from './postgres.store';
 import type { RedisStore } from './redis.store';
@@ -20,8 +22,10 @@ export const BYPASSED = 'bypassed' as const;
 /**
  * `redis+postgres`: Redis filters duplicates in one round trip; Postgres holds the durable record
  * and has the last word on ownership (complete, release and extend are decided there; Redis
- * follows on a best-effort basis). Redis down: 'fail' throws StoreUnavailableError, 'bypass'
- * goes to Postgres alone.
+ * follows on a best-effort basis: one attempt, skipped while its circuit is open, as a stale
+ * Redis record only delays a duplicate until Postgres answers). Redis down: 'fail' throws
+ * StoreUnavailableError, 'bypass' goes to Postgres alone. `forget` is the exception: it must
+ * reach both layers.
  */
 export class LayeredStore implements DedupStore {
   constructor(
@@ -64,6 +68,7 @@ export class LayeredStore implements DedupStore {
             this.redis.complete(
               [{ ...request, token, result: result.result }],
               Math.max(1, result.expiresInMs),
+              'best-effort',
             ),
           );
         } else if (result?.status === 'in-flight') {
@@ -71,7 +76,7 @@ export class LayeredStore implements DedupStore {
         }
       }),
     );
-    await this.bestEffort(() => this.redis.release(toRelease));
+    await this.bestEffort(() => this.redis.release(toRelease, 'best-effort'));
   }
 
   async claim(
@@ -85,9 +90,10 @@ export class LayeredStore implements DedupStore {
     try {
       second = await this.postgres.claim(forward, token, leaseMs);
     } catch (error) {
-      await this.bestEffort(() =>
-        this.redis.release(forward.map((r) => ({ storageKey: r.storageKey, token }))),
-      );
+      // Postgres refused or failed: the Redis claims it made must not outlive this call (the
+      // effect will not run), else duplicates would wait a whole lease. Settled, not best effort.
+      const held = requests.filter((_, i) => first[i] !== BYPASSED && first[i]?.status === 'claimed');
+      await this.bestEffort(() => this.redis.release(held.map((r) => ({ storageKey: r.storageKey, token }))));
       throw error;
     }
     await this.followSecondLayer(forward, token, second);
@@ -106,15 +112,21 @@ export class LayeredStore implements DedupStore {
       this.redis.complete(
         items.filter((_, i) => done[i]),
         ttlMs,
+        'best-effort',
       ),
     );
-    await this.bestEffort(() => this.redis.release(items.filter((_, i) => !done[i])));
+    await this.bestEffort(() =>
+      this.redis.release(
+        items.filter((_, i) => !done[i]),
+        'best-effort',
+      ),
+    );
     return done;
   }
 
   async release(items: readonly HeldKey[]): Promise<boolean[]> {
     const released = await this.postgres.release(items);
-    await this.bestEffort(() => this.redis.release(items));
+    await this.bestEffort(() => this.redis.release(items, 'best-effort'));
     return released;
   }
 
@@ -124,6 +136,7 @@ export class LayeredStore implements DedupStore {
       this.redis.extend(
         items.filter((_, i) => renewed[i]),
         leaseMs,
+        'best-effort',
       ),
     );
     return renewed;
@@ -133,12 +146,19 @@ export class LayeredStore implements DedupStore {
     return this.postgres.get(storageKey);
   }
 
-  async forget(storageKey: string): Promise<boolean> {
-    const [durable] = await Promise.all([
-      this.postgres.forget(storageKey),
-      this.bestEffort(() => this.redis.forget(storageKey)),
-    ]);
-    return durable;
+  /**
+   * Postgres decides (a live IN_PROGRESS row there is kept without force); then Redis must be
+   * cleared too, or StoreUnavailableError: a record left in Redis would keep turning duplicates
+   * away. Redis may hold a record Postgres does not (a claim between the two layers, or one
+   * Postgres lost), so 'forgotten' means either layer had a live one.
+   */
+  async forget(storageKey: string, options: ForgetOptions = {}): Promise<ForgetOutcome> {
+    const durable = await this.postgres.forget(storageKey, options);
+    if (durable === 'in-progress') return durable;
+    const cached = await this.redis.forget(storageKey, options);
+    // A live claim Redis alone holds (without force) is still there: saying 'forgotten' would lie.
+    if (cached === 'in-progress') return cached;
+    return durable === 'forgotten' || cached === 'forgotten' ? 'forgotten' : 'absent';
   }
 
   list(query: StoreListQuery): Promise<StoreListPage> {

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { DEDUP_FENCE_SEQUENCE as SEQ, DEDUP_TABLE as TABLE } from '../dedup.constants';
-import { StoreUnavailableError } from '../dedup.errors';
+import { StoreConflictError, StoreUnavailableError } from '../dedup.errors';
 import type { DedupMetrics } from '../dedup-metrics.service';
 import type { RecordState } from '../dedup.types';
 import type {
@@ -12,7 +12,10 @@ import type {
   StoredRecord,
   StoreListPage,
   StoreListQuery,
+  ForgetOptions,
+  ForgetOutcome,
 } from './dedup-store.interface';
+import { withRetry, type RetryPolicy } from './store.retry';
 
 const NETWORK_CODES = new Set([
   'ECONNREFUSED',
@@ -45,11 +48,30 @@ export function isPostgresDownError(error: unknown): boolean {
   );
 }
 
+const sqlStateOf = (error: unknown): string => {
+  const driver = (error as { driverError?: { code?: unknown } } | undefined)?.driverError;
+  return String((error as { code?: unknown } | undefined)?.code ?? driver?.code ?? '');
+};
+
+/** Deadlock victim (40P01) or serialization failure (40001): the statement was rolled back, retry it. */
+export function isConflictError(error: unknown): boolean {
+  const code = sqlStateOf(error);
+  return code === '40P01' || code === '40001';
+}
+
 /** True for Postgres' `lock_not_available` (lock_timeout expired). */
 export function isLockTimeoutError(error: unknown): boolean {
   const driver = (error as { driverError?: { code?: unknown } } | undefined)?.driverError;
   return (error as { code?: unknown } | undefined)?.code === '55P03' || driver?.code === '55P03';
 }
+
+// Deadlock detection alone takes deadlock_timeout (1 s by default) per victim: a few attempts.
+const RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 50, maxDelayMs: 1000 };
+
+/** Which failures a statement is retried on: `conflict` for any, `transient` also after connection errors. */
+type Retry = 'none' | 'conflict' | 'transient';
+
+const isTransient = (error: unknown) => isConflictError(error) || isPostgresDownError(error);
 
 const MS = `$X::float8 * interval '1 millisecond'`;
 const ms = (param: number) => MS.replace('$X', `$${param}`);
@@ -122,6 +144,12 @@ const requestArrays = (requests: readonly ClaimRequest[]) => [
 /**
  * Records in the `dedup_records` table (see the migration). Every multi-key operation is one
  * statement over `unnest(...)` arrays. Times come from Postgres' clock.
+ *
+ * Every statement that locks several rows locks them in key order (`ORDER BY key` feeding the
+ * INSERT, or a `SELECT … ORDER BY key FOR UPDATE` before an UPDATE/DELETE), so overlapping batches
+ * wait for each other instead of deadlocking. A statement still chosen as a deadlock victim or
+ * failing serialization (say, against a foreign transaction) is retried; complete, release and
+ * extend are also retried after connection failures (each is idempotent for its token).
  */
 export class PostgresStore implements DedupStore {
   constructor(
@@ -137,7 +165,8 @@ export class PostgresStore implements DedupStore {
     if (requests.length === 0) return [];
     const rows = await this.query<ClaimRow>(
       `WITH input AS MATERIALIZED (
-         SELECT k.key, k.scope, k.idem_key, NULLIF(k.message_id, '') AS message_id, nextval('${SEQ}') AS fence
+         SELECT k.key COLLATE "C" AS key, k.scope, k.idem_key, NULLIF(k.message_id, '') AS message_id,
+                nextval('${SEQ}') AS fence
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(key, scope, idem_key, message_id)
        ), claimed AS (
          INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, attempts,
@@ -145,6 +174,7 @@ export class PostgresStore implements DedupStore {
          SELECT key, scope, idem_key, 'IN_PROGRESS', $5, fence, message_id, 1,
                 ${NOW} + ${ms(6)}, ${NOW} + ${ms(6)}, ${NOW}, ${NOW}
          FROM input
+         ORDER BY key
          ON CONFLICT (key) DO UPDATE SET
            scope = EXCLUDED.scope, idem_key = EXCLUDED.idem_key, state = 'IN_PROGRESS', token = EXCLUDED.token,
            fence = EXCLUDED.fence, message_id = EXCLUDED.message_id, result = NULL,
@@ -161,6 +191,8 @@ export class PostgresStore implements DedupStore {
        LEFT JOIN claimed c ON c.key = i.key
        LEFT JOIN ${TABLE} e ON c.key IS NULL AND e.key = i.key`,
       [...requestArrays(requests), token, leaseMs],
+      undefined,
+      'conflict',
     );
     const byKey = new Map(rows.map((row) => [row.key, row]));
     return requests.map((request): StoreClaimResult => {
@@ -174,7 +206,8 @@ export class PostgresStore implements DedupStore {
     if (items.length === 0) return [];
     const rows = await this.query<{ key: string }>(
       `WITH v AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+         SELECT v.key COLLATE "C" AS key, v.scope, v.idem_key, v.message_id, v.token, v.result
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
            AS v(key, scope, idem_key, message_id, token, result)
        ), done AS (
          INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, result, attempts,
@@ -182,6 +215,7 @@ export class PostgresStore implements DedupStore {
          SELECT key, scope, idem_key, 'COMPLETED', token, nextval('${SEQ}'), NULLIF(message_id, ''), result::jsonb, 1,
                 NULL, ${NOW} + ${ms(7)}, ${NOW}, ${NOW}
          FROM v
+         ORDER BY key
          ON CONFLICT (key) DO UPDATE SET
            state = 'COMPLETED', result = EXCLUDED.result, lease_until = NULL, expires_at = EXCLUDED.expires_at,
            updated_at = EXCLUDED.updated_at,
@@ -192,6 +226,8 @@ export class PostgresStore implements DedupStore {
        )
        SELECT key FROM done`,
       [...requestArrays(items), items.map((i) => i.token), items.map((i) => i.result ?? null), ttlMs],
+      undefined,
+      'transient',
     );
     const done = new Set(rows.map((row) => row.key));
     return items.map((item) => done.has(item.storageKey));
@@ -199,15 +235,27 @@ export class PostgresStore implements DedupStore {
 
   async release(items: readonly HeldKey[]): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const rows = await this.query<{ key: string }>(
-      `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
-       gone AS (
-         DELETE FROM ${TABLE} r USING v
-         WHERE r.key = v.key AND r.token = v.token AND r.state = 'IN_PROGRESS'
-         RETURNING r.key
-       )
-       SELECT key FROM gone`,
-      [items.map((i) => i.storageKey), items.map((i) => i.token)],
+    // A retry after a lost reply counts an absent key as released: it is free either way.
+    const rows = await this.retried(
+      'transient',
+      (attempt) =>
+        this.dataSource.query(
+          `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
+         locked AS MATERIALIZED (
+           SELECT r.key FROM ${TABLE} r JOIN v ON r.key = v.key
+           WHERE r.token = v.token AND r.state = 'IN_PROGRESS'
+           ORDER BY r.key
+           FOR UPDATE OF r
+         ),
+         gone AS (
+           DELETE FROM ${TABLE} r USING locked l WHERE r.key = l.key RETURNING r.key
+         )
+         SELECT key FROM gone
+         UNION ALL
+         SELECT v.key FROM v
+         WHERE $3::boolean AND NOT EXISTS (SELECT 1 FROM ${TABLE} e WHERE e.key = v.key)`,
+          [items.map((i) => i.storageKey), items.map((i) => i.token), attempt > 1],
+        ) as Promise<{ key: string }[]>,
     );
     const gone = new Set(rows.map((row) => row.key));
     return items.map((item) => gone.has(item.storageKey));
@@ -217,14 +265,22 @@ export class PostgresStore implements DedupStore {
     if (items.length === 0) return [];
     const rows = await this.query<{ key: string }>(
       `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
+       locked AS MATERIALIZED (
+         SELECT r.key FROM ${TABLE} r JOIN v ON r.key = v.key
+         WHERE r.token = v.token AND r.state = 'IN_PROGRESS'
+         ORDER BY r.key
+         FOR UPDATE OF r
+       ),
        renewed AS (
          UPDATE ${TABLE} r SET lease_until = ${NOW} + ${ms(3)}, expires_at = ${NOW} + ${ms(3)}, updated_at = ${NOW}
-         FROM v
-         WHERE r.key = v.key AND r.token = v.token AND r.state = 'IN_PROGRESS'
+         FROM locked l
+         WHERE r.key = l.key
          RETURNING r.key
        )
        SELECT key FROM renewed`,
       [items.map((i) => i.storageKey), items.map((i) => i.token), leaseMs],
+      undefined,
+      'transient',
     );
     const renewed = new Set(rows.map((row) => row.key));
     return items.map((item) => renewed.has(item.storageKey));
@@ -238,12 +294,28 @@ export class PostgresStore implements DedupStore {
     return rows[0] ? toRecord(rows[0]) : null;
   }
 
-  async forget(storageKey: string): Promise<boolean> {
-    const rows = await this.query<{ key: string }>(
-      `WITH gone AS (DELETE FROM ${TABLE} WHERE key = $1 RETURNING key) SELECT key FROM gone`,
-      [storageKey],
+  /**
+   * One statement: deletes the row unless (without force) it is a live IN_PROGRESS claim. A row
+   * that was there but not deleted (live IN_PROGRESS, or changed under the statement) is reported
+   * as 'in-progress', the answer that never claims more than happened. An expired row is deleted
+   * and reported 'absent'.
+   */
+  async forget(storageKey: string, options: ForgetOptions = {}): Promise<ForgetOutcome> {
+    const rows = await this.query<{ gone: boolean; was_live: boolean | null; seen: boolean }>(
+      `WITH gone AS (
+         DELETE FROM ${TABLE}
+         WHERE key = $1
+           AND ($2::boolean OR state <> 'IN_PROGRESS' OR lease_until IS NULL OR lease_until <= ${NOW}
+                OR expires_at <= ${NOW})
+         RETURNING expires_at > ${NOW} AS was_live
+       )
+       SELECT EXISTS (SELECT 1 FROM gone) AS gone, (SELECT was_live FROM gone) AS was_live,
+              EXISTS (SELECT 1 FROM ${TABLE} WHERE key = $1) AS seen`,
+      [storageKey, options.force ?? true],
     );
-    return rows.length > 0;
+    const row = rows[0];
+    if (row?.gone) return row.was_live ? 'forgotten' : 'absent';
+    return row?.seen ? 'in-progress' : 'absent';
   }
 
   /** Keyset pagination in key order (the key column uses the "C" collation, so prefix LIKE uses the index). */
@@ -302,6 +374,7 @@ export class PostgresStore implements DedupStore {
        SELECT k.key, k.scope, k.idem_key, 'COMPLETED', $5, nextval('${SEQ}'), NULLIF(k.message_id, ''), 1,
               NULL, ${NOW} + ${ms(6)}, ${NOW}, ${NOW}
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(key, scope, idem_key, message_id)
+       ORDER BY k.key COLLATE "C"
        ON CONFLICT DO NOTHING
        RETURNING key, fence`,
       [...requestArrays(requests), token, ttlMs],
@@ -312,10 +385,15 @@ export class PostgresStore implements DedupStore {
     const existing = new Map<string, ClaimRow>();
     if (conflicted.length > 0) {
       const rows = await this.query<ClaimRow>(
-        `WITH taken AS (
+        `WITH expired AS MATERIALIZED (
+           SELECT key FROM ${TABLE} WHERE key = ANY($1::text[]) AND expires_at <= ${NOW}
+           ORDER BY key
+           FOR UPDATE
+         ), taken AS (
            UPDATE ${TABLE} r SET state = 'COMPLETED', token = $2, fence = nextval('${SEQ}'), result = NULL,
              attempts = 1, lease_until = NULL, expires_at = ${NOW} + ${ms(3)}, created_at = ${NOW}, updated_at = ${NOW}
-           WHERE r.key = ANY($1::text[]) AND r.expires_at <= ${NOW}
+           FROM expired x
+           WHERE r.key = x.key
            RETURNING r.key, r.fence
          )
          SELECT e.key, t.fence AS claimed_fence, e.state, e.result::text AS result,
@@ -363,10 +441,33 @@ export class PostgresStore implements DedupStore {
     }
   }
 
-  private async query<T>(sql: string, params: unknown[], manager?: EntityManager): Promise<T[]> {
+  /**
+   * Runs one statement. On the DataSource (autocommit) it is retried per `retry`; on a caller's
+   * `manager` never (the transaction is aborted): a conflict there becomes StoreConflictError.
+   */
+  private query<T>(
+    sql: string,
+    params: unknown[],
+    manager?: EntityManager,
+    retry: Retry = 'none',
+  ): Promise<T[]> {
+    if (manager) return this.translated(() => manager.query(sql, params) as Promise<T[]>);
+    return this.retried(retry, () => this.dataSource.query(sql, params) as Promise<T[]>);
+  }
+
+  private retried<T>(retry: Retry, run: (attempt: number) => Promise<T>): Promise<T> {
+    if (retry === 'none') return this.translated(() => run(1));
+    return this.translated(() => withRetry(RETRY, retry === 'conflict' ? isConflictError : isTransient, run));
+  }
+
+  private async translated<T>(run: () => Promise<T>): Promise<T> {
     try {
-      return (await (manager ?? this.dataSource).query(sql, params)) as T[];
+      return await run();
     } catch (error) {
+      if (isConflictError(error)) {
+        this.metrics.increment('store-down', { store: 'postgres' });
+        throw new StoreConflictError(sqlStateOf(error), (error as Error).message, { cause: error });
+      }
       if (!isPostgresDownError(error)) throw error;
       this.metrics.increment('store-down', { store: 'postgres' });
       throw new StoreUnavailableError('postgres', (error as Error).message, { cause: error });

@@ -106,19 +106,42 @@ end
 return out
 `);
 
-/** KEYS: the record keys. ARGV: one token per key. Deletes IN_PROGRESS records of that token; 1/0 per key. */
+/**
+ * KEYS: the record keys. ARGV: absentIsReleased (1 on a retry, whose earlier attempt may have
+ * deleted the key), then one token per key. Deletes IN_PROGRESS records of that token; 1/0 per key.
+ */
 export const RELEASE_SCRIPT = new RedisScript(`
+local absentIsReleased = ARGV[1] == '1'
 local out = {}
 for i = 1, #KEYS do
   local cur = redis.call('HMGET', KEYS[i], 'token', 'state')
-  if cur[1] == ARGV[i] and cur[2] == 'IN_PROGRESS' then
+  if cur[1] == ARGV[i + 1] and cur[2] == 'IN_PROGRESS' then
     redis.call('DEL', KEYS[i])
+    out[i] = 1
+  elseif absentIsReleased and not cur[2] then
     out[i] = 1
   else
     out[i] = 0
   end
 end
 return out
+`);
+
+/**
+ * KEYS: the record key. ARGV: force (1/0). Deletes the record, except (without force) a live
+ * IN_PROGRESS one. Returns 'forgotten', 'absent' or 'in-progress'.
+ */
+export const FORGET_SCRIPT = new RedisScript(`
+${NOW}
+local cur = redis.call('HMGET', KEYS[1], 'state', 'leaseUntil')
+if not cur[1] then
+  return 'absent'
+end
+if ARGV[1] ~= '1' and cur[1] == 'IN_PROGRESS' and (tonumber(cur[2]) or 0) > now then
+  return 'in-progress'
+end
+redis.call('DEL', KEYS[1])
+return 'forgotten'
 `);
 
 /**

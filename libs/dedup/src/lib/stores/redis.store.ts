@@ -12,14 +12,27 @@ import type {
   StoredRecord,
   StoreListPage,
   StoreListQuery,
+  ForgetOptions,
+  ForgetOutcome,
 } from './dedup-store.interface';
-import { CLAIM_SCRIPT, COMPLETE_SCRIPT, EXTEND_SCRIPT, RELEASE_SCRIPT } from './redis.scripts';
+import { CLAIM_SCRIPT, COMPLETE_SCRIPT, EXTEND_SCRIPT, FORGET_SCRIPT, RELEASE_SCRIPT } from './redis.scripts';
+import { withRetry, type RetryPolicy } from './store.retry';
 
 export interface RedisStoreOptions {
   keyPrefix: string;
   timeoutMs: number;
   retryAfterMs: number;
+  /** Attempts of a settling write (complete, release, extend, forget); default 4. */
+  writeAttempts?: number;
 }
+
+/**
+ * How a write about work already claimed meets a failing Redis. `settle` (default): past the open
+ * circuit, retried with backoff, StoreUnavailableError only when every attempt failed (the record
+ * lives in Redis alone). `best-effort`: like a claim, fails fast while the circuit is open (for
+ * redis+postgres, where Postgres already decided and Redis only follows).
+ */
+export type RedisWriteMode = 'settle' | 'best-effort';
 
 interface PendingCall {
   readonly deadline: number;
@@ -30,13 +43,16 @@ class RedisTimeoutError extends Error {
   override readonly name = 'RedisTimeoutError';
 }
 
-// Server replies that mean "not available right now" rather than a bug in a script or command.
-const UNAVAILABLE_REPLIES = ['LOADING', 'READONLY', 'MASTERDOWN', 'CLUSTERDOWN', 'TRYAGAIN', 'BUSY'];
+// Server replies that mean "this Redis cannot serve right now" rather than a bug in a script or
+// command. Redis 7 passes an error raised inside a script through as is; Redis 6 wraps it in
+// "ERR Error running script (…): @user_script:N: -CODE …".
+const UNAVAILABLE_REPLY =
+  /^(?:ERR Error running script[^\n]*?-)?(?:OOM|MISCONF|READONLY|LOADING|NOREPLICAS|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY)\b/;
 
 /** Connection errors, timeouts and "unavailable" replies count as Redis down; other replies are bugs. */
 export function isRedisDownError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
-  if (error.name === 'ReplyError') return UNAVAILABLE_REPLIES.some((code) => error.message.startsWith(code));
+  if (error.name === 'ReplyError') return UNAVAILABLE_REPLY.test(error.message);
   return true;
 }
 
@@ -58,6 +74,7 @@ export class RedisStore implements DedupStore {
   private readonly inFlight = new Set<PendingCall>();
   private watchdog?: NodeJS.Timeout;
   private readonly fenceKey: string;
+  private readonly writePolicy: RetryPolicy;
 
   constructor(
     private readonly redis: Redis,
@@ -66,6 +83,12 @@ export class RedisStore implements DedupStore {
     private readonly logger: Logger,
   ) {
     this.fenceKey = `${options.keyPrefix}~fence`;
+    // Worst case ≈ attempts × timeoutMs + (1 + 2 + 4) × timeoutMs / 4: a few timeouts, bounded.
+    this.writePolicy = {
+      attempts: options.writeAttempts ?? 4,
+      baseDelayMs: Math.max(20, Math.floor(options.timeoutMs / 4)),
+      maxDelayMs: options.timeoutMs,
+    };
   }
 
   async claim(
@@ -88,35 +111,43 @@ export class RedisStore implements DedupStore {
     });
   }
 
-  async complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
+  async complete(
+    items: readonly CompleteItem[],
+    ttlMs: number,
+    mode: RedisWriteMode = 'settle',
+  ): Promise<boolean[]> {
     if (items.length === 0) return [];
     const args: (string | number)[] = [ttlMs];
     for (const item of items) args.push(item.token, item.result ?? '', item.messageId ?? '');
-    const reply = (await this.call(() =>
-      COMPLETE_SCRIPT.run(this.redis, [...items.map((i) => i.storageKey), this.fenceKey], args),
-    )) as number[];
+    const keys = [...items.map((i) => i.storageKey), this.fenceKey];
+    const reply = (await this.write(mode, () => COMPLETE_SCRIPT.run(this.redis, keys, args))) as number[];
     return reply.map((value) => value === 1);
   }
 
-  async release(items: readonly HeldKey[]): Promise<boolean[]> {
+  /**
+   * A retried release whose earlier attempt may have run counts an absent key as released: the
+   * key is free either way, which is what release is for.
+   */
+  async release(items: readonly HeldKey[], mode: RedisWriteMode = 'settle'): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const reply = (await this.call(() =>
-      RELEASE_SCRIPT.run(
-        this.redis,
-        items.map((i) => i.storageKey),
-        items.map((i) => i.token),
-      ),
+    const keys = items.map((i) => i.storageKey);
+    const tokens = items.map((i) => i.token);
+    const reply = (await this.write(mode, (attempt) =>
+      RELEASE_SCRIPT.run(this.redis, keys, [attempt > 1 ? 1 : 0, ...tokens]),
     )) as number[];
     return reply.map((value) => value === 1);
   }
 
-  async extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]> {
+  async extend(
+    items: readonly (HeldKey & ClaimRequest)[],
+    leaseMs: number,
+    mode: RedisWriteMode = 'settle',
+  ): Promise<boolean[]> {
     if (items.length === 0) return [];
     const args: (string | number)[] = [leaseMs];
     for (const item of items) args.push(item.token, item.messageId ?? '');
-    const reply = (await this.call(() =>
-      EXTEND_SCRIPT.run(this.redis, [...items.map((i) => i.storageKey), this.fenceKey], args),
-    )) as number[];
+    const keys = [...items.map((i) => i.storageKey), this.fenceKey];
+    const reply = (await this.write(mode, () => EXTEND_SCRIPT.run(this.redis, keys, args))) as number[];
     return reply.map((value) => value === 1);
   }
 
@@ -125,8 +156,13 @@ export class RedisStore implements DedupStore {
     return record ?? null;
   }
 
-  async forget(storageKey: string): Promise<boolean> {
-    return (await this.call(() => this.redis.del(storageKey))) > 0;
+  /** Deletes the record unless, without `force`, it is a live IN_PROGRESS claim (one Lua script). */
+  async forget(storageKey: string, options: ForgetOptions = {}): Promise<ForgetOutcome> {
+    const force = options.force ?? true;
+    const reply = await this.write('settle', () =>
+      FORGET_SCRIPT.run(this.redis, [storageKey], [force ? 1 : 0]),
+    );
+    return String(reply) as ForgetOutcome;
   }
 
   /**
@@ -187,22 +223,47 @@ export class RedisStore implements DedupStore {
       throw new StoreUnavailableError('redis', 'failed recently, not retried yet');
     }
     try {
-      const result = await this.withTimeout(operation());
-      if (this.down) {
-        this.down = false;
-        this.logger.log({ msg: 'dedup store recovered', store: 'redis' });
-      }
-      return result;
+      return this.succeeded(await this.withTimeout(operation()));
     } catch (error) {
       if (!isRedisDownError(error)) throw error;
-      this.downUntil = Date.now() + this.options.retryAfterMs;
-      this.metrics.increment('store-down', { store: 'redis' });
-      if (!this.down) {
-        this.down = true;
-        this.logger.error({ msg: 'dedup store down', store: 'redis', error: (error as Error).message });
-      }
-      throw new StoreUnavailableError('redis', (error as Error).message, { cause: error });
+      throw this.failed(error as Error);
     }
+  }
+
+  /**
+   * A write about work already claimed: in `settle` mode it ignores the circuit (opened maybe by
+   * another key's slow reply) and retries, so a completion is not lost to a blip.
+   */
+  private write<T>(mode: RedisWriteMode, operation: (attempt: number) => Promise<T>): Promise<T> {
+    if (mode === 'best-effort') return this.call(() => operation(1));
+    return withRetry(this.writePolicy, isRedisDownError, (attempt) =>
+      this.withTimeout(operation(attempt)),
+    ).then(
+      (result) => this.succeeded(result),
+      (error: unknown) => {
+        if (!isRedisDownError(error)) throw error;
+        throw this.failed(error as Error);
+      },
+    );
+  }
+
+  private succeeded<T>(result: T): T {
+    if (this.down) {
+      this.down = false;
+      this.downUntil = 0;
+      this.logger.log({ msg: 'dedup store recovered', store: 'redis' });
+    }
+    return result;
+  }
+
+  private failed(error: Error): StoreUnavailableError {
+    this.downUntil = Date.now() + this.options.retryAfterMs;
+    this.metrics.increment('store-down', { store: 'redis' });
+    if (!this.down) {
+      this.down = true;
+      this.logger.error({ msg: 'dedup store down', store: 'redis', error: error.message });
+    }
+    return new StoreUnavailableError('redis', error.message, { cause: error });
   }
 
   /** One shared watchdog instead of a timer per command (the hot path sends two commands per message). */

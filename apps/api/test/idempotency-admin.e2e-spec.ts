@@ -137,6 +137,74 @@ describe('admin API: idempotency records and stats', () => {
     }
   });
 
+  it('answers 400 naming the problem for a key or scope no store could hold, and touches nothing', async () => {
+    const cases: [string, string, string][] = [
+      [`${scope}/a%00b`, 'key', 'the key contains NUL (U+0000) at index 1'],
+      [`${scope}/a%09b`, 'key', 'the key contains control character U+0009 at index 1'],
+      [`${scope}/%C2%85`, 'key', 'the key contains control character U+0085 at index 0'],
+      [`${scope}/${'x'.repeat(513)}`, 'key', 'the key is 513 bytes; at most 512 (UTF-8)'],
+      // 300 characters: within the old character bound, but 600 bytes.
+      [`${scope}/${encodeURIComponent('é'.repeat(300))}`, 'key', 'the key is 600 bytes; at most 512 (UTF-8)'],
+      ['s%00/order-2', 'scope', 'the scope contains NUL (U+0000) at index 1'],
+      [`${'s'.repeat(201)}/order-2`, 'scope', 'the scope is 201 bytes; at most 200 (UTF-8)'],
+      ['a%3Ab/order-2', 'scope', 'the scope contains ":" (it separates scope from key)'],
+    ];
+    for (const [path, field, message] of cases) {
+      for (const method of ['get', 'delete'] as const) {
+        const response = await request(server())[method](`/admin/idempotency/${path}`).set(admin).expect(400);
+        expect([method, path, response.body]).toEqual([
+          method,
+          path,
+          {
+            statusCode: 400,
+            error: 'Bad Request',
+            message: 'validation failed',
+            details: [{ field, message }],
+          },
+        ]);
+      }
+    }
+    expect(await idempotency.get('order-2', { scope })).toMatchObject({ state: 'COMPLETED' });
+  });
+
+  it('answers 400, not 500, for a path that is not valid percent-encoded UTF-8', async () => {
+    for (const path of [`${scope}/%ED%A0%80`, `${scope}/%FF`, `${scope}/%E0%A4%A`]) {
+      const response = await request(server()).get(`/admin/idempotency/${path}`).set(admin);
+      expect([path, response.status]).toEqual([path, 400]);
+    }
+  });
+
+  it('validates list scope and prefix with the same rules (400, never a store error)', async () => {
+    const cases: [Record<string, string>, string, RegExp][] = [
+      [{ prefix: 'a\u0000' }, 'prefix', /the scope contains NUL \(U\+0000\) at index 1/],
+      [{ prefix: `${scope}:k\u0000` }, 'prefix', /the key contains NUL \(U\+0000\) at index 1/],
+      [{ prefix: `${scope}:${'é'.repeat(300)}` }, 'prefix', /the key is 600 bytes/],
+      [{ scope: 's\u0007' }, 'scope', /the scope contains control character U\+0007 at index 1/],
+      [{ scope, prefix: 'k\u0000' }, 'prefix', /the key contains NUL/],
+    ];
+    for (const [query, field, message] of cases) {
+      const response = await request(server()).get('/admin/idempotency').query(query).set(admin).expect(400);
+      expect(response.body).toMatchObject({ statusCode: 400, message: 'validation failed' });
+      expect(response.body.details).toEqual([{ field, message: expect.stringMatching(message) }]);
+    }
+  });
+
+  it('gets, lists and forgets a non-ASCII key exactly (URL-encoded in the path)', async () => {
+    const key = 'clé:ü 😀/%_*?[x]';
+    await idempotency.run(key, async () => 'unicode', { scope });
+    const path = `/admin/idempotency/${scope}/${encodeURIComponent(key)}`;
+    const got = await request(server()).get(path).set(admin).expect(200);
+    expect(got.body).toMatchObject({ scope, key, state: 'COMPLETED', result: 'unicode' });
+    const listed = await request(server())
+      .get('/admin/idempotency')
+      .query({ scope, prefix: 'clé:' })
+      .set(admin)
+      .expect(200);
+    expect(listed.body.items.map((item: RecordBody) => item.key)).toEqual([key]);
+    await request(server()).delete(path).set(admin).expect(200);
+    expect(await idempotency.get(key, { scope })).toBeNull();
+  });
+
   it('gets one record, 404 for an unknown key', async () => {
     const response = await request(server())
       .get(`/admin/idempotency/${scope}/order-2`)

@@ -19,36 +19,68 @@ import {
   ApiQuery,
   ApiTags,
 } from '@nestjs/swagger';
-import { IdempotencyRecord, IdempotencyService } from '@once/dedup';
+import {
+  IdempotencyRecord,
+  IdempotencyService,
+  validateIdempotencyKey,
+  validateIdempotencyScope,
+} from '@once/dedup';
 import { booleanString } from '@once/platform';
 import { z } from 'zod';
 import { Admin, AdminOnly } from '../admin-auth/admin.decorator';
 import { Page, paginationSchema } from '../common/pagination';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
-/** Scopes are part of every stored key and may not contain `:`. */
-const scopeSchema = z
-  .string()
-  .min(1)
-  .max(200)
-  .regex(/^[^:]+$/, 'must not contain ":"');
+/** A zod refinement from a @once/dedup validator: its message names the problem. */
+const checkedBy =
+  (validate: (value: string) => string | undefined, field?: string) =>
+  (value: string, ctx: z.RefinementCtx) => {
+    const problem = validate(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, ...(field ? { path: [field] } : {}) });
+  };
+
+/**
+ * A list prefix is of a key (with `scope`) or of `scope:key`: each part is held to the rules of
+ * what it prefixes, so no store ever sees text it would refuse (NUL) or read differently.
+ */
+const prefixProblem = (prefix: string, scoped: boolean): string | undefined => {
+  if (scoped) return validateIdempotencyKey(prefix);
+  const colon = prefix.indexOf(':');
+  if (colon < 0) return validateIdempotencyScope(prefix);
+  const rest = prefix.slice(colon + 1);
+  return (
+    validateIdempotencyScope(prefix.slice(0, colon)) ?? (rest ? validateIdempotencyKey(rest) : undefined)
+  );
+};
+
+/** Scopes are part of every stored key: the dedup lib's rules (at most 200 UTF-8 bytes, no ":" or control characters). */
+const scopeSchema = z.string().superRefine(checkedBy(validateIdempotencyScope));
 
 const listQuery = new ZodValidationPipe(
-  paginationSchema.extend({
-    state: z.enum(['IN_PROGRESS', 'COMPLETED']).optional(),
-    scope: scopeSchema.optional(),
-    prefix: z.string().min(1).max(500).optional(),
-    cursor: z
-      .string()
-      .max(500)
-      .regex(/^[A-Za-z0-9_-]+$/, 'must be the nextCursor of a previous page')
-      .optional(),
-  }),
+  paginationSchema
+    .extend({
+      state: z.enum(['IN_PROGRESS', 'COMPLETED']).optional(),
+      scope: scopeSchema.optional(),
+      prefix: z.string().min(1).optional(),
+      cursor: z
+        .string()
+        .max(500)
+        .regex(/^[A-Za-z0-9_-]+$/, 'must be the nextCursor of a previous page')
+        .optional(),
+    })
+    .superRefine((query, ctx) => {
+      const problem =
+        query.prefix === undefined ? undefined : prefixProblem(query.prefix, query.scope !== undefined);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['prefix'] });
+    }),
 );
 type ListQuery = z.infer<typeof listQuery.schema>;
 
-const scopeParam = new ZodValidationPipe(scopeSchema);
-const keyParam = new ZodValidationPipe(z.string().min(1).max(512));
+// The same validation as every IdempotencyService entry point, but as a 400 naming the field.
+const scopeParam = new ZodValidationPipe(
+  z.string().superRefine(checkedBy(validateIdempotencyScope, 'scope')),
+);
+const keyParam = new ZodValidationPipe(z.string().superRefine(checkedBy(validateIdempotencyKey, 'key')));
 const forgetQuery = new ZodValidationPipe(
   z.object({
     force: booleanString.default(false),
@@ -84,7 +116,8 @@ export class IdempotencyAdminController {
   @ApiQuery({
     name: 'prefix',
     required: false,
-    description: 'prefix of the key (within scope when scope is given, else of "scope:key")',
+    description:
+      'prefix of the key (within scope when scope is given, else of "scope:key"); the same rules as keys and scopes',
   })
   @ApiQuery({ name: 'limit', required: false, description: '1–200, default 50' })
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page' })
@@ -109,6 +142,7 @@ export class IdempotencyAdminController {
     description: 'the idempotency key (URL-encoded), e.g. daily-digest:2026-11-22T07:00:00.000Z',
   })
   @ApiOkResponse({ description: 'IdempotencyRecord' })
+  @ApiBadRequestResponse({ description: 'a scope or key no store could hold (details name the problem)' })
   @ApiNotFoundResponse({ description: 'no live record for this key' })
   async get(
     @Param('scope', scopeParam) scope: string,
@@ -140,6 +174,7 @@ export class IdempotencyAdminController {
   })
   @ApiQuery({ name: 'reason', required: false, description: 'why, for the audit log' })
   @ApiOkResponse({ description: '{ forgotten: true, previous: IdempotencyRecord }' })
+  @ApiBadRequestResponse({ description: 'a scope or key no store could hold, or an invalid query' })
   @ApiNotFoundResponse({ description: 'no live record for this key' })
   @ApiConflictResponse({ description: 'the record is IN_PROGRESS under a live lease and force is not set' })
   async forget(
@@ -157,9 +192,21 @@ export class IdempotencyAdminController {
           'releasing it may run its side effect twice: retry with force=true to do it anyway',
       );
     }
-    if (!(await this.idempotency.forget(key, { scope }))) {
-      throw new NotFoundException(`no idempotency record for ${scope}:${key}`);
+    // Not a literal: `force` is only passed on once IdempotencyService.forget takes it.
+    const options = { scope, force: query.force };
+    let forgotten: boolean;
+    try {
+      forgotten = await this.idempotency.forget(key, options);
+    } catch (error) {
+      // A worker claimed the key between the read above and the delete.
+      if (error instanceof Error && error.name === 'RecordInFlightError') {
+        throw new ConflictException(
+          `${scope}:${key} became IN_PROGRESS under a live lease; retry with force=true to release it anyway`,
+        );
+      }
+      throw error;
     }
+    if (!forgotten) throw new NotFoundException(`no idempotency record for ${scope}:${key}`);
     this.logger.log({
       msg: 'audit: idempotency record forgotten',
       actor,

@@ -26,12 +26,22 @@ export function messageIdOf(value: unknown): string | undefined {
 class UnusableEventIdError extends TypeError {}
 
 /**
- * C0 and C1 controls (NUL included) and lone surrogates. Written without the `u` flag so it sees
- * UTF-16 code units: a lone surrogate would become U+FFFD in UTF-8, so two keys would collide.
+ * Index of the first C0/C1 control (NUL included) or lone surrogate, or -1. Scans UTF-16 code
+ * units: a lone surrogate would become U+FFFD in UTF-8, so two keys would collide. A loop, not a
+ * regex: it runs for every key on the hot path.
  */
-const UNSAFE_CHAR =
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+function firstUnsafeIndex(value: string): number {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return i;
+    if (code >= 0xd800 && code <= 0xdfff) {
+      const next = value.charCodeAt(i + 1); // NaN past the end
+      if (code > 0xdbff || !(next >= 0xdc00 && next <= 0xdfff)) return i;
+      i++;
+    }
+  }
+  return -1;
+}
 
 const hex = (code: number) => `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
 
@@ -39,17 +49,18 @@ const hex = (code: number) => `U+${code.toString(16).toUpperCase().padStart(4, '
 function textProblem(value: unknown, what: string, maxBytes: number, allowEmpty = false): string | undefined {
   if (typeof value !== 'string') return `${what} is ${kindOf(value)}, not a string`;
   if (value.length === 0) return allowEmpty ? undefined : `${what} is empty`;
-  // UTF-16 length ≤ UTF-8 length: a string of more units than the bound is over it without counting.
-  if (value.length > maxBytes || Buffer.byteLength(value, 'utf8') > maxBytes) {
-    return `${what} is ${Buffer.byteLength(value, 'utf8')} bytes; at most ${maxBytes} (UTF-8)`;
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes (a surrogate pair 4 for 2): count only when in doubt.
+  if (value.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes > maxBytes) return `${what} is ${bytes} bytes; at most ${maxBytes} (UTF-8)`;
   }
-  const found = UNSAFE_CHAR.exec(value);
-  if (!found) return undefined;
-  const code = found[0].charCodeAt(0);
+  const index = firstUnsafeIndex(value);
+  if (index < 0) return undefined;
+  const code = value.charCodeAt(index);
   if (code >= 0xd800 && code <= 0xdfff) {
-    return `${what} contains a lone surrogate ${hex(code)} at index ${found.index} (not valid Unicode: UTF-8 stores would turn it into U+FFFD)`;
+    return `${what} contains a lone surrogate ${hex(code)} at index ${index} (not valid Unicode: UTF-8 stores would turn it into U+FFFD)`;
   }
-  return `${what} contains ${code === 0 ? 'NUL (U+0000)' : `control character ${hex(code)}`} at index ${found.index}`;
+  return `${what} contains ${code === 0 ? 'NUL (U+0000)' : `control character ${hex(code)}`} at index ${index}`;
 }
 
 function kindOf(value: unknown): string {

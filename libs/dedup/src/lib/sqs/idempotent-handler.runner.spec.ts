@@ -1,12 +1,18 @@
 import type { Message } from '@aws-sdk/client-sqs';
+import fc from 'fast-check';
 import { Logger } from '@nestjs/common';
 import { DedupMetrics, type DedupMetricEvent } from '../dedup-metrics.service';
 import { DuplicateInFlightError, MissingIdempotencyKeyError } from '../dedup.errors';
 import type { ResolvedDedupOptions } from '../dedup.options';
 import type { ExecOutcome, ExecUnit, IdempotencyService, WorkResult } from '../idempotency.service';
 import type { IdempotencyContext } from '../dedup.types';
-import { duplicateCause, IdempotentHandlerRunner, type IdempotentCall } from './idempotent-handler.runner';
-import type { SqsQueueOps } from './sqs-queue.ops';
+import {
+  duplicateCause,
+  IdempotentHandlerRunner,
+  inFlightDeferral,
+  type IdempotentCall,
+} from './idempotent-handler.runner';
+import { DEFERRED_FROM_ATTRIBUTE, type DeferralTarget, type SqsQueueOps } from './sqs-queue.ops';
 
 const msg = (id: string, eventId?: string, receiveCount?: number): Message => ({
   MessageId: id,
@@ -87,10 +93,23 @@ function fakeService(
   return { service: service as unknown as IdempotencyService, executed, reads };
 }
 
-function fakeQueue(deadLetterWorks = true) {
+/**
+ * A fake SqsQueueOps. `target`: what deferralTarget answers (default: not an SQS consumer, so
+ * in-flight duplicates only get a visibility change); `resendFails`: MessageIds whose copy fails.
+ */
+function fakeQueue(
+  deadLetterWorks = true,
+  deferral: { target?: DeferralTarget; resendFails?: string[] } = {},
+) {
   const visibility: { ids: (string | undefined)[]; seconds: number }[] = [];
   const deadLettered: string[] = [];
+  const resent: { ids: (string | undefined)[]; seconds: number }[] = [];
   const ops = {
+    deferralTarget: async () => deferral.target,
+    resend: async (_consumer: string, messages: readonly Message[], seconds: number) => {
+      resent.push({ ids: messages.map((m) => m.MessageId), seconds });
+      return new Set(messages.filter((m) => !deferral.resendFails?.includes(m.MessageId ?? '')));
+    },
     changeVisibility: async (_consumer: string, messages: readonly Message[], seconds: number) => {
       visibility.push({ ids: messages.map((m) => m.MessageId), seconds });
     },
@@ -100,8 +119,11 @@ function fakeQueue(deadLetterWorks = true) {
       return new Set(entries.map((e) => e.message));
     },
   };
-  return { ops: ops as unknown as SqsQueueOps, visibility, deadLettered };
+  return { ops: ops as unknown as SqsQueueOps, visibility, deadLettered, resent };
 }
+
+/** A standard queue with a DLQ after 3 receives, whose consumer receives all message attributes. */
+const standardQueue: DeferralTarget = { fifo: false, maxReceiveCount: 3, copiesAttributes: true };
 
 const options = (overrides: Partial<ResolvedDedupOptions> = {}) =>
   ({ manageVisibility: true, missingKey: 'dead-letter', ...overrides }) as ResolvedDedupOptions;
@@ -380,5 +402,131 @@ describe('IdempotentHandlerRunner, duplicate causes', () => {
     expect(duplicateCause(msg('m', 'k'), 'm')).toBe('redelivery');
     expect(duplicateCause(msg('m', 'k'), null)).toBe('producer-duplicate');
     expect(duplicateCause(msg('m', 'k'), undefined)).toBeUndefined();
+  });
+});
+
+const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`idempotent-handler.runner.spec: fast-check seed ${seed} (rerun with FC_SEED=${seed})`);
+
+describe('inFlightDeferral: an in-flight duplicate never spends the receives its redrive policy allows', () => {
+  it('changes visibility while the next receive leaves one to spare, re-sends a copy when it would not', () => {
+    expect(inFlightDeferral(msg('m', 'k', 1), standardQueue)).toBe('visibility');
+    expect(inFlightDeferral(msg('m', 'k', 2), standardQueue)).toBe('resend');
+    expect(inFlightDeferral(msg('m', 'k', 3), standardQueue)).toBe('resend');
+    expect(inFlightDeferral(msg('m', 'k', 1), { ...standardQueue, maxReceiveCount: 1 })).toBe('resend');
+    expect(inFlightDeferral(msg('m', 'k', 8), { ...standardQueue, maxReceiveCount: 10 })).toBe('visibility');
+    expect(inFlightDeferral(msg('m', 'k', 9), { ...standardQueue, maxReceiveCount: 10 })).toBe('resend');
+  });
+
+  it('assumes the worst when the receive count or the redrive policy is unknown', () => {
+    expect(inFlightDeferral(msg('m', 'k'), standardQueue)).toBe('resend');
+    expect(inFlightDeferral(msg('m', 'k', 1), { ...standardQueue, maxReceiveCount: undefined })).toBe(
+      'resend',
+    );
+  });
+
+  it('keeps the message where a copy cannot stand in for it, or receives never dead-letter', () => {
+    expect(inFlightDeferral(msg('m', 'k', 3), { ...standardQueue, fifo: true })).toBe('visibility');
+    expect(inFlightDeferral(msg('m', 'k', 3), { ...standardQueue, copiesAttributes: false })).toBe(
+      'visibility',
+    );
+    expect(inFlightDeferral(msg('m', 'k', 50), { ...standardQueue, maxReceiveCount: null })).toBe(
+      'visibility',
+    );
+  });
+
+  it('property: however often a standard-queue duplicate is deferred, no receive exceeds maxReceiveCount', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 25 }),
+        fc.integer({ min: 1, max: 60 }),
+        (maxReceiveCount, firstCount, deferrals) => {
+          fc.pre(firstCount <= maxReceiveCount); // SQS never hands over a receive past the limit
+          const target = { ...standardQueue, maxReceiveCount };
+          let count = firstCount;
+          for (let i = 0; i < deferrals; i += 1) {
+            // A visibility change brings the same message back one receive later; a copy starts at 1.
+            count = inFlightDeferral(msg('m', 'k', count), target) === 'visibility' ? count + 1 : 1;
+            if (count > maxReceiveCount) return false;
+            // ...and, back from a deferral, it still has a receive to spare for a retry of its own.
+            if (count > 1 && count + 1 > maxReceiveCount) return false;
+          }
+          return true;
+        },
+      ),
+      { seed, numRuns: 2000 },
+    );
+  });
+});
+
+describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
+  const singleCall = (message: Message): IdempotentCall => ({
+    spec: { scope: 'Jobs.handle' },
+    handler: { name: 'jobs', batch: false },
+    thisArg: undefined,
+    original: async () => 'handled',
+    args: [message],
+  });
+  const runnerWith = (queue: ReturnType<typeof fakeQueue>, overrides: Partial<ResolvedDedupOptions> = {}) =>
+    new IdempotentHandlerRunner(
+      fakeService({ inFlight: ['busy'] }).service,
+      queue.ops,
+      new DedupMetrics(),
+      options(overrides),
+    );
+
+  it('single: a copy re-sent with the deferral as its delay lets the original be acknowledged (no error)', async () => {
+    const queue = fakeQueue(true, { target: standardQueue });
+    await expect(runnerWith(queue).invoke(singleCall(msg('1', 'busy', 2)))).resolves.toBeUndefined();
+    expect(queue.resent).toEqual([{ ids: ['1'], seconds: 4 }]);
+    expect(queue.visibility).toEqual([]);
+  });
+
+  it('single: a copy that could not be sent falls back to the visibility change, and the message is kept', async () => {
+    const queue = fakeQueue(true, { target: standardQueue, resendFails: ['1'] });
+    await expect(runnerWith(queue).invoke(singleCall(msg('1', 'busy', 2)))).rejects.toBeInstanceOf(
+      DuplicateInFlightError,
+    );
+    expect(queue.resent).toEqual([{ ids: ['1'], seconds: 4 }]);
+    expect(queue.visibility).toEqual([{ ids: ['1'], seconds: 4 }]);
+  });
+
+  it('single: with receives to spare, only the visibility changes (same message, no copy)', async () => {
+    const queue = fakeQueue(true, { target: standardQueue });
+    await expect(runnerWith(queue).invoke(singleCall(msg('1', 'busy', 1)))).rejects.toBeInstanceOf(
+      DuplicateInFlightError,
+    );
+    expect(queue.resent).toEqual([]);
+    expect(queue.visibility).toEqual([{ ids: ['1'], seconds: 4 }]);
+  });
+
+  it('does neither with manageVisibility off', async () => {
+    const queue = fakeQueue(true, { target: standardQueue });
+    await expect(
+      runnerWith(queue, { manageVisibility: false }).invoke(singleCall(msg('1', 'busy', 3))),
+    ).rejects.toBeInstanceOf(DuplicateInFlightError);
+    expect(queue.resent).toEqual([]);
+    expect(queue.visibility).toEqual([]);
+  });
+
+  it('batch: acknowledges the re-sent in-flight duplicates only; the rest keep a visibility change', async () => {
+    const queue = fakeQueue(true, { target: standardQueue, resendFails: ['3'] });
+    const handler = jest.fn(async () => undefined);
+    const acked = await runnerWith(queue).invoke(
+      batchCall([msg('1', 'busy', 1), msg('2', 'busy', 2), msg('3', 'busy'), msg('4', 'fresh', 1)], handler),
+    );
+    expect(queue.resent).toEqual([{ ids: ['2', '3'], seconds: 4 }]);
+    expect(queue.visibility).toEqual([{ ids: ['1', '3'], seconds: 4 }]);
+    expect((acked as Message[]).map((m) => m.MessageId).sort()).toEqual(['2', '4']);
+  });
+
+  it('counts a re-sent copy coming back as a redelivery, whatever its receive count', () => {
+    const copy: Message = {
+      ...msg('copy', 'k', 1),
+      MessageAttributes: { [DEFERRED_FROM_ATTRIBUTE]: { DataType: 'String', StringValue: 'original' } },
+    };
+    expect(duplicateCause(copy, 'someone-else')).toBe('redelivery');
+    expect(duplicateCause({ ...copy, Attributes: undefined }, undefined)).toBe('redelivery');
   });
 });

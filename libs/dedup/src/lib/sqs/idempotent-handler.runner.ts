@@ -8,7 +8,7 @@ import type { IdempotencyKeyFn } from '../idempotency-key.extractor';
 import { messageIdOf, resolveIdempotencyKey } from '../idempotency-key.extractor';
 import type { ExecOutcome, IdempotencyService, ResolvedRunOptions } from '../idempotency.service';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
-import type { SqsQueueOps } from './sqs-queue.ops';
+import { DEFERRED_FROM_ATTRIBUTE, type DeferralTarget, type SqsQueueOps } from './sqs-queue.ops';
 
 /** What `@Idempotent` resolved at decoration time. @internal */
 export interface IdempotentSpec {
@@ -80,8 +80,10 @@ export class IdempotentHandlerRunner {
 
   /**
    * sqs-consumer `handleMessage`: completed duplicate → returns `undefined` (deleted); in flight →
-   * defers the message to the end of the lease and throws DuplicateInFlightError (kept); fresh →
-   * runs and returns the handler's result (its acknowledgement decides complete vs release).
+   * defers the message to the end of the lease (see {@link inFlightDeferral}): re-sent as a delayed
+   * copy → returns `undefined` (the original is deleted), else its visibility is changed and
+   * DuplicateInFlightError thrown (kept); fresh → runs and returns the handler's result (its
+   * acknowledgement decides complete vs release).
    */
   private async single(call: IdempotentCall, consumer: string): Promise<unknown> {
     const message = call.args[0] as Message;
@@ -117,9 +119,11 @@ export class IdempotentHandlerRunner {
         return returned;
       case 'completed':
         return undefined;
-      case 'in-flight':
-        await this.deferInFlight(consumer, [message], outcome.retryAfterMs);
+      case 'in-flight': {
+        const resent = await this.deferInFlight(consumer, [message], outcome.retryAfterMs);
+        if (resent.has(message)) return undefined;
         throw new DuplicateInFlightError(opts.scope, key, outcome.retryAfterMs, message.MessageId);
+      }
       default:
         throw new StaleClaimError(opts.scope, key, message.MessageId);
     }
@@ -187,7 +191,7 @@ export class IdempotentHandlerRunner {
     );
 
     const ack: Message[] = [];
-    const deferrals: Promise<void>[] = [];
+    const deferrals: Promise<Set<Message>>[] = [];
     plan.groups.forEach((group, i) => {
       const outcome = outcomes[i];
       const all = [group.leader, ...group.followers];
@@ -195,7 +199,8 @@ export class IdempotentHandlerRunner {
       else if (outcome?.status === 'in-flight')
         deferrals.push(this.deferInFlight(consumer, all, outcome.retryAfterMs));
     });
-    await Promise.all(deferrals);
+    // Re-sent in-flight duplicates are acknowledged: their delayed copies stand in for them.
+    for (const resent of await Promise.all(deferrals)) ack.push(...resent);
     if (plan.missing.length > 0) {
       const sent = await this.deadLetterMissing(consumer, plan.missing);
       ack.push(...waiting.filter((message) => sent.has(message)));
@@ -233,19 +238,28 @@ export class IdempotentHandlerRunner {
       await this.queueOps.changeVisibility(consumer, messages, leaseMs / 1000);
   }
 
-  /** Lets an in-flight duplicate reappear just after the holder's lease ends, not before. */
+  /**
+   * Lets in-flight duplicates reappear just after the holder's lease ends, not before, without
+   * spending the receives their redrive policy allows ({@link inFlightDeferral}). Returns the
+   * messages re-sent as delayed copies: the caller acknowledges those (only after the copy was
+   * sent); the others got a visibility change (also when their copy could not be sent).
+   */
   private async deferInFlight(
     consumer: string,
     messages: readonly Message[],
     retryAfterMs: number,
-  ): Promise<void> {
-    if (this.options.manageVisibility) {
-      await this.queueOps.changeVisibility(
-        consumer,
-        messages,
-        Math.max(1, Math.ceil(retryAfterMs / 1000) + 1),
-      );
-    }
+  ): Promise<Set<Message>> {
+    if (!this.options.manageVisibility) return new Set();
+    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000) + 1);
+    const target = await this.queueOps.deferralTarget(consumer);
+    const toResend = target
+      ? messages.filter((message) => inFlightDeferral(message, target) === 'resend')
+      : [];
+    const resent =
+      toResend.length > 0 ? await this.queueOps.resend(consumer, toResend, seconds) : new Set<Message>();
+    const kept = messages.filter((message) => !resent.has(message));
+    if (kept.length > 0) await this.queueOps.changeVisibility(consumer, kept, seconds);
+    return resent;
   }
 
   /**
@@ -327,12 +341,46 @@ function duplicateCounter(outcome: ExecOutcome): TurnedAway['counter'] | undefin
 
 const receiveCountOf = (message: Message): number => Number(message.Attributes?.ApproximateReceiveCount);
 
+/**
+ * Receives a deferred in-flight duplicate keeps in hand, beyond the one that brings it back: after a
+ * holder that failed, the duplicate may be the one that does the work, and needs a retry of its own.
+ */
+const RECEIVES_KEPT_FOR_WORK = 1;
+
+/**
+ * How to defer an in-flight duplicate. Every receive counts towards the queue's
+ * `maxReceiveCount`, so a duplicate deferred by visibility again and again while a long holder keeps
+ * its lease would be dead-lettered, although it is well-formed and needed if the holder fails.
+ *
+ * - `visibility` (ChangeMessageVisibility; same message, one cheap call) while that is harmless: the
+ *   queue has no redrive policy, or the receive that brings it back still leaves
+ *   {@link RECEIVES_KEPT_FOR_WORK} more before `maxReceiveCount`.
+ * - `resend` otherwise (a delayed copy, then the original deleted: the copy starts again at receive
+ *   count 0). An unknown receive count or redrive policy counts as the worst case. A copy's delay is
+ *   capped at SQS's 15 minutes: one that comes back before a longer lease ends is deferred again.
+ * - Always `visibility` where a copy cannot stand in for the message: FIFO queues (no per-message
+ *   delay, and a copy would lose its place in the group and its deduplication id), and a consumer
+ *   that does not receive all message attributes (the copy would lose them). There, give the queue
+ *   a `maxReceiveCount` above the longest holder run divided by the lease, plus the retries wanted.
+ * @internal
+ */
+export function inFlightDeferral(message: Message, target: DeferralTarget): 'visibility' | 'resend' {
+  if (target.fifo || !target.copiesAttributes) return 'visibility';
+  if (target.maxReceiveCount === null) return 'visibility';
+  if (target.maxReceiveCount === undefined || lacksReceiveCount(message)) return 'resend';
+  return receiveCountOf(message) + 1 + RECEIVES_KEPT_FOR_WORK > target.maxReceiveCount
+    ? 'resend'
+    : 'visibility';
+}
+
 const lacksReceiveCount = (message: Message): boolean => !Number.isFinite(receiveCountOf(message));
 
 /**
  * `redelivery` when SQS has handed this very message over before (receive count above 1, or the
- * record was made by its MessageId), else `producer-duplicate`. A first receive (count 1) cannot be
- * the message the record was made by; without a count and a record, the cause is unknown.
+ * record was made by its MessageId), or it is a copy the lib re-sent to defer it (tagged with
+ * {@link DEFERRED_FROM_ATTRIBUTE}: the same delivery coming back), else `producer-duplicate`. A first
+ * receive (count 1) of an untagged message cannot be the message the record was made by; without a
+ * count and a record, the cause is unknown.
  * @internal
  */
 export function duplicateCause(
@@ -340,6 +388,7 @@ export function duplicateCause(
   recordMessageId: string | null | undefined,
 ): DuplicateCause | undefined {
   if (receiveCountOf(message) > 1) return 'redelivery';
+  if (message.MessageAttributes?.[DEFERRED_FROM_ATTRIBUTE]?.StringValue) return 'redelivery';
   if (message.MessageId !== undefined && message.MessageId === recordMessageId) return 'redelivery';
   if (!lacksReceiveCount(message) || recordMessageId !== undefined) return 'producer-duplicate';
   return undefined;

@@ -1,0 +1,134 @@
+import {
+  GetQueueAttributesCommand,
+  type Message,
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+} from '@aws-sdk/client-sqs';
+import { Logger } from '@nestjs/common';
+import type { ModuleRef } from '@nestjs/core';
+import { DEFERRED_FROM_ATTRIBUTE, SqsQueueOps } from './sqs-queue.ops';
+
+/** A fake SQS client: answers GetQueueAttributes with `redrivePolicy`, records SendMessageBatch entries. */
+function fakeSqs(redrivePolicy: string | undefined | Error, failIds: string[] = []) {
+  const sent: SendMessageBatchRequestEntry[] = [];
+  let attributeReads = 0;
+  const sqs = {
+    send: async (command: unknown) => {
+      if (command instanceof GetQueueAttributesCommand) {
+        attributeReads += 1;
+        if (redrivePolicy instanceof Error) throw redrivePolicy;
+        return { Attributes: redrivePolicy === undefined ? {} : { RedrivePolicy: redrivePolicy } };
+      }
+      if (command instanceof SendMessageBatchCommand) {
+        const entries = command.input.Entries ?? [];
+        sent.push(...entries);
+        return {
+          Successful: entries
+            .filter((e) => !failIds.includes(e.Id ?? ''))
+            .map((e) => ({ Id: e.Id, MessageId: `copy-${e.Id}` })),
+          Failed: entries
+            .filter((e) => failIds.includes(e.Id ?? ''))
+            .map((e) => ({ Id: e.Id, Code: 'InternalError' })),
+        };
+      }
+      throw new Error('unexpected command');
+    },
+  };
+  return { sqs, sent, reads: () => attributeReads };
+}
+
+function opsFor(
+  sqs: ReturnType<typeof fakeSqs>['sqs'],
+  { queueUrl = 'http://sqs/000000000000/jobs', messageAttributeNames = ['All'] as string[] | undefined } = {},
+) {
+  const sqsService = {
+    getQueueInfo: () => ({ sqs, queueUrl }),
+    options: { consumers: [{ name: 'jobs', messageAttributeNames }] },
+  };
+  return new SqsQueueOps({ get: () => sqsService } as unknown as ModuleRef);
+}
+
+const policy = (maxReceiveCount: number | string) =>
+  JSON.stringify({ deadLetterTargetArn: 'arn:aws:sqs:us-east-1:000000000000:jobs-dlq', maxReceiveCount });
+
+beforeAll(() => Logger.overrideLogger(false));
+
+describe('SqsQueueOps.deferralTarget', () => {
+  it('reads maxReceiveCount from the redrive policy once (cached) and sees whether the consumer gets all attributes', async () => {
+    const fake = fakeSqs(policy('3'));
+    const ops = opsFor(fake.sqs);
+    await expect(ops.deferralTarget('jobs')).resolves.toEqual({
+      fifo: false,
+      maxReceiveCount: 3,
+      copiesAttributes: true,
+    });
+    await ops.deferralTarget('jobs');
+    expect(fake.reads()).toBe(1);
+    await expect(
+      opsFor(fake.sqs, { messageAttributeNames: ['trace'] }).deferralTarget('jobs'),
+    ).resolves.toMatchObject({ copiesAttributes: false });
+    await expect(
+      opsFor(fake.sqs, { queueUrl: 'http://sqs/000000000000/jobs.fifo' }).deferralTarget('jobs'),
+    ).resolves.toMatchObject({ fifo: true });
+  });
+
+  it('null without a redrive policy; undefined (the worst case) when it cannot be read, and reads again next time', async () => {
+    await expect(opsFor(fakeSqs(undefined).sqs).deferralTarget('jobs')).resolves.toMatchObject({
+      maxReceiveCount: null,
+    });
+    const failing = fakeSqs(new Error('throttled'));
+    const ops = opsFor(failing.sqs);
+    await expect(ops.deferralTarget('jobs')).resolves.toMatchObject({ maxReceiveCount: undefined });
+    await ops.deferralTarget('jobs');
+    expect(failing.reads()).toBe(2);
+  });
+});
+
+describe('SqsQueueOps.resend', () => {
+  const message = (id: string, attributes: Message['MessageAttributes'] = {}): Message => ({
+    MessageId: id,
+    ReceiptHandle: `rh-${id}`,
+    Body: `{"eventId":"${id}"}`,
+    MessageAttributes: attributes,
+  });
+
+  it('sends delayed copies (delay capped at 900 s) with the body, the attributes and the first MessageId', async () => {
+    const fake = fakeSqs(policy(3), ['1']);
+    const ops = opsFor(fake.sqs);
+    const plain = message('m1', {
+      trace: { DataType: 'String', StringValue: 't', StringListValues: [], BinaryListValues: [] },
+    });
+    const again = message('m2', { [DEFERRED_FROM_ATTRIBUTE]: { DataType: 'String', StringValue: 'm0' } });
+
+    const sent = await ops.resend('jobs', [plain, again], 1200);
+
+    expect([...sent]).toEqual([plain]);
+    expect(fake.sent).toEqual([
+      {
+        Id: '0',
+        MessageBody: '{"eventId":"m1"}',
+        DelaySeconds: 900,
+        MessageAttributes: {
+          trace: { DataType: 'String', StringValue: 't' },
+          [DEFERRED_FROM_ATTRIBUTE]: { DataType: 'String', StringValue: 'm1' },
+        },
+      },
+      {
+        Id: '1',
+        MessageBody: '{"eventId":"m2"}',
+        DelaySeconds: 900,
+        MessageAttributes: { [DEFERRED_FROM_ATTRIBUTE]: { DataType: 'String', StringValue: 'm0' } },
+      },
+    ]);
+  });
+
+  it("respects SQS's 10-attribute cap: a full message is copied without the tag", async () => {
+    const fake = fakeSqs(policy(3));
+    const full = Object.fromEntries(
+      Array.from({ length: 10 }, (_, i) => [`a${i}`, { DataType: 'String', StringValue: String(i) }]),
+    );
+    await opsFor(fake.sqs).resend('jobs', [message('m1', full)], 3);
+    expect(Object.keys(fake.sent[0]?.MessageAttributes ?? {})).toHaveLength(10);
+    expect(fake.sent[0]?.MessageAttributes?.[DEFERRED_FROM_ATTRIBUTE]).toBeUndefined();
+  });
+});

@@ -129,6 +129,15 @@ describe('store faults after the effect ran', () => {
     expect(await client.hget(a, 'state')).toBe('COMPLETED');
   });
 
+  it('a claim that timed out leaves no IN_PROGRESS record once Redis catches up', async () => {
+    const store = redisStore(client, 100);
+    const late = key('late-claim');
+    await admin.client('PAUSE', 400, 'ALL');
+    await expect(store.claim(requests(late), 't-late', 60_000)).rejects.toBeInstanceOf(StoreUnavailableError);
+    await sleep(500);
+    expect(await client.exists(late)).toBe(0);
+  });
+
   it('a completion under a transient OOM succeeds after a retry; a release needs none (DEL is allowed)', async () => {
     const store = redisStore(client);
     const [a, b] = [key('oom-a'), key('oom-b')];

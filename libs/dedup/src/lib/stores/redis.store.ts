@@ -99,9 +99,17 @@ export class RedisStore implements DedupStore {
     if (requests.length === 0) return [];
     const args: (string | number)[] = [token, leaseMs];
     for (const request of requests) args.push(request.messageId ?? '');
-    const reply = (await this.call(() =>
-      CLAIM_SCRIPT.run(this.redis, [...requests.map((r) => r.storageKey), this.fenceKey], args),
-    )) as (string | number)[];
+    let reply: (string | number)[];
+    try {
+      reply = (await this.call(() =>
+        CLAIM_SCRIPT.run(this.redis, [...requests.map((r) => r.storageKey), this.fenceKey], args),
+      )) as (string | number)[];
+    } catch (error) {
+      if (error instanceof StoreUnavailableError && error.cause instanceof RedisTimeoutError) {
+        this.undoLateClaim(requests, token);
+      }
+      throw error;
+    }
     return requests.map((_, i): StoreClaimResult => {
       const [status, value, ms] = [String(reply[i * 3]), String(reply[i * 3 + 1]), Number(reply[i * 3 + 2])];
       if (status === 'claimed') return { status, fence: Number(value) };
@@ -214,6 +222,16 @@ export class RedisStore implements DedupStore {
       });
     });
     return records;
+  }
+
+  /**
+   * A claim that timed out may still run later and leave IN_PROGRESS records nobody will settle
+   * (duplicates would wait a whole lease). A release queued behind it on the same connection runs
+   * after it, whenever that is; not awaited, as the caller has already been told the claim failed.
+   */
+  private undoLateClaim(requests: readonly ClaimRequest[], token: string): void {
+    const keys = requests.map((r) => r.storageKey);
+    RELEASE_SCRIPT.run(this.redis, keys, [0, ...keys.map(() => token)]).catch(() => undefined);
   }
 
   /** Runs one Redis operation under the timeout and the circuit. */

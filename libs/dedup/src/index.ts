@@ -43,6 +43,7 @@ export {
   storageKeyFor,
   validateIdempotencyKey,
   validateIdempotencyScope,
+  validateListPrefix,
   type IdempotencyKeyFn,
 } from './lib/idempotency-key.extractor';
 export {

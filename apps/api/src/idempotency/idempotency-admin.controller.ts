@@ -24,6 +24,7 @@ import {
   IdempotencyService,
   validateIdempotencyKey,
   validateIdempotencyScope,
+  validateListPrefix,
 } from '@once/dedup';
 import { booleanString } from '@once/platform';
 import { z } from 'zod';
@@ -39,22 +40,12 @@ const checkedBy =
     if (problem) ctx.addIssue({ code: 'custom', message: problem, ...(field ? { path: [field] } : {}) });
   };
 
-/**
- * A list prefix is of a key (with `scope`) or of `scope:key`: each part is held to the rules of
- * what it prefixes, so no store ever sees text it would refuse (NUL) or read differently.
- */
-const prefixProblem = (prefix: string, scoped: boolean): string | undefined => {
-  if (scoped) return validateIdempotencyKey(prefix);
-  const colon = prefix.indexOf(':');
-  if (colon < 0) return validateIdempotencyScope(prefix);
-  const rest = prefix.slice(colon + 1);
-  return (
-    validateIdempotencyScope(prefix.slice(0, colon)) ?? (rest ? validateIdempotencyKey(rest) : undefined)
-  );
-};
-
 /** Scopes are part of every stored key: the dedup lib's rules (at most 200 UTF-8 bytes, no ":" or control characters). */
 const scopeSchema = z.string().superRefine(checkedBy(validateIdempotencyScope));
+
+/** The `scope:key` prefix a list query stands for. */
+const combinedPrefix = (query: { scope?: string; prefix?: string }): string | undefined =>
+  query.scope === undefined ? query.prefix : `${query.scope}:${query.prefix ?? ''}`;
 
 const listQuery = new ZodValidationPipe(
   paginationSchema
@@ -69,8 +60,9 @@ const listQuery = new ZodValidationPipe(
         .optional(),
     })
     .superRefine((query, ctx) => {
+      // The prefix the service is asked for, held to the rules of the scope and key it prefixes.
       const problem =
-        query.prefix === undefined ? undefined : prefixProblem(query.prefix, query.scope !== undefined);
+        query.prefix === undefined ? undefined : validateListPrefix(combinedPrefix(query) ?? '');
       if (problem) ctx.addIssue({ code: 'custom', message: problem, path: ['prefix'] });
     }),
 );
@@ -124,10 +116,9 @@ export class IdempotencyAdminController {
   @ApiOkResponse({ description: '{ items: IdempotencyRecord[], nextCursor: string | null }' })
   @ApiBadRequestResponse({ description: 'invalid query (details per field)' })
   async list(@Query(listQuery) query: ListQuery): Promise<Page<IdempotencyRecord>> {
-    const prefix = query.scope === undefined ? query.prefix : `${query.scope}:${query.prefix ?? ''}`;
     const page = await this.idempotency.list({
       state: query.state,
-      prefix,
+      prefix: combinedPrefix(query),
       limit: query.limit,
       cursor: query.cursor,
     });

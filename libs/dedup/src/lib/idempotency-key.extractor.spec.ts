@@ -10,6 +10,7 @@ import {
   validateIdempotencyKey,
   validateIdempotencyScope,
   validateKeyPrefix,
+  validateListPrefix,
 } from './idempotency-key.extractor';
 
 const sqsMessage = (body: string) => ({ MessageId: 'm-1', ReceiptHandle: 'r-1', Body: body });
@@ -221,6 +222,17 @@ describe('idempotency key derivation', () => {
     expect(validateIdempotencyScope('a\u0000')).toBe('the scope contains NUL (U+0000) at index 1');
     expect(validateIdempotencyScope('\ud800')).toContain('lone surrogate U+D800');
     expect(validateIdempotencyScope('a:b')).toBe('the scope contains ":" (it separates scope from key)');
+  });
+
+  it('validates list prefixes of "scope:key" part by part', () => {
+    expect(validateListPrefix('')).toBeUndefined();
+    expect(validateListPrefix('Jobs')).toBeUndefined();
+    expect(validateListPrefix('Jobs.handle:')).toBeUndefined();
+    expect(validateListPrefix('Jobs.handle:order:1')).toBeUndefined();
+    expect(validateListPrefix('Jo\u0000')).toBe('the scope contains NUL (U+0000) at index 2');
+    expect(validateListPrefix('Jobs:k\u0000')).toBe('the key contains NUL (U+0000) at index 1');
+    expect(validateListPrefix(':k')).toBe('the scope is empty');
+    expect(validateListPrefix(`Jobs:${'x'.repeat(513)}`)).toContain('the key is 513 bytes');
   });
 
   it('bounds the keyPrefix in bytes and refuses control characters in it', () => {

@@ -93,6 +93,19 @@ export function validateKeyPrefix(keyPrefix: string): string | undefined {
 }
 
 /**
+ * The problem with a `list` prefix (of `scope:key`, without the keyPrefix), or `undefined`: the
+ * part before the first `:` must be scope text and the rest key text, so no store is ever asked
+ * about text it would refuse (Postgres: NUL) or read differently (lone surrogates).
+ */
+export function validateListPrefix(prefix: string): string | undefined {
+  if (typeof prefix !== 'string') return `the prefix is ${kindOf(prefix)}, not a string`;
+  const colon = prefix.indexOf(':');
+  if (colon < 0) return prefix === '' ? undefined : validateIdempotencyScope(prefix);
+  const key = prefix.slice(colon + 1);
+  return validateIdempotencyScope(prefix.slice(0, colon)) ?? (key ? validateIdempotencyKey(key) : undefined);
+}
+
+/**
  * Throws unless `key` is a valid idempotency key (see {@link validateIdempotencyKey}).
  * @throws InvalidIdempotencyKeyError naming the problem.
  */

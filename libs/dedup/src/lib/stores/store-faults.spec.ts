@@ -85,7 +85,7 @@ describe('PostgresStore retries', () => {
   const storeFailing = (errors: Error[], rows: unknown[] = [{ key: 'k' }]) => {
     const calls: unknown[] = [];
     const dataSource = {
-      query: async (sql: string, params: unknown[]) => {
+      query: async (_sql: string, params: unknown[]) => {
         calls.push(params);
         const error = errors.shift();
         if (error) throw error;

@@ -20,6 +20,7 @@ export {
   DuplicateInFlightError,
   InvalidIdempotencyKeyError,
   MissingIdempotencyKeyError,
+  RecordInFlightError,
   StaleClaimError,
   StoreUnavailableError,
 } from './lib/dedup.errors';

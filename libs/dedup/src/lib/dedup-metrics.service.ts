@@ -11,6 +11,9 @@ export const DEDUP_COUNTERS = [
   'stale-token',
   'store-down',
   'missing-key',
+  'result-not-stored',
+  'completion-failed',
+  'lease-expired',
 ] as const;
 
 export type DedupCounter = (typeof DEDUP_COUNTERS)[number];

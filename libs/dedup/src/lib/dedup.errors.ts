@@ -15,7 +15,7 @@ export class DedupConfigError extends DedupError {
 
 /**
  * A message has no usable idempotency key (no `eventId`, or the `key` function returned nothing,
- * threw, or returned more than 512 characters). Such a message is never processed: it is
+ * threw), or an unusable one (see InvalidIdempotencyKeyError). Such a message is never processed: it is
  * dead-lettered (or, failing that, left to SQS redrive).
  */
 export class MissingIdempotencyKeyError extends DedupError {
@@ -64,6 +64,19 @@ export class StoreUnavailableError extends DedupError {
     options?: ErrorOptions,
   ) {
     super(`Dedup store ${store} is unavailable: ${detail}`, options);
+  }
+}
+
+/**
+ * `forget` without `force` met a live IN_PROGRESS record: deleting it would let a second owner
+ * start while the first is still running. Pass `force: true` once the holder is known to be gone.
+ */
+export class RecordInFlightError extends DedupError {
+  constructor(
+    readonly scope: string,
+    readonly idempotencyKey: string,
+  ) {
+    super(`Idempotency key ${scope}:${idempotencyKey} is in progress; forget it with force to override`);
   }
 }
 

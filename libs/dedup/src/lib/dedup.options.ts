@@ -66,12 +66,19 @@ const dedupOptionsSchema = z
     dataSource: z
       .custom<DataSource>(isDataSourceLike, { message: 'must be a TypeORM DataSource' })
       .optional(),
+    // Bounds: a lease is a timer and an SQS visibility timeout (≤ 12 h); ten years of ttl is plenty.
     ttlMs: z
       .number()
       .int()
       .positive()
+      .max(10 * 365 * 24 * 3600_000)
       .default(24 * 60 * 60 * 1000),
-    leaseMs: z.number().int().min(100).default(30_000),
+    leaseMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(12 * 3600_000)
+      .default(30_000),
     keyPrefix: z
       .string()
       .superRefine((value, ctx) => {

@@ -4,6 +4,7 @@ import { DEDUP_OPTIONS, DEFAULT_SCOPE } from './dedup.constants';
 import {
   DedupConfigError,
   DuplicateInFlightError,
+  RecordInFlightError,
   StaleClaimError,
   StoreUnavailableError,
 } from './dedup.errors';
@@ -20,8 +21,8 @@ import type {
   RunOptions,
 } from './dedup.types';
 import { runInIdempotencyContext } from './idempotency.context';
-import { assertValidScope, storageKeyFor } from './idempotency-key.extractor';
-import { LeaseHeartbeat } from './lease.heartbeat';
+import { assertValidScope, storageKeyFor, validateListPrefix } from './idempotency-key.extractor';
+import { LeaseDeadline, LeaseHeartbeat } from './lease.heartbeat';
 import { IdempotentHandlerRunner, type IdempotentCall } from './sqs/idempotent-handler.runner';
 import { SqsQueueOps } from './sqs/sqs-queue.ops';
 import type {
@@ -92,14 +93,72 @@ class RunContext implements IdempotencyContext {
   }
 }
 
-const parseResult = (json: string | undefined): unknown => {
+/** A result's JSON text is stored inside `{ "once:json": text }` when a store could not hold it as is. */
+const RESULT_WRAPPER = 'once:json';
+/** Results above this many UTF-8 bytes are not stored (the effect still completes). */
+export const MAX_RESULT_BYTES = 256 * 1024;
+/**
+ * JSON.stringify writes NUL and unpaired surrogates as `\u0000` / `\udXXX` escapes, which Postgres
+ * jsonb refuses (a refused completion would leave the claim open and the effect would run again).
+ * A false positive (an escaped backslash before "u0000") only wraps a result that needed no wrapping.
+ */
+const JSONB_UNSAFE = /\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+const isWrapper = (value: unknown): value is Record<typeof RESULT_WRAPPER, string> =>
+  typeof value === 'object' &&
+  value !== null &&
+  !Array.isArray(value) &&
+  typeof (value as Record<string, unknown>)[RESULT_WRAPPER] === 'string' &&
+  Object.keys(value).length === 1;
+
+/** The JSON text to store for `result`, or why it cannot be stored. */
+export function encodeResult(result: unknown): { text: string } | { unstorable: string } {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(result);
+  } catch (error) {
+    return { unstorable: `not JSON-serialisable (${(error as Error).name})` };
+  }
+  if (text === undefined) return { unstorable: 'not JSON-serialisable' };
+  if (JSONB_UNSAFE.test(text) || isWrapper(result)) text = JSON.stringify({ [RESULT_WRAPPER]: text });
+  if (Buffer.byteLength(text, 'utf8') > MAX_RESULT_BYTES) {
+    return { unstorable: `larger than ${MAX_RESULT_BYTES} bytes` };
+  }
+  return { text };
+}
+
+/** The value of a stored result text (see {@link encodeResult}); `undefined` if none or unreadable. */
+export function decodeResult(json: string | undefined): unknown {
   if (json === undefined) return undefined;
   try {
-    return JSON.parse(json);
+    const value: unknown = JSON.parse(json);
+    return isWrapper(value) ? JSON.parse(value[RESULT_WRAPPER]) : value;
   } catch {
     return undefined;
   }
-};
+}
+
+const parseResult = decodeResult;
+
+/** Longest lease: SQS' longest visibility timeout (12 h), well inside a timer's 2^31-1 ms. */
+export const MAX_LEASE_MS = 12 * 3600_000;
+/** Longest ttl: ten years. */
+export const MAX_TTL_MS = 10 * 365 * 24 * 3600_000;
+
+/** Attempts of a transaction that failed with a deadlock or serialization failure. */
+const TRANSACTION_ATTEMPTS = 3;
+
+/** Postgres deadlock_detected (40P01) or serialization_failure (40001): the transaction may simply be run again. */
+function isTransientTransactionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const driver = (error as { driverError?: { code?: unknown } } | undefined)?.driverError?.code;
+  return [code, driver].some((c) => c === '40P01' || c === '40001');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** How long before the local lease deadline the owner gives up: a fifth of the lease, at most 1 s. */
+const leaseMargin = (leaseMs: number) => Math.min(1000, Math.floor(leaseMs / 5));
 
 /**
  * Exactly-once execution keyed by idempotency keys: claim (a lease with an owner token) →
@@ -152,7 +211,6 @@ export class IdempotencyService {
 
   /** The stored key of `key` in `scope`: `keyPrefix + scope + ':' + key`. */
   keyFor(key: string, scope: string = DEFAULT_SCOPE): string {
-    assertValidScope(scope);
     return storageKeyFor(this.options.keyPrefix, scope, key);
   }
 
@@ -306,9 +364,19 @@ export class IdempotencyService {
     return record && this.toPublic(record);
   }
 
-  /** Deletes a key's record so the next delivery runs again. */
-  async forget(key: string, options: { scope?: string } = {}): Promise<boolean> {
-    return this.store.forget(this.keyFor(key, options.scope));
+  /**
+   * Deletes a key's record (from every layer) so the next delivery runs again. Returns `false` when
+   * there was none.
+   * @throws RecordInFlightError for a live IN_PROGRESS record unless `force` (its owner may still be
+   * running the effect; forgetting it would let a second owner start).
+   * @throws StoreUnavailableError when a layer could not be reached (nothing is reported forgotten
+   * while any layer may still hold the record).
+   */
+  async forget(key: string, options: { scope?: string; force?: boolean } = {}): Promise<boolean> {
+    const scope = options.scope ?? DEFAULT_SCOPE;
+    const outcome = await this.store.forget(this.keyFor(key, scope), { force: options.force ?? false });
+    if (outcome === 'in-progress') throw new RecordInFlightError(scope, key);
+    return outcome === 'forgotten';
   }
 
   /**
@@ -316,6 +384,8 @@ export class IdempotencyService {
    * order, exact pages. Redis only: SCAN order, pages of roughly `limit`.
    */
   async list(query: ListQuery = {}): Promise<ListPage> {
+    const problem = query.prefix === undefined ? undefined : validateListPrefix(query.prefix);
+    if (problem) throw new TypeError(`Invalid list prefix: ${problem}`);
     const limit = Math.min(1000, Math.max(1, Math.floor(query.limit ?? 50)));
     const page = await this.store.list({
       state: query.state,
@@ -344,9 +414,10 @@ export class IdempotencyService {
     assertValidScope(scope);
     const leaseMs = options.leaseMs ?? this.options.leaseMs;
     const ttlMs = options.ttlMs ?? this.options.ttlMs;
-    if (!Number.isInteger(leaseMs) || leaseMs < 100) throw new TypeError(`leaseMs must be an integer ≥ 100`);
-    if (!Number.isInteger(ttlMs) || ttlMs < leaseMs)
-      throw new TypeError(`ttlMs must be an integer ≥ leaseMs`);
+    if (!Number.isInteger(leaseMs) || leaseMs < 100 || leaseMs > MAX_LEASE_MS)
+      throw new TypeError(`leaseMs must be an integer from 100 to ${MAX_LEASE_MS}`);
+    if (!Number.isInteger(ttlMs) || ttlMs < leaseMs || ttlMs > MAX_TTL_MS)
+      throw new TypeError(`ttlMs must be an integer from leaseMs to ${MAX_TTL_MS}`);
     if (options.transactional && !this.postgres) {
       throw new DedupConfigError([
         `transactional mode needs store "postgres" or "redis+postgres", not "${this.options.store}"`,
@@ -386,6 +457,7 @@ export class IdempotencyService {
     work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
     hooks: ExecHooks<P>,
   ): Promise<ExecOutcome[]> {
+    const claimedAt = Date.now();
     const claimed = await this.claimMany(units, opts);
     const outcomes: ExecOutcome[] = claimed.map((outcome) =>
       outcome.status === 'claimed' ? { status: 'executed' } : outcome,
@@ -396,33 +468,55 @@ export class IdempotencyService {
     const claims = fresh.map((i) => (claimed[i] as { claim: Claim }).claim);
     const payloads = fresh.map((i) => (units[i] as ExecUnit<P>).payload);
     const context = new RunContext(claims);
+    const deadline = new LeaseDeadline(claimedAt, opts.leaseMs, leaseMargin(opts.leaseMs), () => {
+      const [first] = claims;
+      for (const claim of claims) {
+        this.metrics.increment('lease-expired', { scope: claim.scope });
+        this.logger.warn({ msg: 'lease about to lapse: extensions failed', ...this.fields(claim) });
+      }
+      if (first) context.lose(new StaleClaimError(first.scope, first.key, first.messageId));
+    });
     const heartbeat = this.startHeartbeat(
       opts.leaseMs,
       claims,
       context,
       (held) => this.extendMany(held),
       () => (hooks.onHeartbeat ? hooks.onHeartbeat(payloads) : Promise.resolve()),
+      deadline,
     );
     let done: WorkResult;
     try {
       done = await runInIdempotencyContext(context, () => work(payloads, context));
     } catch (error) {
       await heartbeat.stop();
+      deadline.stop();
       await this.releaseAfterFailure(claims, error);
       throw error;
     }
     await heartbeat.stop();
+    deadline.stop();
 
     const acked = claims.flatMap((claim, j) =>
       done.acked[j] ? [{ claim, result: opts.storeResult ? done.results?.[j] : undefined, j }] : [],
     );
-    const completed = await this.completeMany(acked);
-    const unacked = claims.filter((_, j) => !done.acked[j]);
-    if (unacked.length > 0) {
-      await this.releaseMany(unacked);
-      for (const claim of unacked)
-        this.logger.log({ msg: 'claim released: not acknowledged', ...this.fields(claim) });
+    let completed: boolean[];
+    try {
+      completed = await this.completeMany(acked);
+    } catch (error) {
+      // The effect ran: retrying it would run it twice. The message is acknowledged, and the
+      // record is left to its lease; this is an incident for an operator, never a silent re-open.
+      for (const { claim } of acked) {
+        this.metrics.increment('completion-failed', { scope: claim.scope });
+        this.logger.error({
+          msg: 'completion failed after the effect ran; the record expires with its lease',
+          ...this.fields(claim),
+          error: (error as Error)?.message,
+        });
+      }
+      completed = acked.map(() => true);
     }
+    const unacked = claims.filter((_, j) => !done.acked[j]);
+    if (unacked.length > 0) await this.releaseAfterFailure(unacked, 'not acknowledged');
     const completedByIndex = new Map(acked.map(({ j }, k) => [j, completed[k]]));
     fresh.forEach((unitIndex, j) => {
       outcomes[unitIndex] = {
@@ -432,12 +526,48 @@ export class IdempotencyService {
     return outcomes;
   }
 
+  /**
+   * One Postgres transaction for the claims and the business writes: both commit or neither does.
+   * A handler that acknowledges only some units has written for all of them in the same
+   * transaction, so it is rolled back whole and the acknowledged units run once more, alone, in a
+   * fresh one (`rerunAcked`); the rest are released. A deadlock or serialization failure rolls back
+   * and retries the whole transaction a bounded number of times.
+   */
   private async executeInTransaction<P>(
     units: readonly ExecUnit<P>[],
     opts: ResolvedRunOptions,
     work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
     hooks: ExecHooks<P>,
+    rerunAcked = true,
   ): Promise<ExecOutcome[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { outcomes, rerun } = await this.transactionOnce(units, opts, work, hooks);
+        if (rerun.length === 0 || !rerunAcked) return outcomes;
+        const again = await this.executeInTransaction(
+          rerun.map((i) => units[i] as ExecUnit<P>),
+          opts,
+          work,
+          hooks,
+          false,
+        );
+        rerun.forEach((i, k) => (outcomes[i] = again[k] as ExecOutcome));
+        return outcomes;
+      } catch (error) {
+        if (!isTransientTransactionError(error) || attempt >= TRANSACTION_ATTEMPTS) throw error;
+        this.logger.warn({ msg: 'transaction retried', attempt, error: (error as Error).message });
+        await sleep(20 * attempt * (1 + Math.random()));
+      }
+    }
+  }
+
+  /** One transaction; `rerun` lists the units acknowledged in a partially acknowledged (rolled back) run. */
+  private async transactionOnce<P>(
+    units: readonly ExecUnit<P>[],
+    opts: ResolvedRunOptions,
+    work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
+    hooks: ExecHooks<P>,
+  ): Promise<{ outcomes: ExecOutcome[]; rerun: number[] }> {
     const postgres = this.postgres as PostgresStore;
     const dataSource = this.options.dataSource as NonNullable<ResolvedDedupOptions['dataSource']>;
     const token = randomUUID();
@@ -456,6 +586,14 @@ export class IdempotencyService {
       forward.push(...requests.keys());
     }
     const forwarded = forward.map((i) => requests[i] as ClaimRequest);
+    const releaseRedis = async () => {
+      if (this.layered) {
+        const redis = this.layered.redis;
+        await this.redisBestEffort(() =>
+          redis.release(forwarded.map((r) => ({ storageKey: r.storageKey, token }))),
+        );
+      }
+    };
 
     const runner = dataSource.createQueryRunner();
     let heartbeat: LeaseHeartbeat | undefined;
@@ -494,7 +632,7 @@ export class IdempotencyService {
       if (fresh.length === 0) {
         await runner.rollbackTransaction();
         await settleRedis();
-        return outcomes;
+        return { outcomes, rerun: [] };
       }
 
       const payloads = fresh.map((i) => (units[i] as ExecUnit<P>).payload);
@@ -510,37 +648,36 @@ export class IdempotencyService {
       const done = await runInIdempotencyContext(context, () => work(payloads, context));
       await heartbeat.stop();
 
+      if (!claims.every((_, j) => done.acked[j])) {
+        // Not acknowledged (all or some): the handler's writes cannot be told apart, so none stay.
+        await runner.rollbackTransaction();
+        working = false;
+        await releaseRedis();
+        await settleRedis();
+        for (const claim of claims) {
+          this.metrics.increment('released', { scope: claim.scope });
+          this.logger.log({ msg: 'transaction rolled back: not acknowledged', ...this.fields(claim) });
+        }
+        fresh.forEach((unitIndex) => (outcomes[unitIndex] = { status: 'not-acked' }));
+        return { outcomes, rerun: fresh.filter((_, j) => done.acked[j]) };
+      }
+
       const stored = claims.map((claim, j) => ({
         ...this.requestOf(claim),
         token,
-        result: done.acked[j] && opts.storeResult ? this.serialize(claim, done.results?.[j]) : undefined,
+        result: opts.storeResult ? this.serialize(claim, done.results?.[j]) : undefined,
       }));
-      const kept = stored.filter((_, j) => done.acked[j]);
-      const discarded = claims.filter((_, j) => !done.acked[j]);
-      await postgres.finishInTransaction(
-        runner.manager,
-        token,
-        stored,
-        discarded.map((claim) => claim.storageKey),
-      );
+      await postgres.finishInTransaction(runner.manager, token, stored, []);
       await runner.commitTransaction();
       working = false;
 
-      for (const item of kept) this.metrics.increment('completed', { scope: item.scope });
-      for (const claim of discarded) {
-        this.metrics.increment('released', { scope: claim.scope });
-        this.logger.log({ msg: 'claim released: not acknowledged', ...this.fields(claim) });
-      }
+      for (const item of stored) this.metrics.increment('completed', { scope: item.scope });
       if (this.layered) {
         const redis = this.layered.redis;
-        await this.redisBestEffort(() => redis.complete(kept, opts.ttlMs));
-        await this.redisBestEffort(() => redis.release(discarded));
+        await this.redisBestEffort(() => redis.complete(stored, opts.ttlMs));
       }
       await settleRedis();
-      fresh.forEach(
-        (unitIndex, j) => (outcomes[unitIndex] = { status: done.acked[j] ? 'executed' : 'not-acked' }),
-      );
-      return outcomes;
+      return { outcomes, rerun: [] };
     } catch (error) {
       await heartbeat?.stop();
       if (runner.isTransactionActive) {
@@ -550,12 +687,7 @@ export class IdempotencyService {
             this.logger.error({ msg: 'rollback failed', error: rollbackError.message }),
           );
       }
-      if (this.layered) {
-        const redis = this.layered.redis;
-        await this.redisBestEffort(() =>
-          redis.release(forwarded.map((r) => ({ storageKey: r.storageKey, token }))),
-        );
-      }
+      await releaseRedis();
       if (working) {
         for (const claim of claims) {
           this.metrics.increment('released', { scope: claim.scope });
@@ -572,27 +704,43 @@ export class IdempotencyService {
     }
   }
 
+  /**
+   * Every `leaseMs / 3`: extends the held claims, then runs `after` (the SQS runner extends the
+   * messages' visibility). A claim reported lost aborts the context at once. An extension that
+   * failed (store error) still extends visibility: the work goes on until `deadline` says the lease
+   * may lapse, and a redelivery meanwhile would only meet an in-flight record.
+   */
   private startHeartbeat(
     leaseMs: number,
     claims: readonly Claim[],
     lease: RunContext,
     extend: (held: Claim[]) => Promise<boolean[]>,
     after: () => Promise<void>,
+    deadline?: LeaseDeadline,
   ): LeaseHeartbeat {
     let held = [...claims];
     return new LeaseHeartbeat(
       Math.max(50, Math.floor(leaseMs / 3)),
       async () => {
+        let failure: unknown;
         if (held.length > 0) {
-          const renewed = await extend(held);
-          const lost = held.filter((_, i) => !renewed[i]);
-          held = held.filter((_, i) => renewed[i]);
-          const [firstLost] = lost;
-          if (firstLost) {
-            lease.lose(new StaleClaimError(firstLost.scope, firstLost.key, firstLost.messageId));
+          const sentAt = Date.now();
+          try {
+            const renewed = await extend(held);
+            const lost = held.filter((_, i) => !renewed[i]);
+            held = held.filter((_, i) => renewed[i]);
+            const [firstLost] = lost;
+            if (firstLost) {
+              lease.lose(new StaleClaimError(firstLost.scope, firstLost.key, firstLost.messageId));
+            } else {
+              deadline?.renewed(sentAt);
+            }
+          } catch (error) {
+            failure = error;
           }
         }
-        await after();
+        if (held.length > 0 || failure !== undefined) await after();
+        if (failure !== undefined) throw failure;
       },
       (error) => this.logger.warn({ msg: 'lease heartbeat failed', error: (error as Error).message }),
     );
@@ -614,7 +762,8 @@ export class IdempotencyService {
     return claims.map(() => true);
   }
 
-  private async releaseAfterFailure(claims: readonly Claim[], error: unknown): Promise<void> {
+  /** Releases claims whose work failed or was not acknowledged; a failed release leaves them to their lease. */
+  private async releaseAfterFailure(claims: readonly Claim[], why: unknown): Promise<void> {
     try {
       await this.releaseMany(claims);
     } catch (releaseError) {
@@ -625,9 +774,9 @@ export class IdempotencyService {
     }
     for (const claim of claims) {
       this.logger.warn({
-        msg: 'claim released after failure',
+        msg: 'claim released',
         ...this.fields(claim),
-        error: (error as Error)?.name,
+        reason: typeof why === 'string' ? why : (why as Error)?.name,
       });
     }
   }
@@ -691,19 +840,17 @@ export class IdempotencyService {
     return { scope: claim.scope, idempotencyKey: claim.key, messageId: claim.messageId };
   }
 
-  /** JSON of a result to store; a result that cannot be serialised is not stored (and logged). */
+  /**
+   * JSON of a result to store. A result no store can hold is not stored (counted and logged): the
+   * effect has run, so the claim must still complete.
+   */
   private serialize(claim: Claim, result: unknown): string | undefined {
     if (result === undefined) return undefined;
-    try {
-      return JSON.stringify(result);
-    } catch (error) {
-      this.logger.warn({
-        msg: 'result not stored: not JSON-serialisable',
-        ...this.fields(claim),
-        error: (error as Error).name,
-      });
-      return undefined;
-    }
+    const encoded = encodeResult(result);
+    if ('text' in encoded) return encoded.text;
+    this.metrics.increment('result-not-stored', { scope: claim.scope });
+    this.logger.warn({ msg: 'result not stored', ...this.fields(claim), reason: encoded.unstorable });
+    return undefined;
   }
 
   private toPublic(record: StoredRecord): IdempotencyRecord {

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { DedupModule, type DedupMetricEvent } from '@once/dedup';
+import { DEDUP_COUNTERS, DedupModule, type DedupMetricEvent } from '@once/dedup';
 import type Redis from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
@@ -29,7 +29,7 @@ export class PlatformDedupModule {
           useFactory: (redis: Redis, dataSource: DataSource, registry: Registry) => {
             const events = new Counter({
               name: 'once_dedup_events_total',
-              help: 'Idempotency events: claimed, completed, duplicate-completed, duplicate-in-flight, released, lease-extended, stale-token, store-down, missing-key',
+              help: `Idempotency events: ${DEDUP_COUNTERS.join(', ')}`,
               labelNames: ['event', 'scope'],
               registers: [registry],
             });

@@ -10,6 +10,9 @@ import type { ExecOutcome, IdempotencyService, ResolvedRunOptions } from '../ide
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
 import { DEFERRED_FROM_ATTRIBUTE, type DeferralTarget, type SqsQueueOps } from './sqs-queue.ops';
 
+/** How many leases a heartbeat keeps a message being handled invisible for (see holdVisibility). */
+const HELD_VISIBILITY_LEASES = 2;
+
 /** What `@Idempotent` resolved at decoration time. @internal */
 export interface IdempotentSpec {
   readonly scope: string;
@@ -228,14 +231,20 @@ export class IdempotentHandlerRunner {
     return call.original.apply(call.thisArg, manager ? [...args, manager] : [...args]);
   }
 
-  /** Keeps messages invisible for another lease while their handler runs. */
+  /**
+   * Keeps messages invisible while their handler runs, for {@link HELD_VISIBILITY_LEASES} leases
+   * from this heartbeat: beats come every third of a lease only while the store answers at once; a
+   * slow or failing lease extension (up to `redisTimeoutMs`, or a Postgres round trip) delays the
+   * next beat, and the message must not reappear meanwhile (another consumer would receive it while
+   * it is being handled). The price: after a crash, the message reappears up to one lease later.
+   */
   private async holdVisibility(
     consumer: string,
     messages: readonly Message[],
     leaseMs: number,
   ): Promise<void> {
     if (this.options.manageVisibility)
-      await this.queueOps.changeVisibility(consumer, messages, leaseMs / 1000);
+      await this.queueOps.changeVisibility(consumer, messages, (leaseMs * HELD_VISIBILITY_LEASES) / 1000);
   }
 
   /**

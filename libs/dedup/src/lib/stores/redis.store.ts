@@ -65,7 +65,9 @@ const escapeGlob = (value: string) => value.replace(/[*?[\]\\]/g, (char) => `\\$
  * Records as Redis hashes, every multi-key operation one Lua script (one round trip, atomic).
  * IN_PROGRESS keys expire with their lease and COMPLETED keys with their TTL, so an expired
  * record is simply absent. A failing Redis opens a short circuit (`retryAfterMs`) during which
- * calls fail fast with StoreUnavailableError; each such call is counted as `store-down`.
+ * claims, get and list fail fast with StoreUnavailableError (each counted as `store-down`);
+ * writes about work already claimed (complete, release, extend) and forget go past it and are
+ * retried (see RedisWriteMode). Any successful call closes the circuit.
  * Not for Redis Cluster unless keyPrefix carries a hash tag (e.g. `{once}:dedup:`).
  */
 export class RedisStore implements DedupStore {

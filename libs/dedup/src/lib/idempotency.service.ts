@@ -6,6 +6,7 @@ import {
   DuplicateInFlightError,
   RecordInFlightError,
   StaleClaimError,
+  StoreConflictError,
   StoreUnavailableError,
 } from './dedup.errors';
 import { DedupMetrics } from './dedup-metrics.service';
@@ -28,6 +29,7 @@ import { SqsQueueOps } from './sqs/sqs-queue.ops';
 import type {
   ClaimRequest,
   DedupStore,
+  HeldKey,
   StoreClaimResult,
   StoredRecord,
 } from './stores/dedup-store.interface';
@@ -150,6 +152,7 @@ const TRANSACTION_ATTEMPTS = 3;
 
 /** Postgres deadlock_detected (40P01) or serialization_failure (40001): the transaction may simply be run again. */
 function isTransientTransactionError(error: unknown): boolean {
+  if (error instanceof StoreConflictError) return true;
   const code = (error as { code?: unknown } | undefined)?.code;
   const driver = (error as { driverError?: { code?: unknown } } | undefined)?.driverError?.code;
   return [code, driver].some((c) => c === '40P01' || c === '40001');
@@ -576,23 +579,23 @@ export class IdempotencyService {
 
     // redis+postgres: Redis filters first, under a lease; Postgres decides inside the transaction.
     const forward: number[] = [];
+    const heldInRedis: HeldKey[] = [];
     if (this.layered) {
       const first = await this.layered.claimFirstLayer(requests, token, opts.leaseMs);
       first.forEach((result, i) => {
         if (result === BYPASSED || result.status === 'claimed') forward.push(i);
         else results[i] = result;
+        if (result !== BYPASSED && result.status === 'claimed')
+          heldInRedis.push({ storageKey: (requests[i] as ClaimRequest).storageKey, token });
       });
     } else {
       forward.push(...requests.keys());
     }
     const forwarded = forward.map((i) => requests[i] as ClaimRequest);
+    // Only what Redis really holds: a bypassed Redis is down, and releasing there would wait out its retries.
     const releaseRedis = async () => {
-      if (this.layered) {
-        const redis = this.layered.redis;
-        await this.redisBestEffort(() =>
-          redis.release(forwarded.map((r) => ({ storageKey: r.storageKey, token }))),
-        );
-      }
+      const redis = this.layered?.redis;
+      if (redis && heldInRedis.length > 0) await this.redisBestEffort(() => redis.release(heldInRedis));
     };
 
     const runner = dataSource.createQueryRunner();
@@ -674,7 +677,7 @@ export class IdempotencyService {
       for (const item of stored) this.metrics.increment('completed', { scope: item.scope });
       if (this.layered) {
         const redis = this.layered.redis;
-        await this.redisBestEffort(() => redis.complete(stored, opts.ttlMs));
+        await this.redisBestEffort(() => redis.complete(stored, opts.ttlMs, 'best-effort'));
       }
       await settleRedis();
       return { outcomes, rerun: [] };
@@ -753,6 +756,7 @@ export class IdempotencyService {
         (this.layered as LayeredStore).redis.extend(
           claims.map((claim) => ({ ...this.requestOf(claim), token: claim.token })),
           claims[0]?.leaseMs ?? this.options.leaseMs,
+          'best-effort',
         ),
       );
       renewed?.forEach(

@@ -83,3 +83,10 @@ describe('parseChaosArgs with --seeds', () => {
     expect(() => parseChaosArgs(['--seeds', '3-1'])).toThrow('runs backwards');
   });
 });
+
+describe('the default database', () => {
+  it('is per process, so two chaos runs on one Postgres do not drop each other', () => {
+    expect(parseChaosArgs([]).options.database).toBe(`once_chaos_${process.pid}`);
+    expect(parseChaosArgs(['--database', 'mine']).options.database).toBe('mine');
+  });
+});

@@ -74,7 +74,8 @@ export function defaultChaosOptions(overrides: Partial<ChaosOptions> = {}): Chao
     dedup: true,
     operatorResend: true,
     logLevel: 'warn',
-    database: 'once_chaos',
+    // Per process: a second chaos run on the same Postgres would otherwise drop this one's database mid-run.
+    database: `once_chaos_${process.pid}`,
     keep: false,
     workerEnv: {},
     verbose: false,
@@ -117,7 +118,7 @@ export const CHAOS_USAGE = `usage: npm run chaos -- [flags]
   --max-send-rate N         MAIL_MAX_SEND_RATE for the workers (unset: 200/s from the SES emulator)
   --worker-env K=V          extra worker variable (repeatable; DEDUP_LEASE_MS defaults to the visibility timeout)
   --log-level LEVEL         worker and api log level (warn)
-  --database NAME           Postgres database to create (once_chaos)
+  --database NAME           Postgres database to create (once_chaos_<pid>)
   --keep                    keep the database afterwards
   --naive-only              only the naive baseline
   --no-naive                skip the naive baseline

@@ -20,6 +20,7 @@ export {
   DuplicateInFlightError,
   InvalidIdempotencyKeyError,
   MissingIdempotencyKeyError,
+  PayloadMismatchError,
   RecordInFlightError,
   StaleClaimError,
   StoreUnavailableError,
@@ -35,6 +36,7 @@ export type {
   ListQuery,
   MissingKeyPolicy,
   OnStoreDown,
+  PayloadMismatchPolicy,
   RecordState,
   RunOptions,
 } from './lib/dedup.types';

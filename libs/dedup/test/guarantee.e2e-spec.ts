@@ -10,6 +10,7 @@ import {
   DuplicateInFlightError,
   Idempotent,
   IdempotencyService,
+  PayloadMismatchError,
   RecordInFlightError,
   type DedupStoreMode,
 } from '../src';
@@ -118,6 +119,52 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
     );
     expect(effects).toBe(1);
     expect(moduleRef.get(DedupMetrics).snapshot()).toMatchObject({ 'completion-failed': 1, released: 0 });
+  });
+
+  describe('payload fingerprint', () => {
+    it('keeps the payload hash and counts, warns and still dedupes a different payload (default warn)', async () => {
+      let effects = 0;
+      await service.run('fp-warn', () => ++effects, { scope: 'fp', payload: { amount: 10 } });
+      const record = await service.get('fp-warn', { scope: 'fp' });
+      expect(record?.payloadHash).toMatch(/^[A-Za-z0-9_-]{22}$/);
+
+      await expect(
+        service.run('fp-warn', () => ++effects, { scope: 'fp', payload: { amount: 10 } }),
+      ).resolves.toBe(1);
+      expect(moduleRef.get(DedupMetrics).snapshot()['payload-mismatch']).toBe(0);
+      await expect(
+        service.run('fp-warn', () => ++effects, { scope: 'fp', payload: { amount: 99 } }),
+      ).resolves.toBe(1);
+      expect(effects).toBe(1);
+      expect(moduleRef.get(DedupMetrics).snapshot()['payload-mismatch']).toBe(1);
+    });
+
+    it("refuses a different payload with onPayloadMismatch 'dead-letter', in flight and completed", async () => {
+      const opts = { scope: 'fp', onPayloadMismatch: 'dead-letter' as const };
+      const held = await service.claim('fp-dl', { ...opts, payload: 'body-a' });
+      expect(held.status).toBe('claimed');
+      await expect(service.run('fp-dl', () => 1, { ...opts, payload: 'body-b' })).rejects.toBeInstanceOf(
+        PayloadMismatchError,
+      );
+      await expect(service.run('fp-dl', () => 1, { ...opts, payload: 'body-a' })).rejects.toBeInstanceOf(
+        DuplicateInFlightError,
+      );
+      if (held.status === 'claimed') await service.complete(held.claim, 'done');
+      await expect(service.run('fp-dl', () => 2, { ...opts, payload: 'body-b' })).rejects.toBeInstanceOf(
+        PayloadMismatchError,
+      );
+      await expect(service.run('fp-dl', () => 2, { ...opts, payload: 'body-a' })).resolves.toBe('done');
+      await expect(
+        service.run('fp-dl', () => 2, { ...opts, payload: 'body-b', onPayloadMismatch: 'ignore' }),
+      ).resolves.toBe('done');
+      expect(moduleRef.get(DedupMetrics).snapshot()['payload-mismatch']).toBe(3);
+    });
+
+    it('compares nothing when either side has no payload', async () => {
+      await service.run('fp-none', () => 1, { scope: 'fp' });
+      await service.run('fp-none', () => 1, { scope: 'fp', payload: 'x', onPayloadMismatch: 'dead-letter' });
+      expect(moduleRef.get(DedupMetrics).snapshot()['payload-mismatch']).toBe(0);
+    });
   });
 
   describe('forget', () => {

@@ -14,6 +14,7 @@ export const DEDUP_COUNTERS = [
   'result-not-stored',
   'completion-failed',
   'lease-expired',
+  'payload-mismatch',
 ] as const;
 
 export type DedupCounter = (typeof DEDUP_COUNTERS)[number];

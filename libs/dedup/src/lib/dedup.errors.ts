@@ -107,3 +107,17 @@ export class StoreConflictError extends StoreUnavailableError {
     super('postgres', `${detail} (${sqlState})`, options);
   }
 }
+
+/**
+ * A key arrived again with a payload whose fingerprint differs from the one its record was made
+ * for, under `onPayloadMismatch: 'dead-letter'`: the producer reused an id for different content.
+ */
+export class PayloadMismatchError extends DedupError {
+  constructor(
+    readonly scope: string,
+    readonly idempotencyKey: string,
+    readonly messageId?: string,
+  ) {
+    super(`Idempotency key ${scope}:${idempotencyKey} was used before for a different payload`);
+  }
+}

@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { DedupConfigError } from './dedup.errors';
 import type { DedupMetricsListener } from './dedup-metrics.service';
-import type { DedupStoreMode, MissingKeyPolicy, OnStoreDown } from './dedup.types';
+import type { DedupStoreMode, MissingKeyPolicy, OnStoreDown, PayloadMismatchPolicy } from './dedup.types';
 import { validateKeyPrefix } from './idempotency-key.extractor';
 
 /** Options of {@link DedupModule.forRoot}. Connections are the app's: the lib opens none. */
@@ -30,6 +30,8 @@ export interface DedupModuleOptions {
   lockTimeoutMs?: number;
   /** Extend the SQS visibility of messages being handled (with the lease) and defer in-flight duplicates until the lease ends. Default true. */
   manageVisibility?: boolean;
+  /** The same key with a different payload (body): `'warn'` (default), `'dead-letter'` or `'ignore'`. */
+  onPayloadMismatch?: PayloadMismatchPolicy;
   /** SQS message without a key: `'dead-letter'` (default) sends it to the queue's DLQ now; `'throw'` leaves it to redrive. */
   missingKey?: MissingKeyPolicy;
   /** Called on every counter increment. */
@@ -92,6 +94,7 @@ const dedupOptionsSchema = z
     lockTimeoutMs: z.number().int().positive().default(5000),
     manageVisibility: z.boolean().default(true),
     missingKey: z.enum(['dead-letter', 'throw']).default('dead-letter'),
+    onPayloadMismatch: z.enum(['warn', 'dead-letter', 'ignore']).default('warn'),
     enabled: z.boolean().default(true),
     metricsListener: z
       .custom<DedupMetricsListener>((value) => typeof value === 'function', { message: 'must be a function' })

@@ -9,6 +9,13 @@ export type OnStoreDown = 'fail' | 'bypass';
 /** What to do with an SQS message without an idempotency key. */
 export type MissingKeyPolicy = 'dead-letter' | 'throw';
 
+/**
+ * The same key arrived with a different payload: `warn` (default) logs and counts it and treats it
+ * as the duplicate it is; `dead-letter` refuses it (an SQS message goes to its DLQ, `run` throws
+ * PayloadMismatchError); `ignore` only counts it.
+ */
+export type PayloadMismatchPolicy = 'warn' | 'dead-letter' | 'ignore';
+
 /** IN_PROGRESS (a leased claim) → COMPLETED (until the TTL) → gone. */
 export type RecordState = 'IN_PROGRESS' | 'COMPLETED';
 
@@ -25,15 +32,17 @@ export interface Claim {
   readonly leaseMs: number;
   readonly ttlMs: number;
   readonly messageId?: string;
+  /** Fingerprint of the claimed payload, if one was given. */
+  readonly payloadHash?: string;
 }
 
 /** Result of claiming one key. */
 export type ClaimOutcome =
   | { readonly status: 'claimed'; readonly claim: Claim }
   /** Already done: `result` is the stored result (JSON round trip) or `undefined`. */
-  | { readonly status: 'completed'; readonly result: unknown }
+  | { readonly status: 'completed'; readonly result: unknown; readonly payloadMismatch?: boolean }
   /** Someone holds a live claim; try again in about `retryAfterMs`. */
-  | { readonly status: 'in-flight'; readonly retryAfterMs: number };
+  | { readonly status: 'in-flight'; readonly retryAfterMs: number; readonly payloadMismatch?: boolean };
 
 export interface ClaimOptions {
   /** Defaults to `'default'`. Part of the stored key: keep it stable. */
@@ -42,6 +51,13 @@ export interface ClaimOptions {
   leaseMs?: number;
   /** Logged and stored with the record. */
   messageId?: string;
+  /**
+   * What the key stands for (a string as is, anything else as its JSON). Its fingerprint is kept
+   * with the record; a later claim of the key with a different payload is a payload mismatch.
+   */
+  payload?: unknown;
+  /** Overrides the module's `onPayloadMismatch`. */
+  onPayloadMismatch?: PayloadMismatchPolicy;
 }
 
 /** What a function run under a claim can see (also through `currentIdempotencyContext()`). */
@@ -72,6 +88,8 @@ export interface IdempotencyRecord {
   /** Claims taken on the key since the record was created (takeovers after an expired lease add one). */
   readonly attempts: number;
   readonly result: unknown;
+  /** Fingerprint (SHA-256, base64url, 128 bits) of the payload the record was made for. */
+  readonly payloadHash: string | null;
   readonly leaseUntil: Date | null;
   readonly expiresAt: Date;
   readonly createdAt: Date;

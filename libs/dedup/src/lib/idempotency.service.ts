@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DEDUP_OPTIONS, DEFAULT_SCOPE } from './dedup.constants';
 import {
   DedupConfigError,
   DuplicateInFlightError,
+  PayloadMismatchError,
   RecordInFlightError,
   StaleClaimError,
   StoreConflictError,
@@ -19,6 +20,7 @@ import type {
   IdempotencyRecord,
   ListPage,
   ListQuery,
+  PayloadMismatchPolicy,
   RunOptions,
 } from './dedup.types';
 import { runInIdempotencyContext } from './idempotency.context';
@@ -44,6 +46,7 @@ export interface ResolvedRunOptions {
   readonly leaseMs: number;
   readonly transactional: boolean;
   readonly storeResult: boolean;
+  readonly onPayloadMismatch: PayloadMismatchPolicy;
   /** The caller counts `duplicate-*` itself, with their cause (the SQS runner). @internal */
   readonly callerCountsDuplicates?: boolean;
 }
@@ -52,6 +55,8 @@ export interface ResolvedRunOptions {
 export interface ExecUnit<P> {
   readonly key: string;
   readonly messageId?: string;
+  /** See {@link payloadFingerprint}. */
+  readonly payloadHash?: string;
   readonly payload: P;
 }
 
@@ -64,8 +69,8 @@ export interface WorkResult {
 /** How one unit ended. `not-acked`: ran, but the handler did not acknowledge it, so it was released. @internal */
 export type ExecOutcome =
   | { readonly status: 'executed' | 'not-acked' | 'stale' }
-  | { readonly status: 'completed'; readonly result: unknown }
-  | { readonly status: 'in-flight'; readonly retryAfterMs: number };
+  | { readonly status: 'completed'; readonly result: unknown; readonly payloadMismatch?: boolean }
+  | { readonly status: 'in-flight'; readonly retryAfterMs: number; readonly payloadMismatch?: boolean };
 
 /** @internal */
 export interface ExecHooks<P> {
@@ -141,6 +146,21 @@ export function decodeResult(json: string | undefined): unknown {
 }
 
 const parseResult = decodeResult;
+
+/**
+ * The fingerprint kept with a record: SHA-256 of the payload (a string as is, anything else as its
+ * JSON), base64url, 128 bits. `undefined` when there is no payload.
+ */
+export function payloadFingerprint(payload: unknown): string | undefined {
+  if (payload === undefined) return undefined;
+  let text: string | undefined;
+  try {
+    text = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  } catch {
+    return undefined;
+  }
+  return text === undefined ? undefined : createHash('sha256').update(text).digest('base64url').slice(0, 22);
+}
 
 /** Longest lease: SQS' longest visibility timeout (12 h), well inside a timer's 2^31-1 ms. */
 export const MAX_LEASE_MS = 12 * 3600_000;
@@ -232,13 +252,27 @@ export class IdempotencyService {
     const opts = this.resolve(options);
     let value: T | undefined;
     const [outcome] = await this.execute<undefined>(
-      [{ key, messageId: options.messageId, payload: undefined }],
+      [
+        {
+          key,
+          messageId: options.messageId,
+          payloadHash: payloadFingerprint(options.payload),
+          payload: undefined,
+        },
+      ],
       opts,
       async (_fresh, context) => {
         value = await fn(context);
         return { acked: [true], results: [value] };
       },
     );
+    if (
+      outcome &&
+      'payloadMismatch' in outcome &&
+      outcome.payloadMismatch &&
+      opts.onPayloadMismatch === 'dead-letter'
+    )
+      throw new PayloadMismatchError(opts.scope, key, options.messageId);
     switch (outcome?.status) {
       case 'executed':
         return value as T;
@@ -253,7 +287,10 @@ export class IdempotencyService {
 
   /** Claims one key. */
   async claim(key: string, options: ClaimOptions = {}): Promise<ClaimOutcome> {
-    const [outcome] = await this.claimMany([{ key, messageId: options.messageId }], options);
+    const [outcome] = await this.claimMany(
+      [{ key, messageId: options.messageId, payload: options.payload }],
+      options,
+    );
     return outcome as ClaimOutcome;
   }
 
@@ -262,12 +299,19 @@ export class IdempotencyService {
    * repeats are reported `in-flight` (held by the first).
    */
   async claimMany(
-    items: readonly { key: string; messageId?: string }[],
-    options: Omit<ClaimOptions, 'messageId'> = {},
+    items: readonly { key: string; messageId?: string; payload?: unknown; payloadHash?: string }[],
+    options: Omit<ClaimOptions, 'messageId' | 'payload'> = {},
   ): Promise<ClaimOutcome[]> {
     const opts = this.resolve(options);
     const token = randomUUID();
-    const requests = items.map((item) => this.request(opts.scope, item.key, item.messageId));
+    const requests = items.map((item) =>
+      this.request(
+        opts.scope,
+        item.key,
+        item.messageId,
+        item.payloadHash ?? payloadFingerprint(item.payload),
+      ),
+    );
     const first = new Map<string, number>();
     const unique: ClaimRequest[] = [];
     for (const request of requests) {
@@ -432,6 +476,7 @@ export class IdempotencyService {
       ttlMs,
       transactional: options.transactional ?? false,
       storeResult: options.storeResult ?? true,
+      onPayloadMismatch: options.onPayloadMismatch ?? this.options.onPayloadMismatch,
       // Internal: survives when execute() hands its resolved options back through claimMany().
       callerCountsDuplicates: (options as Partial<ResolvedRunOptions>).callerCountsDuplicates,
     };
@@ -574,7 +619,9 @@ export class IdempotencyService {
     const postgres = this.postgres as PostgresStore;
     const dataSource = this.options.dataSource as NonNullable<ResolvedDedupOptions['dataSource']>;
     const token = randomUUID();
-    const requests = units.map((unit) => this.request(opts.scope, unit.key, unit.messageId));
+    const requests = units.map((unit) =>
+      this.request(opts.scope, unit.key, unit.messageId, unit.payloadHash),
+    );
     const results: StoreClaimResult[] = new Array(requests.length);
 
     // redis+postgres: Redis filters first, under a lease; Postgres decides inside the transaction.
@@ -802,21 +849,36 @@ export class IdempotencyService {
     opts: ResolvedRunOptions,
   ): ClaimOutcome {
     const fields = { scope: request.scope, idempotencyKey: request.key, messageId: request.messageId };
-    switch (result.status) {
-      case 'claimed':
-        this.metrics.increment('claimed', { scope: request.scope });
-        return { status: 'claimed', claim: this.claimOf(request, token, result.fence, opts) };
-      case 'completed':
-        if (!opts.callerCountsDuplicates)
-          this.metrics.increment('duplicate-completed', { scope: request.scope });
-        this.logger.log({ msg: 'duplicate skipped', ...fields });
-        return { status: 'completed', result: parseResult(result.result) };
-      default:
-        if (!opts.callerCountsDuplicates)
-          this.metrics.increment('duplicate-in-flight', { scope: request.scope });
-        this.logger.log({ msg: 'duplicate in flight', ...fields, retryAfterMs: result.retryAfterMs });
-        return { status: 'in-flight', retryAfterMs: result.retryAfterMs };
+    if (result.status === 'claimed') {
+      this.metrics.increment('claimed', { scope: request.scope });
+      return { status: 'claimed', claim: this.claimOf(request, token, result.fence, opts) };
     }
+    const payloadMismatch =
+      request.payloadHash !== undefined &&
+      result.payloadHash !== undefined &&
+      request.payloadHash !== result.payloadHash;
+    if (payloadMismatch) {
+      this.metrics.increment('payload-mismatch', { scope: request.scope });
+      if (opts.onPayloadMismatch !== 'ignore') {
+        this.logger.warn({
+          msg: 'payload mismatch: the key was used before for a different payload',
+          ...fields,
+          payloadHash: request.payloadHash,
+          recordPayloadHash: result.payloadHash,
+          policy: opts.onPayloadMismatch,
+        });
+      }
+    }
+    const mismatch = payloadMismatch ? { payloadMismatch } : {};
+    if (result.status === 'completed') {
+      if (!opts.callerCountsDuplicates)
+        this.metrics.increment('duplicate-completed', { scope: request.scope });
+      this.logger.log({ msg: 'duplicate skipped', ...fields });
+      return { status: 'completed', result: parseResult(result.result), ...mismatch };
+    }
+    if (!opts.callerCountsDuplicates) this.metrics.increment('duplicate-in-flight', { scope: request.scope });
+    this.logger.log({ msg: 'duplicate in flight', ...fields, retryAfterMs: result.retryAfterMs });
+    return { status: 'in-flight', retryAfterMs: result.retryAfterMs, ...mismatch };
   }
 
   private claimOf(request: ClaimRequest, token: string, fence: number, opts: ResolvedRunOptions): Claim {
@@ -825,6 +887,7 @@ export class IdempotencyService {
       scope: request.scope,
       key: request.key,
       messageId: request.messageId,
+      payloadHash: request.payloadHash,
       token,
       fence,
       leaseMs: opts.leaseMs,
@@ -832,12 +895,24 @@ export class IdempotencyService {
     };
   }
 
-  private request(scope: string, key: string, messageId?: string): ClaimRequest {
-    return { storageKey: storageKeyFor(this.options.keyPrefix, scope, key), scope, key, messageId };
+  private request(scope: string, key: string, messageId?: string, payloadHash?: string): ClaimRequest {
+    return {
+      storageKey: storageKeyFor(this.options.keyPrefix, scope, key),
+      scope,
+      key,
+      messageId,
+      payloadHash,
+    };
   }
 
   private requestOf(claim: Claim): ClaimRequest {
-    return { storageKey: claim.storageKey, scope: claim.scope, key: claim.key, messageId: claim.messageId };
+    return {
+      storageKey: claim.storageKey,
+      scope: claim.scope,
+      key: claim.key,
+      messageId: claim.messageId,
+      payloadHash: claim.payloadHash,
+    };
   }
 
   private fields(claim: Claim) {

@@ -31,6 +31,9 @@ export class DedupRecord {
   @Column({ type: 'jsonb', nullable: true })
   result!: unknown;
 
+  @Column({ type: 'text', name: 'payload_hash', nullable: true })
+  payloadHash!: string | null;
+
   @Column({ type: 'integer', default: 1 })
   attempts!: number;
 

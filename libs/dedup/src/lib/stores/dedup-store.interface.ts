@@ -6,14 +6,21 @@ export interface ClaimRequest {
   readonly scope: string;
   readonly key: string;
   readonly messageId?: string;
+  /** Fingerprint of the payload, kept with a record it creates. */
+  readonly payloadHash?: string;
 }
 
-/** A store's answer for one claimed key. */
+/** A store's answer for one claimed key; `payloadHash` is the existing record's, if it has one. */
 export type StoreClaimResult =
   | { readonly status: 'claimed'; readonly fence: number }
   /** `result` is the stored JSON text, if any. */
-  | { readonly status: 'completed'; readonly result?: string; readonly expiresInMs: number }
-  | { readonly status: 'in-flight'; readonly retryAfterMs: number };
+  | {
+      readonly status: 'completed';
+      readonly result?: string;
+      readonly expiresInMs: number;
+      readonly payloadHash?: string;
+    }
+  | { readonly status: 'in-flight'; readonly retryAfterMs: number; readonly payloadHash?: string };
 
 /** A key held under a token. */
 export interface HeldKey {
@@ -37,6 +44,7 @@ export interface StoredRecord {
   readonly messageId: string | null;
   readonly attempts: number;
   readonly result?: string;
+  readonly payloadHash: string | null;
   readonly leaseUntil: Date | null;
   readonly expiresAt: Date;
   readonly createdAt: Date;

@@ -66,7 +66,7 @@ export class LayeredStore implements DedupStore {
         if (result?.status === 'completed') {
           await this.bestEffort(() =>
             this.redis.complete(
-              [{ ...request, token, result: result.result }],
+              [{ ...request, token, result: result.result, payloadHash: result.payloadHash }],
               Math.max(1, result.expiresInMs),
               'best-effort',
             ),

@@ -78,7 +78,7 @@ const ms = (param: number) => MS.replace('$X', `$${param}`);
 const NOW = 'statement_timestamp()';
 
 const COLUMNS = `key, scope, idem_key, state, fence, message_id, attempts, result::text AS result,
-  lease_until, expires_at, created_at, updated_at`;
+  payload_hash, lease_until, expires_at, created_at, updated_at`;
 
 interface RecordRow {
   key: string;
@@ -89,6 +89,7 @@ interface RecordRow {
   message_id: string | null;
   attempts: number;
   result: string | null;
+  payload_hash: string | null;
   lease_until: Date | null;
   expires_at: Date;
   created_at: Date;
@@ -100,6 +101,7 @@ interface ClaimRow {
   claimed_fence: string | null;
   state: RecordState | null;
   result: string | null;
+  payload_hash: string | null;
   expires_in_ms: string | null;
   lease_left_ms: string | null;
 }
@@ -113,6 +115,7 @@ const toRecord = (row: RecordRow): StoredRecord => ({
   messageId: row.message_id,
   attempts: row.attempts,
   result: row.result ?? undefined,
+  payloadHash: row.payload_hash,
   leaseUntil: row.lease_until,
   expiresAt: row.expires_at,
   createdAt: row.created_at,
@@ -121,18 +124,28 @@ const toRecord = (row: RecordRow): StoredRecord => ({
 
 /** What an existing (unclaimed) row means for a claimer. */
 function existingOutcome(
-  row: Pick<ClaimRow, 'state' | 'result' | 'expires_in_ms' | 'lease_left_ms'>,
+  row: Pick<ClaimRow, 'state' | 'result' | 'payload_hash' | 'expires_in_ms' | 'lease_left_ms'>,
 ): StoreClaimResult {
+  const payloadHash = row.payload_hash ?? undefined;
   if (row.state === 'COMPLETED') {
     return {
       status: 'completed',
       result: row.result ?? undefined,
       expiresInMs: Number(row.expires_in_ms ?? 0),
+      payloadHash,
     };
   }
   // IN_PROGRESS, or a row committed after this statement's snapshot: somebody is on it.
-  return { status: 'in-flight', retryAfterMs: row.state ? Number(row.lease_left_ms ?? 0) : 1000 };
+  return {
+    status: 'in-flight',
+    retryAfterMs: row.state ? Number(row.lease_left_ms ?? 0) : 1000,
+    payloadHash,
+  };
 }
+
+const NO_ROW = { state: null, result: null, payload_hash: null, expires_in_ms: null, lease_left_ms: null };
+
+const payloadHashes = (requests: readonly ClaimRequest[]) => requests.map((r) => r.payloadHash ?? '');
 
 const requestArrays = (requests: readonly ClaimRequest[]) => [
   requests.map((r) => r.storageKey),
@@ -166,31 +179,33 @@ export class PostgresStore implements DedupStore {
     const rows = await this.query<ClaimRow>(
       `WITH input AS MATERIALIZED (
          SELECT k.key COLLATE "C" AS key, k.scope, k.idem_key, NULLIF(k.message_id, '') AS message_id,
-                nextval('${SEQ}') AS fence
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(key, scope, idem_key, message_id)
+                NULLIF(k.payload_hash, '') AS payload_hash, nextval('${SEQ}') AS fence
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $7::text[])
+           AS k(key, scope, idem_key, message_id, payload_hash)
        ), claimed AS (
-         INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, attempts,
+         INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, payload_hash, attempts,
                                     lease_until, expires_at, created_at, updated_at)
-         SELECT key, scope, idem_key, 'IN_PROGRESS', $5, fence, message_id, 1,
+         SELECT key, scope, idem_key, 'IN_PROGRESS', $5, fence, message_id, payload_hash, 1,
                 ${NOW} + ${ms(6)}, ${NOW} + ${ms(6)}, ${NOW}, ${NOW}
          FROM input
          ORDER BY key
          ON CONFLICT (key) DO UPDATE SET
            scope = EXCLUDED.scope, idem_key = EXCLUDED.idem_key, state = 'IN_PROGRESS', token = EXCLUDED.token,
            fence = EXCLUDED.fence, message_id = EXCLUDED.message_id, result = NULL,
+           payload_hash = EXCLUDED.payload_hash,
            attempts = CASE WHEN r.state = 'COMPLETED' THEN 1 ELSE r.attempts + 1 END,
            created_at = CASE WHEN r.state = 'COMPLETED' THEN EXCLUDED.created_at ELSE r.created_at END,
            lease_until = EXCLUDED.lease_until, expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at
          WHERE r.expires_at <= ${NOW}
          RETURNING r.key, r.fence
        )
-       SELECT i.key, c.fence AS claimed_fence, e.state, e.result::text AS result,
+       SELECT i.key, c.fence AS claimed_fence, e.state, e.result::text AS result, e.payload_hash,
               GREATEST(0, EXTRACT(EPOCH FROM (e.expires_at - ${NOW})) * 1000)::bigint AS expires_in_ms,
               GREATEST(0, EXTRACT(EPOCH FROM (e.lease_until - ${NOW})) * 1000)::bigint AS lease_left_ms
        FROM input i
        LEFT JOIN claimed c ON c.key = i.key
        LEFT JOIN ${TABLE} e ON c.key IS NULL AND e.key = i.key`,
-      [...requestArrays(requests), token, leaseMs],
+      [...requestArrays(requests), token, leaseMs, payloadHashes(requests)],
       undefined,
       'conflict',
     );
@@ -198,7 +213,7 @@ export class PostgresStore implements DedupStore {
     return requests.map((request): StoreClaimResult => {
       const row = byKey.get(request.storageKey);
       if (row?.claimed_fence) return { status: 'claimed', fence: Number(row.claimed_fence) };
-      return existingOutcome(row ?? { state: null, result: null, expires_in_ms: null, lease_left_ms: null });
+      return existingOutcome(row ?? NO_ROW);
     });
   }
 
@@ -206,26 +221,33 @@ export class PostgresStore implements DedupStore {
     if (items.length === 0) return [];
     const rows = await this.query<{ key: string }>(
       `WITH v AS (
-         SELECT v.key COLLATE "C" AS key, v.scope, v.idem_key, v.message_id, v.token, v.result
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-           AS v(key, scope, idem_key, message_id, token, result)
+         SELECT v.key COLLATE "C" AS key, v.scope, v.idem_key, v.message_id, v.token, v.result, v.payload_hash
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $8::text[])
+           AS v(key, scope, idem_key, message_id, token, result, payload_hash)
        ), done AS (
-         INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, result, attempts,
-                                    lease_until, expires_at, created_at, updated_at)
-         SELECT key, scope, idem_key, 'COMPLETED', token, nextval('${SEQ}'), NULLIF(message_id, ''), result::jsonb, 1,
-                NULL, ${NOW} + ${ms(7)}, ${NOW}, ${NOW}
+         INSERT INTO ${TABLE} AS r (key, scope, idem_key, state, token, fence, message_id, result, payload_hash,
+                                    attempts, lease_until, expires_at, created_at, updated_at)
+         SELECT key, scope, idem_key, 'COMPLETED', token, nextval('${SEQ}'), NULLIF(message_id, ''), result::jsonb,
+                NULLIF(payload_hash, ''), 1, NULL, ${NOW} + ${ms(7)}, ${NOW}, ${NOW}
          FROM v
          ORDER BY key
          ON CONFLICT (key) DO UPDATE SET
            state = 'COMPLETED', result = EXCLUDED.result, lease_until = NULL, expires_at = EXCLUDED.expires_at,
            updated_at = EXCLUDED.updated_at,
+           payload_hash = CASE WHEN r.token = EXCLUDED.token THEN r.payload_hash ELSE EXCLUDED.payload_hash END,
            fence = CASE WHEN r.token = EXCLUDED.token THEN r.fence ELSE EXCLUDED.fence END,
            token = EXCLUDED.token
          WHERE r.token = EXCLUDED.token OR r.expires_at <= ${NOW}
          RETURNING r.key
        )
        SELECT key FROM done`,
-      [...requestArrays(items), items.map((i) => i.token), items.map((i) => i.result ?? null), ttlMs],
+      [
+        ...requestArrays(items),
+        items.map((i) => i.token),
+        items.map((i) => i.result ?? null),
+        ttlMs,
+        payloadHashes(items),
+      ],
       undefined,
       'transient',
     );
@@ -369,15 +391,16 @@ export class PostgresStore implements DedupStore {
     ttlMs: number,
   ): Promise<StoreClaimResult[]> {
     const inserted = await this.query<{ key: string; fence: string }>(
-      `INSERT INTO ${TABLE} (key, scope, idem_key, state, token, fence, message_id, attempts,
+      `INSERT INTO ${TABLE} (key, scope, idem_key, state, token, fence, message_id, payload_hash, attempts,
                              lease_until, expires_at, created_at, updated_at)
-       SELECT k.key, k.scope, k.idem_key, 'COMPLETED', $5, nextval('${SEQ}'), NULLIF(k.message_id, ''), 1,
-              NULL, ${NOW} + ${ms(6)}, ${NOW}, ${NOW}
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(key, scope, idem_key, message_id)
+       SELECT k.key, k.scope, k.idem_key, 'COMPLETED', $5, nextval('${SEQ}'), NULLIF(k.message_id, ''),
+              NULLIF(k.payload_hash, ''), 1, NULL, ${NOW} + ${ms(6)}, ${NOW}, ${NOW}
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $7::text[])
+         AS k(key, scope, idem_key, message_id, payload_hash)
        ORDER BY k.key COLLATE "C"
        ON CONFLICT DO NOTHING
        RETURNING key, fence`,
-      [...requestArrays(requests), token, ttlMs],
+      [...requestArrays(requests), token, ttlMs, payloadHashes(requests)],
       manager,
     );
     const fences = new Map(inserted.map((row) => [row.key, Number(row.fence)]));
@@ -391,17 +414,18 @@ export class PostgresStore implements DedupStore {
            FOR UPDATE
          ), taken AS (
            UPDATE ${TABLE} r SET state = 'COMPLETED', token = $2, fence = nextval('${SEQ}'), result = NULL,
-             attempts = 1, lease_until = NULL, expires_at = ${NOW} + ${ms(3)}, created_at = ${NOW}, updated_at = ${NOW}
-           FROM expired x
+             attempts = 1, lease_until = NULL, expires_at = ${NOW} + ${ms(3)}, created_at = ${NOW}, updated_at = ${NOW},
+             payload_hash = NULLIF(h.payload_hash, '')
+           FROM expired x JOIN unnest($1::text[], $4::text[]) AS h(key, payload_hash) ON h.key = x.key
            WHERE r.key = x.key
            RETURNING r.key, r.fence
          )
-         SELECT e.key, t.fence AS claimed_fence, e.state, e.result::text AS result,
+         SELECT e.key, t.fence AS claimed_fence, e.state, e.result::text AS result, e.payload_hash,
                 GREATEST(0, EXTRACT(EPOCH FROM (e.expires_at - ${NOW})) * 1000)::bigint AS expires_in_ms,
                 GREATEST(0, EXTRACT(EPOCH FROM (e.lease_until - ${NOW})) * 1000)::bigint AS lease_left_ms
          FROM ${TABLE} e LEFT JOIN taken t ON t.key = e.key
          WHERE e.key = ANY($1::text[])`,
-        [conflicted.map((r) => r.storageKey), token, ttlMs],
+        [conflicted.map((r) => r.storageKey), token, ttlMs, payloadHashes(conflicted)],
         manager,
       );
       for (const row of rows) existing.set(row.key, row);
@@ -411,7 +435,7 @@ export class PostgresStore implements DedupStore {
       if (fence !== undefined) return { status: 'claimed', fence };
       const row = existing.get(request.storageKey);
       if (row?.claimed_fence) return { status: 'claimed', fence: Number(row.claimed_fence) };
-      return existingOutcome(row ?? { state: null, result: null, expires_in_ms: null, lease_left_ms: null });
+      return existingOutcome(row ?? NO_ROW);
     });
   }
 

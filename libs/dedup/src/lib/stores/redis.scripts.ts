@@ -29,9 +29,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * KEYS: the record keys, then the fence counter. ARGV: token, leaseMs, then one messageId per
- * record (scope and key are read back from the record key). Returns (status, value, ms) per key: ('claimed', fence, leaseMs),
- * ('completed', resultJson | '', pttl) or ('in-flight', '', remaining lease).
+ * KEYS: the record keys, then the fence counter. ARGV: token, leaseMs, then (messageId,
+ * payloadHash | '') per record (scope and key are read back from the record key). Returns
+ * (status, value, ms, payloadHash) per key: ('claimed', fence, leaseMs, ''), ('completed',
+ * resultJson | '', pttl, hash | '') or ('in-flight', '', remaining lease, hash | '').
  */
 export const CLAIM_SCRIPT = new RedisScript(`
 local n = #KEYS - 1
@@ -42,16 +43,18 @@ ${NOW}
 local out = {}
 for i = 1, n do
   local k = KEYS[i]
-  local cur = redis.call('HMGET', k, 'state', 'leaseUntil', 'result', 'attempts')
+  local cur = redis.call('HMGET', k, 'state', 'leaseUntil', 'result', 'attempts', 'payloadHash')
   local state = cur[1]
   if state == 'COMPLETED' then
     out[#out + 1] = 'completed'
     out[#out + 1] = cur[3] or ''
     out[#out + 1] = redis.call('PTTL', k)
+    out[#out + 1] = cur[5] or ''
   elseif state == 'IN_PROGRESS' and (tonumber(cur[2]) or 0) > now then
     out[#out + 1] = 'in-flight'
     out[#out + 1] = ''
     out[#out + 1] = tonumber(cur[2]) - now
+    out[#out + 1] = cur[5] or ''
   else
     local attempts = 1
     if state then
@@ -59,12 +62,16 @@ for i = 1, n do
       redis.call('DEL', k)
     end
     local fence = redis.call('INCR', fenceKey)
-    redis.call('HSET', k, 'state', 'IN_PROGRESS', 'token', token, 'fence', fence, 'messageId', ARGV[2 + i],
+    redis.call('HSET', k, 'state', 'IN_PROGRESS', 'token', token, 'fence', fence, 'messageId', ARGV[1 + 2 * i],
       'leaseUntil', now + lease, 'attempts', attempts, 'createdAt', now, 'updatedAt', now)
+    if ARGV[2 + 2 * i] ~= '' then
+      redis.call('HSET', k, 'payloadHash', ARGV[2 + 2 * i])
+    end
     redis.call('PEXPIRE', k, lease)
     out[#out + 1] = 'claimed'
     out[#out + 1] = tostring(fence)
     out[#out + 1] = lease
+    out[#out + 1] = ''
   end
 end
 return out
@@ -72,7 +79,7 @@ return out
 
 /**
  * KEYS: the record keys, then the fence counter. ARGV: ttlMs, then (token, resultJson | '',
- * messageId) per record. Completes a key that is absent or held by the same token.
+ * messageId, payloadHash | '') per record (the hash is kept only on a record this recreates). Completes a key that is absent or held by the same token.
  * Returns 1 (completed) or 0 (stale) per key.
  */
 export const COMPLETE_SCRIPT = new RedisScript(`
@@ -83,12 +90,15 @@ ${NOW}
 local out = {}
 for i = 1, n do
   local k = KEYS[i]
-  local b = 1 + (i - 1) * 3
+  local b = 1 + (i - 1) * 4
   local token = ARGV[b + 1]
   local owner = redis.call('HGET', k, 'token')
   if (not owner) or owner == token then
     if not owner then
       redis.call('HSET', k, 'fence', redis.call('INCR', fenceKey), 'attempts', 1, 'createdAt', now)
+      if ARGV[b + 4] ~= '' then
+        redis.call('HSET', k, 'payloadHash', ARGV[b + 4])
+      end
     end
     redis.call('HSET', k, 'state', 'COMPLETED', 'token', token, 'messageId', ARGV[b + 3], 'updatedAt', now)
     redis.call('HDEL', k, 'leaseUntil')

@@ -100,7 +100,7 @@ export class RedisStore implements DedupStore {
   ): Promise<StoreClaimResult[]> {
     if (requests.length === 0) return [];
     const args: (string | number)[] = [token, leaseMs];
-    for (const request of requests) args.push(request.messageId ?? '');
+    for (const request of requests) args.push(request.messageId ?? '', request.payloadHash ?? '');
     let reply: (string | number)[];
     try {
       reply = (await this.call(() =>
@@ -113,11 +113,14 @@ export class RedisStore implements DedupStore {
       throw error;
     }
     return requests.map((_, i): StoreClaimResult => {
-      const [status, value, ms] = [String(reply[i * 3]), String(reply[i * 3 + 1]), Number(reply[i * 3 + 2])];
+      const status = String(reply[i * 4]);
+      const value = String(reply[i * 4 + 1]);
+      const ms = Number(reply[i * 4 + 2]);
+      const payloadHash = String(reply[i * 4 + 3]) || undefined;
       if (status === 'claimed') return { status, fence: Number(value) };
       if (status === 'completed')
-        return { status, result: value === '' ? undefined : value, expiresInMs: ms };
-      return { status: 'in-flight', retryAfterMs: Math.max(0, ms) };
+        return { status, result: value === '' ? undefined : value, expiresInMs: ms, payloadHash };
+      return { status: 'in-flight', retryAfterMs: Math.max(0, ms), payloadHash };
     });
   }
 
@@ -128,7 +131,8 @@ export class RedisStore implements DedupStore {
   ): Promise<boolean[]> {
     if (items.length === 0) return [];
     const args: (string | number)[] = [ttlMs];
-    for (const item of items) args.push(item.token, item.result ?? '', item.messageId ?? '');
+    for (const item of items)
+      args.push(item.token, item.result ?? '', item.messageId ?? '', item.payloadHash ?? '');
     const keys = [...items.map((i) => i.storageKey), this.fenceKey];
     const reply = (await this.write(mode, () => COMPLETE_SCRIPT.run(this.redis, keys, args))) as number[];
     return reply.map((value) => value === 1);
@@ -217,6 +221,7 @@ export class RedisStore implements DedupStore {
         messageId: fields.messageId || null,
         attempts: Number(fields.attempts ?? 1),
         result: fields.result,
+        payloadHash: fields.payloadHash || null,
         leaseUntil: fields.leaseUntil ? new Date(Number(fields.leaseUntil)) : null,
         expiresAt: new Date(Date.now() + (ttl > 0 ? ttl : 0)),
         createdAt: new Date(Number(fields.createdAt ?? 0)),

@@ -425,6 +425,56 @@ class ForgetCommand implements Cmd {
   toString = () => `forget(o${this.owner},k${this.key}${this.force ? ',force' : ''})${faultName(this.fault)}`;
 }
 
+/**
+ * One owner completes while another claims the same key, concurrently. Whatever the timing, both
+ * cannot succeed: a grant before the completion makes it stale, a grant after it re-runs a completed key.
+ */
+class CompleteVersusClaimCommand implements Cmd {
+  constructor(
+    readonly completer: number,
+    readonly claimer: number,
+    readonly key: number,
+    readonly fault?: StepFault,
+  ) {}
+  check = (state: Readonly<RunState>) =>
+    this.completer !== this.claimer && state.claimsOf(this.completer, this.key).length > 0;
+  async run(state: RunState, sys: LifecycleSystem): Promise<void> {
+    const claim = state.pick(this.completer, this.key, 0) as Claim;
+    const value = `o${this.completer}:${claim.token.slice(0, 8)}`;
+    const [completion, claimed] = await Promise.all([
+      sys.step(this.completer, this.fault, (s) => s.complete(claim, value)),
+      sys.step(this.claimer, undefined, (s) =>
+        s.claim(KEYS[this.key] as string, { scope: sys.scope, leaseMs: state.leaseMs }),
+      ),
+    ]);
+    if (completion.error === undefined && claimed.value?.status === 'claimed')
+      throw new LifecycleViolation(
+        `k${this.key}: o${this.completer}'s complete and o${this.claimer}'s claim both succeeded at once`,
+      );
+    // The order of the two is unknown: refusals and answers of either are not checked against the model.
+    const concurrent = (w: CallWindow): CallWindow => ({ ...w, faulted: true, phantomMs: 0 });
+    if (claimed.error !== undefined) {
+      expectStoreError(claimed.error, 'claim');
+      state.model.unknown(this.key, claimed.window);
+    } else if (claimed.value?.status === 'claimed') {
+      noteClaim(state, sys, this.claimer, this.key, claimed.value, claimed.window);
+    }
+    if (completion.error === undefined)
+      state.model.completed(this.key, this.completer, claim.token, value, concurrent(completion.window));
+    else if (completion.error instanceof StaleClaimError)
+      state.model.unknown(this.key, concurrent(completion.window));
+    else {
+      expectStoreError(completion.error, 'complete');
+      state.model.completeUnknown(this.key, claim.token, value, completion.window);
+    }
+    if (claimed.value?.status === 'completed')
+      state.model.sawCompleted(this.key, claimed.value.result, concurrent(claimed.window));
+    else if (claimed.value?.status === 'in-flight') state.model.unknown(this.key, concurrent(claimed.window));
+  }
+  toString = () =>
+    `complete(o${this.completer},k${this.key})${faultName(this.fault)} || claim(o${this.claimer},k${this.key})`;
+}
+
 class GetCommand implements Cmd {
   constructor(
     readonly owner: number,
@@ -529,6 +579,8 @@ export function lifecycleCommands(store: DedupStoreMode, owners: number): fc.Arb
       .tuple(owner, fc.array(key, { minLength: 2, maxLength: 3 }), fault)
       .map(([o, ks, f]) => new ClaimCommand(o, ks, f)),
     fc.tuple(key, owner, fault).map(([k, o, f]) => new RaceCommand(k, o, f)),
+    fc.tuple(owner, owner, key, fault).map(([a, b, k, f]) => new CompleteVersusClaimCommand(a, b, k, f)),
+    fc.tuple(owner, owner, key, fault).map(([a, b, k, f]) => new CompleteVersusClaimCommand(a, b, k, f)),
     complete,
     complete,
     complete,

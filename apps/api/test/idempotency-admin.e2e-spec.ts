@@ -28,6 +28,7 @@ interface ScopeDuplicates {
   scope: string;
   suppressed: CauseCounts;
   deferred: CauseCounts;
+  payloadMismatches: number;
 }
 
 describe('admin API: idempotency records and stats', () => {
@@ -289,6 +290,14 @@ describe('admin API: idempotency records and stats', () => {
     metrics.increment('duplicate-completed', { scope, cause: 'redelivery', messageId: 'd3' });
     metrics.increment('duplicate-in-flight', { scope, cause: 'redelivery', messageId: 'd4' });
     await idempotency.run('order-2', async () => 'never runs', { scope });
+    // The same key with another payload: counted and shown, still a duplicate.
+    await idempotency.run('fingerprinted', async () => 'first', { scope, payload: { amount: 1 } });
+    await idempotency.run('fingerprinted', async () => 'never runs', { scope, payload: { amount: 2 } });
+    const fingerprinted = await request(server())
+      .get(`/admin/idempotency/${scope}/fingerprinted`)
+      .set(admin)
+      .expect(200);
+    expect(fingerprinted.body.payloadHash).toMatch(/^[A-Za-z0-9_-]{22}$/);
 
     await app.get(MailService).send({
       idempotencyKey: `stats-e2e:${run}`,
@@ -304,17 +313,18 @@ describe('admin API: idempotency records and stats', () => {
     // Counters are written in the background: wait until the last one landed.
     const body = await waitFor('the duplicate counters', async () => {
       const current = await stats({ campaign });
-      return mineOf(current)?.deferred.total === 1 && mineOf(current)?.suppressed.total === 5
+      return mineOf(current)?.deferred.total === 1 && mineOf(current)?.suppressed.total === 6
         ? current
         : undefined;
     });
     // The plain duplicates (no SQS message, so no cause): the one above and the re-run of order-1.
     expect(mineOf(body)).toEqual({
       scope,
-      suppressed: { redelivery: 1, producerDuplicate: 2, unknown: 2, total: 5 } satisfies CauseCounts,
+      suppressed: { redelivery: 1, producerDuplicate: 2, unknown: 3, total: 6 } satisfies CauseCounts,
       deferred: { redelivery: 1, producerDuplicate: 0, unknown: 0, total: 1 } satisfies CauseCounts,
+      payloadMismatches: 1,
     });
-    expect(body.dedupRecords).toContainEqual({ scope, inProgress: 0, completed: 5, expired: 0 });
+    expect(body.dedupRecords).toContainEqual({ scope, inProgress: 0, completed: 6, expired: 0 });
     expect(body.mail.byStatus.sent).toBe(mailBefore.byStatus.sent + 1);
     expect(body.mail.total).toBe(mailBefore.total + 1);
     expect(body.clicks).toMatchObject({ campaign, totals: { clicks: 1, uniqueRecipients: 1, botHits: 0 } });

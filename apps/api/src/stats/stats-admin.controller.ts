@@ -29,7 +29,7 @@ export class StatsAdminController {
   @ApiQuery({ name: 'campaign', required: false, description: 'only this campaign in the clicks summary' })
   @ApiOkResponse({
     description:
-      '{ generatedAt, duplicates: [{ scope, suppressed: {redelivery, producerDuplicate, unknown, total}, deferred: {…} }], dedupRecords: [{ scope, inProgress, completed, expired }], mail: { byStatus, total }, clicks: ClickSummary, queues: QueueStatus[] | null }',
+      '{ generatedAt, duplicates: [{ scope, suppressed: {redelivery, producerDuplicate, unknown, total}, deferred: {…}, payloadMismatches }], dedupRecords: [{ scope, inProgress, completed, expired }], mail: { byStatus, total }, clicks: ClickSummary, queues: QueueStatus[] | null }',
   })
   @ApiBadRequestResponse({ description: 'invalid query (details per field)' })
   get(@Query() raw: Record<string, unknown>): Promise<AdminStats> {

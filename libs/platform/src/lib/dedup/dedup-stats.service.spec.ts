@@ -55,6 +55,7 @@ describe('DedupStatsService', () => {
     metrics.increment('duplicate-completed', { scope: 'jobs', cause: 'redelivery', messageId: 'm2' });
     metrics.increment('duplicate-in-flight', { scope: 'send-email', cause: 'redelivery' }, 2);
     metrics.increment('duplicate-completed', { scope: 'send-email' });
+    metrics.increment('payload-mismatch', { scope: 'send-email' }, 3);
     metrics.increment('claimed', { scope: 'jobs' });
     await settle();
 
@@ -67,11 +68,13 @@ describe('DedupStatsService', () => {
         scope: 'jobs',
         suppressed: { redelivery: 1, producerDuplicate: 1, unknown: 0, total: 2 },
         deferred: { redelivery: 0, producerDuplicate: 0, unknown: 0, total: 0 },
+        payloadMismatches: 0,
       },
       {
         scope: 'send-email',
         suppressed: { redelivery: 0, producerDuplicate: 0, unknown: 1, total: 1 },
         deferred: { redelivery: 2, producerDuplicate: 0, unknown: 0, total: 2 },
+        payloadMismatches: 3,
       },
     ]);
 

@@ -30,7 +30,11 @@ export interface ScopeDuplicateStats {
   suppressed: DuplicateCauseCounts;
   /** Duplicates of a key in flight: put back until the holder's lease ends, then counted again. */
   deferred: DuplicateCauseCounts;
+  /** Deliveries whose key was used before for a different payload (see `onPayloadMismatch`). */
+  payloadMismatches: number;
 }
+
+const PAYLOAD_MISMATCH = 'payload-mismatch';
 
 const KINDS = new Map<string, 'suppressed' | 'deferred'>([
   ['duplicate-completed', 'suppressed'],
@@ -73,10 +77,11 @@ export class DedupStatsService implements OnModuleDestroy {
     this.unsubscribe();
   }
 
-  /** Adds a duplicate event to the shared counters in the background; other events are ignored. */
+  /** Adds a duplicate or payload-mismatch event to the shared counters in the background; other events are ignored. */
   record(event: DedupMetricEvent): void {
-    if (!KINDS.has(event.counter) || !event.scope) return;
-    const field = `${event.counter}:${event.cause ?? 'unknown'}`;
+    if ((!KINDS.has(event.counter) && event.counter !== PAYLOAD_MISMATCH) || !event.scope) return;
+    const field =
+      event.counter === PAYLOAD_MISMATCH ? PAYLOAD_MISMATCH : `${event.counter}:${event.cause ?? 'unknown'}`;
     Promise.all([
       this.redis.sadd(this.scopesKey(), event.scope),
       this.redis.hincrby(this.scopeKey(event.scope), field, event.by),
@@ -103,8 +108,17 @@ export class DedupStatsService implements OnModuleDestroy {
     const scopes = (await this.redis.smembers(this.scopesKey())).sort();
     const hashes = await Promise.all(scopes.map((scope) => this.redis.hgetall(this.scopeKey(scope))));
     return scopes.map((scope, i) => {
-      const stats: ScopeDuplicateStats = { scope, suppressed: emptyCounts(), deferred: emptyCounts() };
+      const stats: ScopeDuplicateStats = {
+        scope,
+        suppressed: emptyCounts(),
+        deferred: emptyCounts(),
+        payloadMismatches: 0,
+      };
       for (const [field, raw] of Object.entries(hashes[i] ?? {})) {
+        if (field === PAYLOAD_MISMATCH) {
+          stats.payloadMismatches += Number(raw) || 0;
+          continue;
+        }
         const separator = field.indexOf(':');
         const kind = KINDS.get(field.slice(0, separator));
         const cause = CAUSES.get(field.slice(separator + 1));

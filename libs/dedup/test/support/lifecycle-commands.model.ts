@@ -325,11 +325,15 @@ class RaceCommand implements Cmd {
       .map((r, owner) => ({ ...r, owner, window: { ...r.window, reqAt } }))
       // Concurrent answers are explained by each other: grants first, then unknown outcomes, then refusals.
       .sort((a, b) => rank(a) - rank(b) || a.window.respAt - b.window.respAt);
+    // In redis+postgres the first racer's Redis claim turns the others away as in flight while it asks
+    // Postgres, even for a key Postgres has completed: an in-flight answer beside any other says nothing.
+    const explained = results.some((r) => r.value?.status !== 'in-flight');
     for (const { owner, window, value, error } of ordered) {
       if (error !== undefined) {
         expectStoreError(error, 'claim');
         state.model.unknown(this.key, window);
-      } else if (value) noteClaim(state, sys, owner, this.key, value, window);
+      } else if (value && !(explained && value.status === 'in-flight'))
+        noteClaim(state, sys, owner, this.key, value, window);
     }
   }
   toString = () => `race(k${this.key})${this.fault ? `${faultName(this.fault)}@o${this.faultOwner}` : ''}`;
@@ -539,6 +543,7 @@ function faultArb(store: DedupStoreMode): fc.Arbitrary<StepFault | undefined> {
     fc.constant({ on: 'redis', fault: { kind: 'drop-request' } }),
     fc.constant({ on: 'redis', fault: { kind: 'drop-reply' } }),
     fc.constant({ on: 'redis', fault: { kind: 'delay-reply', ms: REDIS_TIMEOUT_MS * 2 } }),
+    fc.constant({ on: 'redis', fault: { kind: 'delay-request', ms: REDIS_TIMEOUT_MS * 2 } }),
     fc.constant({ on: 'redis', fault: { kind: 'refuse', ms: 200 } }),
   ];
   const postgres: fc.Arbitrary<StepFault>[] = [

@@ -6,12 +6,15 @@ import { createConnection, createServer, type AddressInfo, type Server, type Soc
  * - `drop-reply`: the next client bytes are forwarded, then the connection is cut when the answer
  *   comes back (the command ran, its caller never heard);
  * - `delay-reply`: answers are held for `ms`, then delivered (past the client's timeout);
+ * - `delay-request`: the next client bytes are held for `ms`, then forwarded (the command runs
+ *   after its caller gave up on it, like a healed partition);
  * - `refuse`: every connection is cut now and new ones are refused for `ms` (a restart).
  */
 export type TcpFault =
   | { readonly kind: 'drop-request' }
   | { readonly kind: 'drop-reply' }
   | { readonly kind: 'delay-reply'; readonly ms: number }
+  | { readonly kind: 'delay-request'; readonly ms: number }
   | { readonly kind: 'refuse'; readonly ms: number };
 
 interface Pipe {
@@ -27,6 +30,7 @@ export class TcpFaultProxy {
   private fired = false;
   private refuseUntil = 0;
   private holdUntil = 0;
+  private requestHoldUntil = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -104,30 +108,39 @@ export class TcpFaultProxy {
         this.fire();
         this.holdUntil = Math.max(this.holdUntil, Date.now() + fault.ms);
       }
-      server.write(chunk);
+      if (fault?.kind === 'delay-request') {
+        this.fire();
+        this.requestHoldUntil = Math.max(this.requestHoldUntil, Date.now() + fault.ms);
+      }
+      this.deliver(client, server, chunk, this.requestHoldUntil);
     });
     server.on('data', (chunk: Buffer) => {
       if (replyFault === 'drop') {
         this.cut(pipe);
         return;
       }
-      const wait = this.holdUntil - Date.now();
-      if (wait <= 0) {
-        client.write(chunk);
-        return;
-      }
-      // Held answers keep their order: the socket is paused until the hold is over.
-      server.pause();
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        if (!client.destroyed) client.write(chunk);
-        server.resume();
-      }, wait);
-      this.timers.add(timer);
+      this.deliver(server, client, chunk, this.holdUntil);
     });
     const close = () => this.cut(pipe);
     client.on('error', close).on('close', close);
     server.on('error', close).on('close', close);
+  }
+
+  /** Writes `chunk` from `from` to `to`, at once or, while held, when `holdUntil` has passed. */
+  private deliver(from: Socket, to: Socket, chunk: Buffer, holdUntil: number): void {
+    const wait = holdUntil - Date.now();
+    if (wait <= 0) {
+      to.write(chunk);
+      return;
+    }
+    // Held bytes keep their order: the source is paused until the hold is over.
+    from.pause();
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!to.destroyed) to.write(chunk);
+      from.resume();
+    }, wait);
+    this.timers.add(timer);
   }
 
   private cut(pipe: Pipe): void {

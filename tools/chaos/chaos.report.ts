@@ -92,6 +92,11 @@ export interface DeadLetterEvidence {
   sentAt: string | null;
   /** A killed worker had received this eventId. */
   heldByKilledWorker: boolean;
+  /**
+   * The SES emulator has the digest for this key (by the system, before the operator): the dead
+   * letter is a copy of a delivered message, a DLQ alarm rather than a lost email.
+   */
+  delivered: boolean;
   /** The mail ledger row for the eventId at the end of the run. */
   ledger?: { status: string; attempts: number; sesCalledAt: string | null; history: string };
   /** What ended each receive of the dead-lettered message (deferral by whom, failed delete, nothing). */
@@ -278,8 +283,16 @@ export function findViolations(report: Omit<ChaosReport, 'ok' | 'violations'>): 
       `only ${deadLetters.found} of ${deadLetters.injected} malformed messages are in a DLQ per the admin API${capped}`,
     );
   }
-  if (deadLetters.digestMessages > 0)
-    violations.push(`${deadLetters.digestMessages} well-formed email messages ended in the DLQ`);
+  if (deadLetters.digestMessages > 0) {
+    const shown = deadLetters.wellFormed.filter((letter) => letter.queue === 'send-email');
+    const delivered = shown.filter((letter) => letter.delivered).length;
+    violations.push(
+      `${deadLetters.digestMessages} well-formed email messages ended in the DLQ` +
+        (shown.length > 0
+          ? ` (of ${shown.length} examined, ${delivered} were copies of a delivered digest, ${shown.length - delivered} had none; e.g. ${shown[0].eventId}: ${shown[0].diagnosis.split(' | ')[0]})`
+          : ''),
+    );
+  }
   if (deadLetters.jobMessages > 0)
     violations.push(`${deadLetters.jobMessages} well-formed job messages ended in the DLQ`);
   for (const queue of report.queues) {
@@ -466,7 +479,8 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
       out.push(
         `  - ${letter.queue} ${letter.eventId ?? '(no eventId)'}: DLQ message ${letter.messageId}` +
           `${letter.sourceMessageId ? ` (copy of ${letter.sourceMessageId})` : ''}, receive count ${letter.receiveCount}, ` +
-          `reason ${letter.reason ?? 'none (SQS redrive)'}${letter.heldByKilledWorker ? ', a killed worker had received it' : ''}`,
+          `reason ${letter.reason ?? 'none (SQS redrive)'}${letter.heldByKilledWorker ? ', a killed worker had received it' : ''}; ` +
+          (letter.delivered ? 'SES has its digest (not lost, but a DLQ alarm)' : 'SES has NO digest for it'),
       );
       out.push(`      why: ${letter.diagnosis}`);
       if (letter.ledger)

@@ -264,6 +264,16 @@ interface AdminDeadLetter {
   sentAt: string | null;
 }
 
+interface DeadLetterContext {
+  trail: MessageTrail;
+  databaseUrl: string;
+  /** Keys a killed worker had received. */
+  undecided: ReadonlySet<string>;
+  maxReceiveCount: number;
+  /** The SES emulator has this key's digest. */
+  delivered: (eventId: string) => boolean;
+}
+
 /** Shown per dead-lettered well-formed message, at most. */
 const EVIDENCE_LIMIT = 20;
 
@@ -279,12 +289,7 @@ function eventIdOf(body: string): string | undefined {
 /** The trail, ledger row and kill exposure of each well-formed dead letter: why it ended there. */
 async function explainDeadLetters(
   letters: ReadonlyArray<AdminDeadLetter & { queue: DeadLetterEvidence['queue'] }>,
-  context: {
-    trail: MessageTrail;
-    databaseUrl: string;
-    undecided: ReadonlySet<string>;
-    maxReceiveCount: number;
-  },
+  context: DeadLetterContext,
 ): Promise<DeadLetterEvidence[]> {
   const chosen = letters.slice(0, EVIDENCE_LIMIT);
   const keys = chosen
@@ -330,6 +335,7 @@ async function explainDeadLetters(
       reason: letter.reason,
       sentAt: letter.sentAt,
       heldByKilledWorker: eventId ? context.undecided.has(eventId) : false,
+      delivered: eventId ? context.delivered(eventId) : false,
       ledger: row
         ? {
             status: row.status,
@@ -357,12 +363,7 @@ async function readDeadLetters(
   baseUrl: string,
   token: string,
   injected: { email: string[]; jobs: string[] },
-  evidence: {
-    trail: MessageTrail;
-    databaseUrl: string;
-    undecided: ReadonlySet<string>;
-    maxReceiveCount: number;
-  },
+  evidence: DeadLetterContext,
 ): Promise<DeadLetterCounts> {
   const all = new Set([...injected.email, ...injected.jobs]);
   const counts: DeadLetterCounts = {
@@ -834,6 +835,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       databaseUrl,
       undecided,
       maxReceiveCount: options.maxReceiveCount,
+      delivered: (eventId) => reached.has(emailOfKey.get(eventId) ?? ''),
     });
     const queues: QueueCounts[] = await Promise.all(
       [

@@ -5,17 +5,31 @@ import { runChaos } from '../../../tools/chaos/chaos.scenario';
 
 const USERS = 200;
 
+/** CHAOS_SEED replays a run's random choices; otherwise every run tries new ones. */
+function chaosSeed(): number {
+  const raw = process.env.CHAOS_SEED;
+  if (raw === undefined || raw === '') return Math.floor(Math.random() * 1_000_000);
+  if (!/^\d+$/.test(raw)) throw new Error(`CHAOS_SEED must be a whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+const SEED = chaosSeed();
+
 // `npm run chaos` in small: real worker processes (from source) behind fault proxies, real
 // fauxqs/SES emulators, Postgres and a redis-server of the run's own.
 describe('chaos smoke: duplicates, failed deletes, SIGKILLs, a slow send, a Redis restart, malformed messages', () => {
   let report: ChaosReport;
 
   beforeAll(async () => {
+    // Printed before the run, so even a timeout leaves the seed to replay.
+    process.stderr.write(
+      `chaos smoke: seed ${SEED} (replay: CHAOS_SEED=${SEED} npx jest -c apps/platform-e2e/jest.e2e.config.js chaos-smoke)\n`,
+    );
     report = await runChaos({
       users: USERS,
       workers: 2,
       duplicateShare: 0.2,
-      seed: 20_261_123,
+      seed: SEED,
       timeoutMs: 55_000,
       visibilityTimeout: 5,
       maxReceiveCount: 5,
@@ -34,7 +48,11 @@ describe('chaos smoke: duplicates, failed deletes, SIGKILLs, a slow send, a Redi
   }, 90_000);
 
   afterAll(() => {
-    if (report && !report.ok) console.log(formatChaosReport(report));
+    if (report && !report.ok) console.log(`chaos smoke seed ${SEED}:\n${formatChaosReport(report)}`);
+  });
+
+  it('ran the seed it printed', () => {
+    expect(report.seed).toBe(SEED);
   });
 
   it('performed every injection it planned', () => {

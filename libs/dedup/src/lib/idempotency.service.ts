@@ -755,10 +755,11 @@ export class IdempotencyService {
   }
 
   /**
-   * Every `leaseMs / 3`: extends the held claims, then runs `after` (the SQS runner extends the
-   * messages' visibility). A claim reported lost aborts the context at once. An extension that
-   * failed (store error) still extends visibility: the work goes on until `deadline` says the lease
-   * may lapse, and a redelivery meanwhile would only meet an in-flight record.
+   * Every `leaseMs / 3` while a claim is held: extends the claims and, side by side, runs `after`
+   * (the SQS runner extends the messages' visibility). A claim reported lost aborts the context at
+   * once and is no longer extended. An extension that failed (store error) or is slow does not hold
+   * back visibility: the work goes on until `deadline` says the lease may lapse, and a redelivery
+   * meanwhile would only meet an in-flight record.
    */
   private startHeartbeat(
     leaseMs: number,
@@ -772,25 +773,20 @@ export class IdempotencyService {
     return new LeaseHeartbeat(
       Math.max(50, Math.floor(leaseMs / 3)),
       async () => {
-        let failure: unknown;
-        if (held.length > 0) {
-          const sentAt = Date.now();
-          try {
-            const renewed = await extend(held);
-            const lost = held.filter((_, i) => !renewed[i]);
-            held = held.filter((_, i) => renewed[i]);
-            const [firstLost] = lost;
-            if (firstLost) {
-              lease.lose(new StaleClaimError(firstLost.scope, firstLost.key, firstLost.messageId));
-            } else {
-              deadline?.renewed(sentAt);
-            }
-          } catch (error) {
-            failure = error;
-          }
+        if (held.length === 0) return;
+        const sentAt = Date.now();
+        // Side by side: a slow store must not hold back the visibility extension.
+        const [extension, visibility] = await Promise.allSettled([extend(held), after()]);
+        if (extension.status === 'fulfilled') {
+          const renewed = extension.value;
+          const lost = held.filter((_, i) => !renewed[i]);
+          held = held.filter((_, i) => renewed[i]);
+          const [firstLost] = lost;
+          if (firstLost) lease.lose(new StaleClaimError(firstLost.scope, firstLost.key, firstLost.messageId));
+          else deadline?.renewed(sentAt);
         }
-        if (held.length > 0 || failure !== undefined) await after();
-        if (failure !== undefined) throw failure;
+        if (extension.status === 'rejected') throw extension.reason;
+        if (visibility.status === 'rejected') throw visibility.reason;
       },
       (error) => this.logger.warn({ msg: 'lease heartbeat failed', error: (error as Error).message }),
     );

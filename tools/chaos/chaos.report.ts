@@ -1,5 +1,6 @@
 import type { ChaosOptions } from './chaos.options';
 import type { KillPoint } from './fault.proxy';
+import type { ReceiveSummary } from './message.trail';
 
 /** One fault: how many were asked for and how many the run really performed. */
 export interface Injection {
@@ -163,6 +164,8 @@ export interface ChaosReport {
   operator: OperatorStep;
   deadLetters: DeadLetterCounts;
   queues: QueueCounts[];
+  /** What ended the email queue's receives, from the SQS proxy's trail. */
+  receives?: ReceiveSummary;
   workers: WorkerSummary[];
   runDir: string;
   harnessErrors: string[];
@@ -469,6 +472,21 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
           `${kill.replacement ? `; replaced by ${kill.replacement}` : ''}; ${kill.openSends.length} SendEmail calls open`,
       );
     }
+  }
+  const tally = (ends: Record<string, number>) =>
+    Object.entries(ends)
+      .sort((a, b) => b[1] - a[1])
+      .map(([end, count]) => `${int(count)} ${end}`)
+      .join(', ');
+  if (report.receives) {
+    const { receives } = report;
+    out.push(
+      `  email receives: ${int(receives.receives)} of ${int(receives.messages)} messages, ended by ${tally(receives.ends)}`,
+    );
+    out.push(
+      `  within one receive of maxReceiveCount ${options.maxReceiveCount}: ${int(receives.nearLimit)} messages` +
+        (receives.nearLimit > 0 ? `, their receives ended by ${tally(receives.nearLimitEnds)}` : ''),
+    );
   }
   if (deadLetters.wellFormed.length > 0) {
     out.push('');

@@ -921,6 +921,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       operator,
       deadLetters,
       queues,
+      receives: trail.receiveSummary(EMAIL_QUEUE, options.maxReceiveCount),
       workers,
       runDir,
       harnessErrors,

@@ -63,3 +63,30 @@ describe('MessageTrail and diagnoseDeadLetter', () => {
     expect(diagnoseDeadLetter(undefined, null, 5)).toMatch(/no trail/);
   });
 });
+
+describe('MessageTrail.receiveSummary', () => {
+  it('tallies what ended every receive, and separately for messages near the redrive limit', () => {
+    const trail = new MessageTrail(Date.now());
+    const receive = (id: string, n: number) =>
+      trail.received(
+        'q',
+        { MessageId: id, ReceiptHandle: `${id}-${n}`, Attributes: { ApproximateReceiveCount: String(n) } },
+        'w1',
+      );
+    receive('a', 1);
+    trail.deleted('a-1', 'w1', false);
+    for (let n = 1; n <= 4; n++) {
+      receive('b', n);
+      trail.visibility(`b-${n}`, 11, 'batch', 'w1', false);
+    }
+    trail.received('other', { MessageId: 'c', ReceiptHandle: 'c-1' }, 'w1');
+    const summary = trail.receiveSummary('q', 5);
+    expect(summary).toEqual({
+      messages: 2,
+      receives: 5,
+      ends: { deleted: 1, 'dedup deferral (ChangeMessageVisibilityBatch)': 4 },
+      nearLimit: 1,
+      nearLimitEnds: { 'dedup deferral (ChangeMessageVisibilityBatch)': 4 },
+    });
+  });
+});

@@ -15,6 +15,18 @@ export interface TrailEvent {
   failed?: boolean;
 }
 
+/** {@link MessageTrail.receiveSummary}. */
+export interface ReceiveSummary {
+  /** Messages received at least once. */
+  messages: number;
+  receives: number;
+  /** What ended each receive (`dedup deferral (ChangeMessageVisibilityBatch)`, `failed delete`, …). */
+  ends: Record<string, number>;
+  /** Messages received `maxReceiveCount - 1` times or more: one bad answer from the DLQ. */
+  nearLimit: number;
+  nearLimitEnds: Record<string, number>;
+}
+
 /** One message's history and the eventId of its body. */
 export interface MessageHistory {
   messageId: string;
@@ -101,6 +113,28 @@ export class MessageTrail {
     return this.messages.get(messageId);
   }
 
+  /**
+   * What ended every receive of every message on `queue`, tallied, for all messages and for those
+   * that came within one receive of `maxReceiveCount`: which answers spend the redrive budget.
+   */
+  receiveSummary(queue: string, maxReceiveCount: number): ReceiveSummary {
+    const summary: ReceiveSummary = { messages: 0, receives: 0, ends: {}, nearLimit: 0, nearLimitEnds: {} };
+    for (const history of this.messages.values()) {
+      if (history.queue !== queue) continue;
+      const ends = receiveEnds(history).map(({ end }) => end.replace(/ \d+s/g, ''));
+      if (ends.length === 0) continue;
+      summary.messages++;
+      summary.receives += ends.length;
+      const near = ends.length >= maxReceiveCount - 1;
+      if (near) summary.nearLimit++;
+      for (const end of ends) {
+        summary.ends[end] = (summary.ends[end] ?? 0) + 1;
+        if (near) summary.nearLimitEnds[end] = (summary.nearLimitEnds[end] ?? 0) + 1;
+      }
+    }
+    return summary;
+  }
+
   private byReceipt(receiptHandle: string, event: Omit<TrailEvent, 'atMs'>): void {
     const messageId = this.byHandle.get(receiptHandle);
     const history = messageId ? this.messages.get(messageId) : undefined;
@@ -164,6 +198,16 @@ function endOfReceive(events: readonly TrailEvent[], receive: TrailEvent): strin
   return parts.length > 0 ? [...new Set(parts)].join(' + ') : 'no answer (visibility expired)';
 }
 
+function receiveEnds(history: MessageHistory): Array<{ receive: TrailEvent; end: string }> {
+  const receives = history.events
+    .map((event, i) => ({ event, i }))
+    .filter(({ event }) => event.kind === 'received');
+  return receives.map(({ event, i }, n) => {
+    const next = receives[n + 1]?.i ?? history.events.length;
+    return { receive: event, end: endOfReceive(history.events.slice(i + 1, next), event) };
+  });
+}
+
 /**
  * Why a message ended in a DLQ, from its trail: a worker's own dead-letter reason, or, for SQS's
  * redrive, what ended each of its receives (`#3 w2 dedup deferral 11s`), tallied.
@@ -175,13 +219,8 @@ export function diagnoseDeadLetter(
 ): string {
   if (reason) return `dead-lettered by a worker: ${reason}`;
   if (!history) return 'SQS redrive; the proxy never saw this message (no trail)';
-  const receives = history.events
-    .map((event, i) => ({ event, i }))
-    .filter(({ event }) => event.kind === 'received');
-  const ends = receives.map(({ event, i }, n) => {
-    const next = receives[n + 1]?.i ?? history.events.length;
-    return { receive: event, end: endOfReceive(history.events.slice(i + 1, next), event) };
-  });
+  const ends = receiveEnds(history);
+  const receives = ends;
   const tally = new Map<string, number>();
   for (const { end } of ends) {
     const kind = end.replace(/ \d+s/g, '');

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { DEDUP_OPTIONS, DEFAULT_SCOPE } from './dedup.constants';
 import {
   DedupConfigError,
@@ -24,6 +24,7 @@ import type {
   RunOptions,
 } from './dedup.types';
 import { runInIdempotencyContext } from './idempotency.context';
+import { payloadFingerprint } from './payload.fingerprint';
 import { assertValidScope, storageKeyFor, validateListPrefix } from './idempotency-key.extractor';
 import { LeaseDeadline, LeaseHeartbeat } from './lease.heartbeat';
 import { IdempotentHandlerRunner, type IdempotentCall } from './sqs/idempotent-handler.runner';
@@ -146,21 +147,6 @@ export function decodeResult(json: string | undefined): unknown {
 }
 
 const parseResult = decodeResult;
-
-/**
- * The fingerprint kept with a record: SHA-256 of the payload (a string as is, anything else as its
- * JSON), base64url, 128 bits. `undefined` when there is no payload.
- */
-export function payloadFingerprint(payload: unknown): string | undefined {
-  if (payload === undefined) return undefined;
-  let text: string | undefined;
-  try {
-    text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  } catch {
-    return undefined;
-  }
-  return text === undefined ? undefined : createHash('sha256').update(text).digest('base64url').slice(0, 22);
-}
 
 /** Longest lease: SQS' longest visibility timeout (12 h), well inside a timer's 2^31-1 ms. */
 export const MAX_LEASE_MS = 12 * 3600_000;

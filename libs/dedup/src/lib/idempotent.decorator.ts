@@ -8,6 +8,7 @@ import {
 } from './dedup.constants';
 import { assertValidScope, type IdempotencyKeyFn } from './idempotency-key.extractor';
 import { IdempotencyService } from './idempotency.service';
+import type { PayloadMismatchPolicy } from './dedup.types';
 import type { IdempotentSpec } from './sqs/idempotent-handler.runner';
 
 export interface IdempotentOptions<TMessage = Message> {
@@ -33,6 +34,11 @@ export interface IdempotentOptions<TMessage = Message> {
    * `currentTransactionManager()`); business writes made through it commit with the row or not at all.
    */
   transactional?: boolean;
+  /**
+   * The same key arrived with a different body (plain methods: first argument) than the one its
+   * record was made for. Overrides the module's `onPayloadMismatch` (`'warn'` by default).
+   */
+  onPayloadMismatch?: PayloadMismatchPolicy;
 }
 
 type AnyMethod = (...args: unknown[]) => unknown;
@@ -88,6 +94,7 @@ export function Idempotent<TMessage = Message>(options: IdempotentOptions<TMessa
       ttlMs: options.ttlMs,
       leaseMs: options.leaseMs,
       transactional: options.transactional,
+      onPayloadMismatch: options.onPayloadMismatch,
     };
 
     const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {

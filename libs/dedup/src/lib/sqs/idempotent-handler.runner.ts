@@ -1,12 +1,19 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { Logger } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { DuplicateInFlightError, MissingIdempotencyKeyError, StaleClaimError } from '../dedup.errors';
+import {
+  DuplicateInFlightError,
+  MissingIdempotencyKeyError,
+  PayloadMismatchError,
+  StaleClaimError,
+} from '../dedup.errors';
 import type { DedupCounter, DedupMetrics, DuplicateCause } from '../dedup-metrics.service';
 import type { ResolvedDedupOptions } from '../dedup.options';
 import type { IdempotencyKeyFn } from '../idempotency-key.extractor';
 import { messageIdOf, resolveIdempotencyKey } from '../idempotency-key.extractor';
+import type { PayloadMismatchPolicy } from '../dedup.types';
 import type { ExecOutcome, IdempotencyService, ResolvedRunOptions } from '../idempotency.service';
+import { payloadFingerprint } from '../payload.fingerprint';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
 import { DEFERRED_FROM_ATTRIBUTE, type DeferralTarget, type SqsQueueOps } from './sqs-queue.ops';
 
@@ -20,6 +27,7 @@ export interface IdempotentSpec {
   readonly ttlMs?: number;
   readonly leaseMs?: number;
   readonly transactional?: boolean;
+  readonly onPayloadMismatch?: PayloadMismatchPolicy;
 }
 
 /** Messages of one key that were turned away as duplicates, and as which. */
@@ -77,7 +85,9 @@ export class IdempotentHandlerRunner {
       ttlMs: spec.ttlMs,
       leaseMs: spec.leaseMs,
       transactional: spec.transactional,
+      onPayloadMismatch: spec.onPayloadMismatch,
       messageId: messageIdOf(first),
+      payload: first,
     });
   }
 
@@ -106,7 +116,14 @@ export class IdempotentHandlerRunner {
     }
     let returned: unknown;
     const [outcome] = await this.service.execute(
-      [{ key, messageId: message.MessageId, payload: message }],
+      [
+        {
+          key,
+          messageId: message.MessageId,
+          payloadHash: payloadFingerprint(message.Body),
+          payload: message,
+        },
+      ],
       { ...opts, callerCountsDuplicates: true },
       async (_fresh, context) => {
         returned = await this.callOriginal(call, call.args, context.manager);
@@ -116,6 +133,11 @@ export class IdempotentHandlerRunner {
     );
     const counter = outcome && duplicateCounter(outcome);
     if (counter) await this.countDuplicates(opts.scope, [{ key, counter, messages: [message] }]);
+    if (outcome && refusesPayload(outcome, opts)) {
+      const sent = await this.deadLetterMismatched(consumer, opts.scope, key, [message]);
+      if (sent.has(message)) return undefined;
+      throw new PayloadMismatchError(opts.scope, key, message.MessageId);
+    }
     switch (outcome?.status) {
       case 'executed':
       case 'not-acked':
@@ -144,13 +166,15 @@ export class IdempotentHandlerRunner {
     const keyFn = call.spec.key as IdempotencyKeyFn<Message> | undefined;
     const plan = planBatch(messages, (message) => resolveIdempotencyKey(message, opts.scope, keyFn));
     const waiting = plan.missing.map((entry) => entry.message);
+    const hashes = plan.groups.map((group) => payloadFingerprint(group.leader.Body));
     const outcomes =
       plan.groups.length === 0
         ? []
         : await this.service.execute<KeyedGroup<Message>>(
-            plan.groups.map((group) => ({
+            plan.groups.map((group, i) => ({
               key: group.key,
               messageId: group.leader.MessageId,
+              payloadHash: hashes[i],
               payload: group,
             })),
             { ...opts, callerCountsDuplicates: true },
@@ -195,15 +219,28 @@ export class IdempotentHandlerRunner {
 
     const ack: Message[] = [];
     const deferrals: Promise<Set<Message>>[] = [];
+    const refused: { key: string; messages: Message[] }[] = [];
     plan.groups.forEach((group, i) => {
       const outcome = outcomes[i];
-      const all = [group.leader, ...group.followers];
-      if (outcome?.status === 'executed' || outcome?.status === 'completed') ack.push(...all);
+      // An in-batch repeat with another body than its leader's is a payload mismatch of its own.
+      const strays = group.followers.filter((message) => payloadFingerprint(message.Body) !== hashes[i]);
+      if (strays.length > 0) this.noteStrayPayloads(opts, group.key, strays);
+      const refuseStrays = strays.length > 0 && opts.onPayloadMismatch === 'dead-letter';
+      if (refuseStrays) refused.push({ key: group.key, messages: strays });
+      const all = [
+        group.leader,
+        ...group.followers.filter((message) => !refuseStrays || !strays.includes(message)),
+      ];
+      // A refused key's messages all share it: they go to the DLQ together.
+      if (outcome && refusesPayload(outcome, opts)) refused.push({ key: group.key, messages: all });
+      else if (outcome?.status === 'executed' || outcome?.status === 'completed') ack.push(...all);
       else if (outcome?.status === 'in-flight')
         deferrals.push(this.deferInFlight(consumer, all, outcome.retryAfterMs));
     });
     // Re-sent in-flight duplicates are acknowledged: their delayed copies stand in for them.
     for (const resent of await Promise.all(deferrals)) ack.push(...resent);
+    for (const { key, messages: mismatched } of refused)
+      ack.push(...(await this.deadLetterMismatched(consumer, opts.scope, key, mismatched)));
     if (plan.missing.length > 0) {
       const sent = await this.deadLetterMissing(consumer, plan.missing);
       ack.push(...waiting.filter((message) => sent.has(message)));
@@ -218,6 +255,7 @@ export class IdempotentHandlerRunner {
       ttlMs: spec.ttlMs,
       leaseMs: spec.leaseMs,
       transactional: spec.transactional,
+      onPayloadMismatch: spec.onPayloadMismatch,
     });
     // An SQS handler's return value is an acknowledgement for sqs-consumer, not a result to replay.
     return { ...opts, storeResult: false };
@@ -299,6 +337,48 @@ export class IdempotentHandlerRunner {
     return sent;
   }
 
+  private noteStrayPayloads(opts: ResolvedRunOptions, key: string, strays: readonly Message[]): void {
+    this.metrics.increment('payload-mismatch', { scope: opts.scope }, strays.length);
+    if (opts.onPayloadMismatch === 'ignore') return;
+    for (const message of strays) {
+      this.logger.warn({
+        msg: 'payload mismatch: a repeat of the key in the same batch has another body',
+        scope: opts.scope,
+        idempotencyKey: key,
+        messageId: message.MessageId,
+        policy: opts.onPayloadMismatch,
+      });
+    }
+  }
+
+  /**
+   * `onPayloadMismatch: 'dead-letter'`: messages whose key was used before for another body go to
+   * the queue's DLQ (then acknowledged); those that could not be sent stay for SQS redrive.
+   */
+  private async deadLetterMismatched(
+    consumer: string,
+    scope: string,
+    key: string,
+    messages: readonly Message[],
+  ): Promise<Set<Message>> {
+    const reason = new PayloadMismatchError(scope, key).message;
+    const sent = await this.queueOps.deadLetter(
+      consumer,
+      messages.map((message) => ({ message, reason: `PayloadMismatchError: ${reason}` })),
+    );
+    for (const message of messages) {
+      this.logger.warn({
+        msg: sent.has(message) ? 'message dead-lettered' : 'payload mismatch left to redrive',
+        consumer,
+        scope,
+        idempotencyKey: key,
+        messageId: message.MessageId,
+        reason: 'payload mismatch',
+      });
+    }
+    return sent;
+  }
+
   /**
    * Counts turned-away messages with their cause (execute() was told `callerCountsDuplicates`, so
    * the service counted none of them). The record is read only when a message lacks `ApproximateReceiveCount` and
@@ -340,6 +420,15 @@ export class IdempotentHandlerRunner {
       reason: error.reason,
     });
   }
+}
+
+/** A duplicate whose payload differs from its record's, under `onPayloadMismatch: 'dead-letter'`. */
+function refusesPayload(outcome: ExecOutcome, opts: ResolvedRunOptions): boolean {
+  return (
+    opts.onPayloadMismatch === 'dead-letter' &&
+    (outcome.status === 'completed' || outcome.status === 'in-flight') &&
+    outcome.payloadMismatch === true
+  );
 }
 
 function duplicateCounter(outcome: ExecOutcome): TurnedAway['counter'] | undefined {

@@ -323,7 +323,7 @@ export class IdempotentHandlerRunner {
       consumer,
       missing.map(({ message, error }) => ({
         message,
-        reason: `MissingIdempotencyKeyError: ${error.reason}`,
+        reason: `${error.name}: ${error.reason}`,
       })),
     );
     for (const message of sent) {

@@ -107,6 +107,22 @@ describe.each(selected)('dedup lifecycle model on %s (real stores, injected faul
 
     const withRedis = store === 'postgres' ? it.skip : it;
 
+    /**
+     * Runs a claim of a fresh key with `fault` armed until the fault really fired (a pooled
+     * connection that a previous case left broken can fail the call before any byte is sent).
+     */
+    const claimWithFault = async (fault: { kind: 'drop-reply' | 'drop-request' }) => {
+      const on = store === 'redis' ? ('redis' as const) : ('postgres' as const);
+      for (let attempt = 1; ; attempt++) {
+        const key = `${KEYS[1]}-${fault.kind}-${attempt}`;
+        const result = await system.step(0, { on, fault }, (service) =>
+          service.claim(key, { scope: system.scope, leaseMs: 5000 }),
+        );
+        if (result.window.faulted || attempt === 5) return { ...result, key };
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+
     withRedis(
       'a Redis failover that forgot a live claim lets a second owner in only where Redis is the record',
       async () => {
@@ -121,29 +137,23 @@ describe.each(selected)('dedup lifecycle model on %s (real stores, injected faul
     );
 
     it('a claim whose answer was lost holds the key for its lease: the next owner is turned away', async () => {
-      const on = store === 'redis' ? 'redis' : 'postgres';
-      const lost = await system.step(0, { on, fault: { kind: 'drop-reply' } }, (service) =>
-        service.claim(KEYS[1], { scope: system.scope, leaseMs: 5000 }),
-      );
+      const lost = await claimWithFault({ kind: 'drop-reply' });
       expect(lost.window.faulted).toBe(true);
       // ioredis resends an unanswered command after reconnecting: the resend finds the key held.
       if (lost.error === undefined) expect(lost.value?.status).toBe('in-flight');
       else expect(lost.error).toBeInstanceOf(StoreUnavailableError);
 
-      await expect(claimOf(1, KEYS[1])).resolves.toMatchObject({ status: 'in-flight' });
+      await expect(claimOf(1, lost.key)).resolves.toMatchObject({ status: 'in-flight' });
     });
 
     it('a claim whose request never reached the store leaves the key free', async () => {
-      const on = store === 'redis' ? 'redis' : 'postgres';
-      const dropped = await system.step(0, { on, fault: { kind: 'drop-request' } }, (service) =>
-        service.claim(KEYS[2], { scope: system.scope, leaseMs: 5000 }),
-      );
+      const dropped = await claimWithFault({ kind: 'drop-request' });
       expect(dropped.window.faulted).toBe(true);
       if (dropped.error !== undefined) {
         expect(dropped.error).toBeInstanceOf(StoreUnavailableError);
         // Wait out a resend that may still come (ioredis) before asking.
         await new Promise((resolve) => setTimeout(resolve, 1200));
-        const next = await claimOf(1, KEYS[2]);
+        const next = await claimOf(1, dropped.key);
         // A resend of the dropped command may have landed and taken the key: both are the model's "unknown".
         expect(['claimed', 'in-flight']).toContain(next.status);
         if (store !== 'redis') expect(next.status).toBe('claimed');

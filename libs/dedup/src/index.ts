@@ -22,6 +22,7 @@ export {
   MissingIdempotencyKeyError,
   PayloadMismatchError,
   RecordInFlightError,
+  RetryAfterError,
   StaleClaimError,
   StoreUnavailableError,
 } from './lib/dedup.errors';

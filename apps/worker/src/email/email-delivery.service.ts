@@ -1,18 +1,21 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { RetryAfterError } from '@once/dedup';
 import { AdminErrorReporter, MailLedgerService, MailSendResult, MailService } from '@once/mail';
 import { APP_CONFIG, type DedupEnv, type SendEmailMessage } from '@once/platform';
 import { EMAIL_CONSUMER } from '../sqs/worker-queues';
 
-/** Thrown to leave a message on the queue: SQS redelivers it after its visibility timeout. */
-export class RetryLaterError extends Error {
+/**
+ * Thrown to leave a message on the queue. With `retryAfterMs` (when the first send's in-flight
+ * window ends) `@Idempotent` defers the message until then without spending a receive; unset: SQS
+ * redelivers it after the queue's own visibility timeout.
+ */
+export class RetryLaterError extends RetryAfterError {
   constructor(
     message: string,
     readonly idempotencyKey: string,
-    /** When the answer can change (the first send's in-flight window ends); unset: the queue's own timeout. */
-    readonly retryAfterMs?: number,
+    retryAfterMs?: number,
   ) {
-    super(message);
-    this.name = 'RetryLaterError';
+    super(message, retryAfterMs);
   }
 }
 

@@ -1,19 +1,13 @@
-import type { Message, SQSClient } from '@aws-sdk/client-sqs';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Message } from '@aws-sdk/client-sqs';
+import { Injectable } from '@nestjs/common';
 import { SqsConsumerEventHandler, SqsMessageHandler } from '@ssut/nestjs-sqs';
 import { Idempotent } from '@once/dedup';
 import { InFlightTracker, sendEmailMessageSchema } from '@once/platform';
 import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
 import { DeadLetterService } from '../sqs/dead-letter.service';
 import { validEventId } from '../sqs/valid-event-id.key';
-import { deferMessage } from '../sqs/message-visibility.util';
-import {
-  EMAIL_CONSUMER,
-  WORKER_QUEUE_URLS,
-  WORKER_SQS_CLIENT,
-  type WorkerQueueUrls,
-} from '../sqs/worker-queues';
-import { EmailDeliveryService, RetryLaterError } from './email-delivery.service';
+import { EMAIL_CONSUMER } from '../sqs/worker-queues';
+import { EmailDeliveryService } from './email-delivery.service';
 
 /**
  * Sends the emails queued by fan-outs. `@Idempotent` (scope `send-email`, never to change)
@@ -22,15 +16,11 @@ import { EmailDeliveryService, RetryLaterError } from './email-delivery.service'
  */
 @Injectable()
 export class SendEmailConsumer {
-  private readonly logger = new Logger(SendEmailConsumer.name);
-
   constructor(
     private readonly delivery: EmailDeliveryService,
     private readonly inFlight: InFlightTracker,
     private readonly deadLetters: DeadLetterService,
     private readonly errors: ConsumerErrorsService,
-    @Inject(WORKER_SQS_CLIENT) private readonly sqs: SQSClient,
-    @Inject(WORKER_QUEUE_URLS) private readonly queueUrls: WorkerQueueUrls,
   ) {}
 
   @SqsMessageHandler(EMAIL_CONSUMER, false)
@@ -39,22 +29,9 @@ export class SendEmailConsumer {
     await this.inFlight.track(async () => {
       const email = await this.deadLetters.parseOrDeadLetter(EMAIL_CONSUMER, sendEmailMessageSchema, message);
       if (!email) return;
-      try {
-        await this.delivery.deliver(email, message.MessageId);
-      } catch (error) {
-        // The ledger knows when a pending first send stops being in flight; come back then.
-        if (error instanceof RetryLaterError && error.retryAfterMs !== undefined) {
-          await deferMessage(
-            this.sqs,
-            this.queueUrls[EMAIL_CONSUMER],
-            message,
-            error.retryAfterMs,
-            this.logger,
-            error.idempotencyKey,
-          );
-        }
-        throw error;
-      }
+      // A RetryLaterError with retryAfterMs (the ledger knows when a pending first send stops being
+      // in flight) is deferred by @Idempotent until then, without spending a receive.
+      await this.delivery.deliver(email, message.MessageId);
     });
   }
 

@@ -121,3 +121,19 @@ export class PayloadMismatchError extends DedupError {
     super(`Idempotency key ${scope}:${idempotencyKey} was used before for a different payload`);
   }
 }
+
+/**
+ * Thrown by an SQS single handler to say "not now, try again after `retryAfterMs`": the claim is
+ * released like for any error, and the message is deferred the way in-flight duplicates are (a
+ * delayed copy where receives could dead-letter it, else a visibility change), so waiting spends
+ * no receive of the redrive policy. Without `retryAfterMs`, the queue's own timeout applies.
+ */
+export class RetryAfterError extends DedupError {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}

@@ -2,7 +2,7 @@ import type { Message } from '@aws-sdk/client-sqs';
 import fc from 'fast-check';
 import { Logger } from '@nestjs/common';
 import { DedupMetrics, type DedupMetricEvent } from '../dedup-metrics.service';
-import { DuplicateInFlightError, MissingIdempotencyKeyError } from '../dedup.errors';
+import { DuplicateInFlightError, MissingIdempotencyKeyError, RetryAfterError } from '../dedup.errors';
 import type { ResolvedDedupOptions } from '../dedup.options';
 import type { ExecOutcome, ExecUnit, IdempotencyService, WorkResult } from '../idempotency.service';
 import type { IdempotencyContext } from '../dedup.types';
@@ -104,7 +104,11 @@ function fakeQueue(
   const visibility: { ids: (string | undefined)[]; seconds: number }[] = [];
   const deadLettered: string[] = [];
   const resent: { ids: (string | undefined)[]; seconds: number }[] = [];
+  const deleted: (string | undefined)[] = [];
   const ops = {
+    deleteSettled: async (_consumer: string, messages: readonly Message[]) => {
+      deleted.push(...messages.map((m) => m.MessageId));
+    },
     deferralTarget: async () => deferral.target,
     resend: async (_consumer: string, messages: readonly Message[], seconds: number) => {
       resent.push({ ids: messages.map((m) => m.MessageId), seconds });
@@ -119,7 +123,7 @@ function fakeQueue(
       return new Set(entries.map((e) => e.message));
     },
   };
-  return { ops: ops as unknown as SqsQueueOps, visibility, deadLettered, resent };
+  return { ops: ops as unknown as SqsQueueOps, visibility, deadLettered, resent, deleted };
 }
 
 /** A standard queue with a DLQ after 3 receives, whose consumer receives all message attributes. */
@@ -409,33 +413,19 @@ const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`idempotent-handler.runner.spec: fast-check seed ${seed} (rerun with FC_SEED=${seed})`);
 
 describe('inFlightDeferral: an in-flight duplicate never spends the receives its redrive policy allows', () => {
-  it('changes visibility while the next receive leaves one to spare, re-sends a copy when it would not', () => {
-    expect(inFlightDeferral(msg('m', 'k', 1), standardQueue)).toBe('visibility');
-    expect(inFlightDeferral(msg('m', 'k', 2), standardQueue)).toBe('resend');
-    expect(inFlightDeferral(msg('m', 'k', 3), standardQueue)).toBe('resend');
-    expect(inFlightDeferral(msg('m', 'k', 1), { ...standardQueue, maxReceiveCount: 1 })).toBe('resend');
-    expect(inFlightDeferral(msg('m', 'k', 8), { ...standardQueue, maxReceiveCount: 10 })).toBe('visibility');
-    expect(inFlightDeferral(msg('m', 'k', 9), { ...standardQueue, maxReceiveCount: 10 })).toBe('resend');
-  });
-
-  it('assumes the worst when the receive count or the redrive policy is unknown', () => {
-    expect(inFlightDeferral(msg('m', 'k'), standardQueue)).toBe('resend');
-    expect(inFlightDeferral(msg('m', 'k', 1), { ...standardQueue, maxReceiveCount: undefined })).toBe(
-      'resend',
-    );
+  it('re-sends a copy whenever receives can dead-letter, also when the policy could not be read', () => {
+    expect(inFlightDeferral(standardQueue)).toBe('resend');
+    expect(inFlightDeferral({ ...standardQueue, maxReceiveCount: 10 })).toBe('resend');
+    expect(inFlightDeferral({ ...standardQueue, maxReceiveCount: undefined })).toBe('resend');
   });
 
   it('keeps the message where a copy cannot stand in for it, or receives never dead-letter', () => {
-    expect(inFlightDeferral(msg('m', 'k', 3), { ...standardQueue, fifo: true })).toBe('visibility');
-    expect(inFlightDeferral(msg('m', 'k', 3), { ...standardQueue, copiesAttributes: false })).toBe(
-      'visibility',
-    );
-    expect(inFlightDeferral(msg('m', 'k', 50), { ...standardQueue, maxReceiveCount: null })).toBe(
-      'visibility',
-    );
+    expect(inFlightDeferral({ ...standardQueue, fifo: true })).toBe('visibility');
+    expect(inFlightDeferral({ ...standardQueue, copiesAttributes: false })).toBe('visibility');
+    expect(inFlightDeferral({ ...standardQueue, maxReceiveCount: null })).toBe('visibility');
   });
 
-  it('property: however often a standard-queue duplicate is deferred, no receive exceeds maxReceiveCount', () => {
+  it('property: however often a standard-queue duplicate is deferred, it spends no receive', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 20 }),
@@ -447,10 +437,8 @@ describe('inFlightDeferral: an in-flight duplicate never spends the receives its
           let count = firstCount;
           for (let i = 0; i < deferrals; i += 1) {
             // A visibility change brings the same message back one receive later; a copy starts at 1.
-            count = inFlightDeferral(msg('m', 'k', count), target) === 'visibility' ? count + 1 : 1;
-            if (count > maxReceiveCount) return false;
-            // ...and, back from a deferral, it still has a receive to spare for a retry of its own.
-            if (count > 1 && count + 1 > maxReceiveCount) return false;
+            count = inFlightDeferral(target) === 'visibility' ? count + 1 : 1;
+            if (count > 1) return false;
           }
           return true;
         },
@@ -492,8 +480,8 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
     expect(queue.visibility).toEqual([{ ids: ['1'], seconds: 4 }]);
   });
 
-  it('single: with receives to spare, only the visibility changes (same message, no copy)', async () => {
-    const queue = fakeQueue(true, { target: standardQueue });
+  it('single: without a redrive policy only the visibility changes (same message, no copy)', async () => {
+    const queue = fakeQueue(true, { target: { ...standardQueue, maxReceiveCount: null } });
     await expect(runnerWith(queue).invoke(singleCall(msg('1', 'busy', 1)))).rejects.toBeInstanceOf(
       DuplicateInFlightError,
     );
@@ -516,9 +504,62 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
     const acked = await runnerWith(queue).invoke(
       batchCall([msg('1', 'busy', 1), msg('2', 'busy', 2), msg('3', 'busy'), msg('4', 'fresh', 1)], handler),
     );
-    expect(queue.resent).toEqual([{ ids: ['2', '3'], seconds: 4 }]);
-    expect(queue.visibility).toEqual([{ ids: ['1', '3'], seconds: 4 }]);
-    expect((acked as Message[]).map((m) => m.MessageId).sort()).toEqual(['2', '4']);
+    expect(queue.resent).toEqual([{ ids: ['1', '2', '3'], seconds: 4 }]);
+    expect(queue.visibility).toEqual([{ ids: ['3'], seconds: 4 }]);
+    expect((acked as Message[]).map((m) => m.MessageId).sort()).toEqual(['1', '2', '4']);
+  });
+
+  it('a handler that throws RetryAfterError is deferred like an in-flight duplicate, spending no receive', async () => {
+    const later = (message: Message): IdempotentCall => ({
+      ...singleCall(message),
+      original: async () => {
+        throw new RetryAfterError('not yet', 2500);
+      },
+    });
+    const runner = (queue: ReturnType<typeof fakeQueue>) =>
+      new IdempotentHandlerRunner(fakeService().service, queue.ops, new DedupMetrics(), options());
+
+    const withRedrive = fakeQueue(true, { target: standardQueue });
+    await expect(runner(withRedrive).invoke(later(msg('1', 'fresh', 4)))).resolves.toBeUndefined();
+    expect(withRedrive.resent).toEqual([{ ids: ['1'], seconds: 4 }]);
+
+    const noRedrive = fakeQueue(true, { target: { ...standardQueue, maxReceiveCount: null } });
+    await expect(runner(noRedrive).invoke(later(msg('2', 'fresh', 1)))).rejects.toBeInstanceOf(
+      RetryAfterError,
+    );
+    expect(noRedrive.visibility).toEqual([{ ids: ['2'], seconds: 4 }]);
+
+    const plainError = fakeQueue(true, { target: standardQueue });
+    await expect(
+      runner(plainError).invoke({
+        ...singleCall(msg('3', 'fresh', 1)),
+        original: async () => {
+          throw new RetryAfterError('when the queue says');
+        },
+      }),
+    ).rejects.toBeInstanceOf(RetryAfterError);
+    expect(plainError.resent).toEqual([]);
+    expect(plainError.visibility).toEqual([]);
+  });
+
+  it('deletes redelivered duplicates of a completed key itself (their earlier delete failed); first receives are left to the consumer', async () => {
+    const queue = fakeQueue(true, { target: standardQueue });
+    const runner = new IdempotentHandlerRunner(
+      fakeService({ completed: ['done'] }).service,
+      queue.ops,
+      new DedupMetrics(),
+      options(),
+    );
+    await expect(runner.invoke(singleCall(msg('1', 'done', 3)))).resolves.toBeUndefined();
+    await expect(runner.invoke(singleCall(msg('2', 'done', 1)))).resolves.toBeUndefined();
+    const acked = await runner.invoke(
+      batchCall(
+        [msg('3', 'done', 2), msg('4', 'done', 1)],
+        jest.fn(async () => undefined),
+      ),
+    );
+    expect((acked as Message[]).map((m) => m.MessageId).sort()).toEqual(['3', '4']);
+    expect(queue.deleted).toEqual(['1', '3']);
   });
 
   it('counts a re-sent copy coming back as a redelivery, whatever its receive count', () => {

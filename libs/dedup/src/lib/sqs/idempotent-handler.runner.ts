@@ -5,6 +5,7 @@ import {
   DuplicateInFlightError,
   MissingIdempotencyKeyError,
   PayloadMismatchError,
+  RetryAfterError,
   StaleClaimError,
 } from '../dedup.errors';
 import type { DedupCounter, DedupMetrics, DuplicateCause } from '../dedup-metrics.service';
@@ -115,22 +116,32 @@ export class IdempotentHandlerRunner {
       throw error;
     }
     let returned: unknown;
-    const [outcome] = await this.service.execute(
-      [
-        {
-          key,
-          messageId: message.MessageId,
-          payloadHash: payloadFingerprint(message.Body),
-          payload: message,
+    let outcome: ExecOutcome | undefined;
+    try {
+      [outcome] = await this.service.execute(
+        [
+          {
+            key,
+            messageId: message.MessageId,
+            payloadHash: payloadFingerprint(message.Body),
+            payload: message,
+          },
+        ],
+        { ...opts, callerCountsDuplicates: true },
+        async (_fresh, context) => {
+          returned = await this.callOriginal(call, call.args, context.manager);
+          return { acked: [isAcknowledged(returned, message)] };
         },
-      ],
-      { ...opts, callerCountsDuplicates: true },
-      async (_fresh, context) => {
-        returned = await this.callOriginal(call, call.args, context.manager);
-        return { acked: [isAcknowledged(returned, message)] };
-      },
-      { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
-    );
+        { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
+      );
+    } catch (error) {
+      // The handler asked to come back later: wait without spending a receive.
+      if (error instanceof RetryAfterError && error.retryAfterMs !== undefined) {
+        const resent = await this.deferInFlight(consumer, [message], error.retryAfterMs);
+        if (resent.has(message)) return undefined;
+      }
+      throw error;
+    }
     const counter = outcome && duplicateCounter(outcome);
     if (counter) await this.countDuplicates(opts.scope, [{ key, counter, messages: [message] }]);
     if (outcome && refusesPayload(outcome, opts)) {
@@ -143,6 +154,7 @@ export class IdempotentHandlerRunner {
       case 'not-acked':
         return returned;
       case 'completed':
+        if (isRedelivered(message)) await this.queueOps.deleteSettled(consumer, [message]);
         return undefined;
       case 'in-flight': {
         const resent = await this.deferInFlight(consumer, [message], outcome.retryAfterMs);
@@ -220,6 +232,7 @@ export class IdempotentHandlerRunner {
     const ack: Message[] = [];
     const deferrals: Promise<Set<Message>>[] = [];
     const refused: { key: string; messages: Message[] }[] = [];
+    const redelivered: Message[] = [];
     plan.groups.forEach((group, i) => {
       const outcome = outcomes[i];
       // An in-batch repeat with another body than its leader's is a payload mismatch of its own.
@@ -233,10 +246,13 @@ export class IdempotentHandlerRunner {
       ];
       // A refused key's messages all share it: they go to the DLQ together.
       if (outcome && refusesPayload(outcome, opts)) refused.push({ key: group.key, messages: all });
-      else if (outcome?.status === 'executed' || outcome?.status === 'completed') ack.push(...all);
-      else if (outcome?.status === 'in-flight')
+      else if (outcome?.status === 'executed' || outcome?.status === 'completed') {
+        ack.push(...all);
+        if (outcome.status === 'completed') redelivered.push(...all.filter(isRedelivered));
+      } else if (outcome?.status === 'in-flight')
         deferrals.push(this.deferInFlight(consumer, all, outcome.retryAfterMs));
     });
+    if (redelivered.length > 0) await this.queueOps.deleteSettled(consumer, redelivered);
     // Re-sent in-flight duplicates are acknowledged: their delayed copies stand in for them.
     for (const resent of await Promise.all(deferrals)) ack.push(...resent);
     for (const { key, messages: mismatched } of refused)
@@ -299,9 +315,7 @@ export class IdempotentHandlerRunner {
     if (!this.options.manageVisibility) return new Set();
     const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000) + 1);
     const target = await this.queueOps.deferralTarget(consumer);
-    const toResend = target
-      ? messages.filter((message) => inFlightDeferral(message, target) === 'resend')
-      : [];
+    const toResend = target && inFlightDeferral(target) === 'resend' ? messages : [];
     const resent =
       toResend.length > 0 ? await this.queueOps.resend(consumer, toResend, seconds) : new Set<Message>();
     const kept = messages.filter((message) => !resent.has(message));
@@ -440,38 +454,35 @@ function duplicateCounter(outcome: ExecOutcome): TurnedAway['counter'] | undefin
 const receiveCountOf = (message: Message): number => Number(message.Attributes?.ApproximateReceiveCount);
 
 /**
- * Receives a deferred in-flight duplicate keeps in hand, beyond the one that brings it back: after a
- * holder that failed, the duplicate may be the one that does the work, and needs a retry of its own.
- */
-const RECEIVES_KEPT_FOR_WORK = 1;
-
-/**
  * How to defer an in-flight duplicate. Every receive counts towards the queue's
  * `maxReceiveCount`, so a duplicate deferred by visibility again and again while a long holder keeps
  * its lease would be dead-lettered, although it is well-formed and needed if the holder fails.
  *
- * - `visibility` (ChangeMessageVisibility; same message, one cheap call) while that is harmless: the
- *   queue has no redrive policy, or the receive that brings it back still leaves
- *   {@link RECEIVES_KEPT_FOR_WORK} more before `maxReceiveCount`.
- * - `resend` otherwise (a delayed copy, then the original deleted: the copy starts again at receive
- *   count 0). An unknown receive count or redrive policy counts as the worst case. A copy's delay is
- *   capped at SQS's 15 minutes: one that comes back before a longer lease ends is deferred again.
+ * - `resend` (a delayed copy, then the original deleted: the copy starts again at receive count 0)
+ *   whenever the queue has a redrive policy (or it could not be read). Deferring by visibility only
+ *   while receives are to spare was not enough: receives spent on deferrals early leave none for
+ *   failed deletes later (seen in chaos at 10,000 users). A copy's delay is capped at SQS's 15
+ *   minutes: one that comes back before a longer lease ends is deferred again.
+ * - `visibility` (ChangeMessageVisibility; same message, one cheap call) when the queue has no
+ *   redrive policy: receives never dead-letter there.
  * - Always `visibility` where a copy cannot stand in for the message: FIFO queues (no per-message
  *   delay, and a copy would lose its place in the group and its deduplication id), and a consumer
  *   that does not receive all message attributes (the copy would lose them). There, give the queue
  *   a `maxReceiveCount` above the longest holder run divided by the lease, plus the retries wanted.
  * @internal
  */
-export function inFlightDeferral(message: Message, target: DeferralTarget): 'visibility' | 'resend' {
+export function inFlightDeferral(target: DeferralTarget): 'visibility' | 'resend' {
   if (target.fifo || !target.copiesAttributes) return 'visibility';
-  if (target.maxReceiveCount === null) return 'visibility';
-  if (target.maxReceiveCount === undefined || lacksReceiveCount(message)) return 'resend';
-  return receiveCountOf(message) + 1 + RECEIVES_KEPT_FOR_WORK > target.maxReceiveCount
-    ? 'resend'
-    : 'visibility';
+  return target.maxReceiveCount === null ? 'visibility' : 'resend';
 }
 
 const lacksReceiveCount = (message: Message): boolean => !Number.isFinite(receiveCountOf(message));
+
+/**
+ * A message SQS has handed over before: for a duplicate of a completed key, the delete after its
+ * earlier receive failed, and the lib deletes it itself with retries (`deleteSettled`).
+ */
+const isRedelivered = (message: Message): boolean => receiveCountOf(message) > 1;
 
 /**
  * `redelivery` when SQS has handed this very message over before (receive count above 1, or the

@@ -1,5 +1,6 @@
 import {
   ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   type Message,
@@ -11,6 +12,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { SqsService } from '@ssut/nestjs-sqs';
 import { DEAD_LETTER_ATTRIBUTES } from '../dedup.constants';
+import { type RetryPolicy, withRetry } from '../stores/store.retry';
 
 /** The SQS client and queue URL a consumer polls with. */
 export interface ConsumerQueue {
@@ -49,6 +51,9 @@ export interface DeferralTarget {
  * message first received (kept across repeated deferrals).
  */
 export const DEFERRED_FROM_ATTRIBUTE = 'once-deferred-from';
+
+/** Deletes of redelivered completed duplicates: a few quick attempts (see `deleteSettled`). */
+const DELETE_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 400 };
 
 /** SQS allows 12 hours at most. */
 const MAX_VISIBILITY_SECONDS = 43_200;
@@ -168,6 +173,49 @@ export class SqsQueueOps {
       }
     }
     return sent;
+  }
+
+  /**
+   * Deletes messages whose work is done (duplicates of a completed key), with a few retries of
+   * the call and of entries SQS reports failed. sqs-consumer deletes an acknowledged message once
+   * and gives up: a redelivered duplicate shows that its delete already failed, and every receive
+   * counts toward `maxReceiveCount`. Best effort: failures are logged, not thrown; the consumer's
+   * own delete still follows (deleting twice is harmless).
+   */
+  async deleteSettled(consumer: string, messages: readonly Message[]): Promise<void> {
+    const queue = this.queueOf(consumer);
+    const held = messages.filter((message) => message.ReceiptHandle);
+    if (!queue || held.length === 0) return;
+    for (const batch of chunks(held, 10)) {
+      let pending = batch;
+      try {
+        await withRetry(
+          DELETE_RETRY,
+          () => true,
+          async () => {
+            const { Failed = [] } = await queue.sqs.send(
+              new DeleteMessageBatchCommand({
+                QueueUrl: queue.queueUrl,
+                Entries: pending.map((message, i) => ({
+                  Id: String(i),
+                  ReceiptHandle: message.ReceiptHandle,
+                })),
+              }),
+            );
+            pending = Failed.map((failure) => pending[Number(failure.Id)]).filter(
+              (message): message is Message => message !== undefined,
+            );
+            if (pending.length > 0) throw new Error(`${pending.length} deletes failed`);
+          },
+        );
+      } catch (error) {
+        this.logger.warn({
+          msg: 'delete of a settled duplicate failed',
+          consumer,
+          error: (error as Error).message,
+        });
+      }
+    }
   }
 
   /** Sets the visibility timeout of messages (best effort: failures are logged, not thrown). */

@@ -77,6 +77,18 @@ const MS = `$X::float8 * interval '1 millisecond'`;
 const ms = (param: number) => MS.replace('$X', `$${param}`);
 const NOW = 'statement_timestamp()';
 
+/**
+ * CTEs `v` (key, token from $1, $2) and `locked`: the IN_PROGRESS rows those tokens hold, locked in
+ * key order (so overlapping batches wait for each other instead of deadlocking).
+ */
+const LOCK_HELD_BY_TOKEN = `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
+  locked AS MATERIALIZED (
+    SELECT r.key FROM ${TABLE} r JOIN v ON r.key = v.key
+    WHERE r.token = v.token AND r.state = 'IN_PROGRESS'
+    ORDER BY r.key
+    FOR UPDATE OF r
+  )`;
+
 const COLUMNS = `key, scope, idem_key, state, fence, message_id, attempts, result::text AS result,
   payload_hash, lease_until, expires_at, created_at, updated_at`;
 
@@ -262,13 +274,7 @@ export class PostgresStore implements DedupStore {
       'transient',
       (attempt) =>
         this.dataSource.query(
-          `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
-         locked AS MATERIALIZED (
-           SELECT r.key FROM ${TABLE} r JOIN v ON r.key = v.key
-           WHERE r.token = v.token AND r.state = 'IN_PROGRESS'
-           ORDER BY r.key
-           FOR UPDATE OF r
-         ),
+          `${LOCK_HELD_BY_TOKEN},
          gone AS (
            DELETE FROM ${TABLE} r USING locked l WHERE r.key = l.key RETURNING r.key
          )
@@ -286,13 +292,7 @@ export class PostgresStore implements DedupStore {
   async extend(items: readonly HeldKey[], leaseMs: number): Promise<boolean[]> {
     if (items.length === 0) return [];
     const rows = await this.query<{ key: string }>(
-      `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[]) AS v(key, token)),
-       locked AS MATERIALIZED (
-         SELECT r.key FROM ${TABLE} r JOIN v ON r.key = v.key
-         WHERE r.token = v.token AND r.state = 'IN_PROGRESS'
-         ORDER BY r.key
-         FOR UPDATE OF r
-       ),
+      `${LOCK_HELD_BY_TOKEN},
        renewed AS (
          UPDATE ${TABLE} r SET lease_until = ${NOW} + ${ms(3)}, expires_at = ${NOW} + ${ms(3)}, updated_at = ${NOW}
          FROM locked l

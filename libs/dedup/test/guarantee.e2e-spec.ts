@@ -167,6 +167,43 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
     });
   });
 
+  it('reads back a result whose JSON only looks like the wrapper (toJSON, undefined fields)', async () => {
+    const shaped = { toJSON: () => ({ 'once:json': 'x' }) };
+    await service.run('wrapper-shaped', () => shaped);
+    await expect(service.run('wrapper-shaped', () => 'again')).resolves.toEqual({ 'once:json': 'x' });
+    await service.run('wrapper-undefined', () => ({ 'once:json': 'y', other: undefined }));
+    await expect(service.run('wrapper-undefined', () => 'again')).resolves.toEqual({ 'once:json': 'y' });
+  });
+
+  if (store === 'redis+postgres') {
+    it("a Redis backfill keeps the durable record's payload fingerprint, not the mismatching delivery's", async () => {
+      const metrics = moduleRef.get(DedupMetrics);
+      await service.run('fp-backfill', () => 1, { scope: 'fp', payload: 'body-a' });
+      await redis.del(service.keyFor('fp-backfill', 'fp')); // a failover forgot it
+      await service.run('fp-backfill', () => 2, { scope: 'fp', payload: 'body-b' });
+      expect(metrics.snapshot()['payload-mismatch']).toBe(1);
+      await service.run('fp-backfill', () => 3, { scope: 'fp', payload: 'body-a' });
+      await service.run('fp-backfill', () => 4, { scope: 'fp', payload: 'body-a' });
+      expect(metrics.snapshot()['payload-mismatch']).toBe(1);
+    });
+
+    it('forget without force refuses a live claim Redis still holds before deleting anything', async () => {
+      await service.run('forget-stale-redis', () => 1, { scope: 'f' });
+      // Redis was left with a live IN_PROGRESS copy (its completion step was skipped while it was down).
+      await redis.hset(service.keyFor('forget-stale-redis', 'f'), {
+        state: 'IN_PROGRESS',
+        token: 'someone',
+        leaseUntil: String(Date.now() + 60_000),
+      });
+      await expect(service.forget('forget-stale-redis', { scope: 'f' })).rejects.toBeInstanceOf(
+        RecordInFlightError,
+      );
+      expect(await service.get('forget-stale-redis', { scope: 'f' })).toMatchObject({ state: 'COMPLETED' });
+      await expect(service.forget('forget-stale-redis', { scope: 'f', force: true })).resolves.toBe(true);
+      expect(await redis.exists(service.keyFor('forget-stale-redis', 'f'))).toBe(0);
+    });
+  }
+
   describe('forget', () => {
     it('refuses a live IN_PROGRESS record without force, and deletes it with force', async () => {
       const claimed = await service.claim('forget-live', { scope: 'f' });

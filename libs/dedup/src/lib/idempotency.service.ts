@@ -128,7 +128,9 @@ export function encodeResult(result: unknown): { text: string } | { unstorable: 
     return { unstorable: `not JSON-serialisable (${(error as Error).name})` };
   }
   if (text === undefined) return { unstorable: 'not JSON-serialisable' };
-  if (JSONB_UNSAFE.test(text) || isWrapper(result)) text = JSON.stringify({ [RESULT_WRAPPER]: text });
+  // Decided on the JSON text (a toJSON or an undefined field can make a wrapper-shaped text).
+  if (JSONB_UNSAFE.test(text) || text.startsWith(`{"${RESULT_WRAPPER}"`))
+    text = JSON.stringify({ [RESULT_WRAPPER]: text });
   if (Buffer.byteLength(text, 'utf8') > MAX_RESULT_BYTES) {
     return { unstorable: `larger than ${MAX_RESULT_BYTES} bytes` };
   }
@@ -575,23 +577,28 @@ export class IdempotencyService {
     rerunAcked = true,
   ): Promise<ExecOutcome[]> {
     for (let attempt = 1; ; attempt++) {
+      let once: { outcomes: ExecOutcome[]; rerun: number[] };
       try {
-        const { outcomes, rerun } = await this.transactionOnce(units, opts, work, hooks);
-        if (rerun.length === 0 || !rerunAcked) return outcomes;
-        const again = await this.executeInTransaction(
-          rerun.map((i) => units[i] as ExecUnit<P>),
-          opts,
-          work,
-          hooks,
-          false,
-        );
-        rerun.forEach((i, k) => (outcomes[i] = again[k] as ExecOutcome));
-        return outcomes;
+        once = await this.transactionOnce(units, opts, work, hooks);
       } catch (error) {
         if (!isTransientTransactionError(error) || attempt >= TRANSACTION_ATTEMPTS) throw error;
         this.logger.warn({ msg: 'transaction retried', attempt, error: (error as Error).message });
         await sleep(20 * attempt * (1 + Math.random()));
+        continue;
       }
+      const { outcomes, rerun } = once;
+      if (rerun.length === 0 || !rerunAcked) return outcomes;
+      // Outside the retry loop: the re-run has retries of its own, and repeating the whole batch
+      // after it started would run the handler (and any effect outside the database) again.
+      const again = await this.executeInTransaction(
+        rerun.map((i) => units[i] as ExecUnit<P>),
+        opts,
+        work,
+        hooks,
+        false,
+      );
+      rerun.forEach((i, k) => (outcomes[i] = again[k] as ExecOutcome));
+      return outcomes;
     }
   }
 
@@ -632,7 +639,7 @@ export class IdempotencyService {
     };
 
     const runner = dataSource.createQueryRunner();
-    let heartbeat: LeaseHeartbeat | undefined;
+    let heartbeat: { stop(): Promise<void> } | undefined;
     const claims: Claim[] = [];
     let working = false;
     try {
@@ -754,28 +761,45 @@ export class IdempotencyService {
     extend: (held: Claim[]) => Promise<boolean[]>,
     after: () => Promise<void>,
     deadline?: LeaseDeadline,
-  ): LeaseHeartbeat {
+  ): { stop(): Promise<void> } {
     let held = [...claims];
-    return new LeaseHeartbeat(
+    // One extension at a time, but not awaited by the beat: a slow store (retries, a full pool)
+    // must not hold back the next visibility extension.
+    let extending: Promise<void> | undefined;
+    const startExtension = () => {
+      const sentAt = Date.now();
+      const asked = held;
+      extending = extend(asked)
+        .then(
+          (renewed) => {
+            const lost = asked.filter((_, i) => !renewed[i]);
+            held = held.filter((claim) => !lost.includes(claim));
+            const [firstLost] = lost;
+            if (firstLost)
+              lease.lose(new StaleClaimError(firstLost.scope, firstLost.key, firstLost.messageId));
+            else deadline?.renewed(sentAt);
+          },
+          (error: unknown) =>
+            this.logger.warn({ msg: 'lease extension failed', error: (error as Error).message }),
+        )
+        .finally(() => (extending = undefined));
+    };
+    const heartbeat = new LeaseHeartbeat(
       Math.max(50, Math.floor(leaseMs / 3)),
       async () => {
         if (held.length === 0) return;
-        const sentAt = Date.now();
-        // Side by side: a slow store must not hold back the visibility extension.
-        const [extension, visibility] = await Promise.allSettled([extend(held), after()]);
-        if (extension.status === 'fulfilled') {
-          const renewed = extension.value;
-          const lost = held.filter((_, i) => !renewed[i]);
-          held = held.filter((_, i) => renewed[i]);
-          const [firstLost] = lost;
-          if (firstLost) lease.lose(new StaleClaimError(firstLost.scope, firstLost.key, firstLost.messageId));
-          else deadline?.renewed(sentAt);
-        }
-        if (extension.status === 'rejected') throw extension.reason;
-        if (visibility.status === 'rejected') throw visibility.reason;
+        if (!extending) startExtension();
+        await after();
       },
       (error) => this.logger.warn({ msg: 'lease heartbeat failed', error: (error as Error).message }),
     );
+    return {
+      // Nothing extends a claim after its owner completed or released it.
+      stop: async () => {
+        await heartbeat.stop();
+        await extending;
+      },
+    };
   }
 
   /** Transactional mode holds no Postgres lease (the row lock is one); only Redis' is renewed. */

@@ -136,8 +136,9 @@ export class IdempotentHandlerRunner {
       );
     } catch (error) {
       // The handler asked to come back later: wait without spending a receive.
-      if (error instanceof RetryAfterError && error.retryAfterMs !== undefined) {
-        const resent = await this.deferInFlight(consumer, [message], error.retryAfterMs);
+      const wait = error instanceof RetryAfterError ? error.retryAfterMs : undefined;
+      if (wait !== undefined && Number.isFinite(wait) && wait >= 0) {
+        const resent = await this.deferInFlight(consumer, [message], wait);
         if (resent.has(message)) return undefined;
       }
       throw error;

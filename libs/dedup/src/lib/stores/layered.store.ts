@@ -152,12 +152,16 @@ export class LayeredStore implements DedupStore {
    * away. Redis may hold a record Postgres does not (a claim between the two layers, or one
    * Postgres lost), so 'forgotten' means either layer had a live one.
    */
+  /**
+   * Redis first: a live claim it holds (without force) refuses before anything is deleted. Losing
+   * only the Redis copy when Postgres then refuses is harmless (it is backfilled); the reverse
+   * order could delete the durable record and still answer "in progress".
+   */
   async forget(storageKey: string, options: ForgetOptions = {}): Promise<ForgetOutcome> {
+    const cached = await this.redis.forget(storageKey, options);
+    if (cached === 'in-progress') return cached;
     const durable = await this.postgres.forget(storageKey, options);
     if (durable === 'in-progress') return durable;
-    const cached = await this.redis.forget(storageKey, options);
-    // A live claim Redis alone holds (without force) is still there: saying 'forgotten' would lie.
-    if (cached === 'in-progress') return cached;
     return durable === 'forgotten' || cached === 'forgotten' ? 'forgotten' : 'absent';
   }
 

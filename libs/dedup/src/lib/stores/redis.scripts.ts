@@ -79,7 +79,8 @@ return out
 
 /**
  * KEYS: the record keys, then the fence counter. ARGV: ttlMs, then (token, resultJson | '',
- * messageId, payloadHash | '') per record (the hash is kept only on a record this recreates). Completes a key that is absent or held by the same token.
+ * messageId, payloadHash | '') per record: the completed record keeps that hash (a backfill passes
+ * the durable record's). Completes a key that is absent or held by the same token.
  * Returns 1 (completed) or 0 (stale) per key.
  */
 export const COMPLETE_SCRIPT = new RedisScript(`
@@ -96,9 +97,11 @@ for i = 1, n do
   if (not owner) or owner == token then
     if not owner then
       redis.call('HSET', k, 'fence', redis.call('INCR', fenceKey), 'attempts', 1, 'createdAt', now)
-      if ARGV[b + 4] ~= '' then
-        redis.call('HSET', k, 'payloadHash', ARGV[b + 4])
-      end
+    end
+    if ARGV[b + 4] ~= '' then
+      redis.call('HSET', k, 'payloadHash', ARGV[b + 4])
+    else
+      redis.call('HDEL', k, 'payloadHash')
     end
     redis.call('HSET', k, 'state', 'COMPLETED', 'token', token, 'messageId', ARGV[b + 3], 'updatedAt', now)
     redis.call('HDEL', k, 'leaseUntil')

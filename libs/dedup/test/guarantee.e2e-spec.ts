@@ -167,6 +167,29 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
     });
   });
 
+  it('completes without the result when the store refuses the result itself', async () => {
+    // Injected: today's JSON.stringify cannot build a result jsonb refuses beyond NUL and lone
+    // surrogates (encoded above), but a store-side refusal must still not keep the key open.
+    const store = (service as unknown as { store: { complete: (...args: unknown[]) => Promise<boolean[]> } })
+      .store;
+    const refuse = jest
+      .spyOn(store, 'complete')
+      .mockRejectedValueOnce(Object.assign(new Error('stack depth limit exceeded'), { code: '54001' }));
+    let effects = 0;
+    await expect(service.run('refused-result', () => (effects++, { big: 'value' }))).resolves.toEqual({
+      big: 'value',
+    });
+    refuse.mockRestore();
+    await sleep(LEASE_MS + 100);
+    await expect(service.run('refused-result', () => (effects++, 'again'))).resolves.toBeUndefined();
+    expect(effects).toBe(1);
+    expect(await service.get('refused-result')).toMatchObject({ state: 'COMPLETED' });
+    expect(moduleRef.get(DedupMetrics).snapshot()).toMatchObject({
+      'result-not-stored': 1,
+      'completion-failed': 0,
+    });
+  });
+
   it('reads back a result whose JSON only looks like the wrapper (toJSON, undefined fields)', async () => {
     const shaped = { toJSON: () => ({ 'once:json': 'x' }) };
     await service.run('wrapper-shaped', () => shaped);

@@ -334,14 +334,34 @@ export class IdempotencyService {
       entries,
       (entry) => entry.claim.ttlMs,
       async (group, ttlMs) => {
-        const done = await this.store.complete(
-          group.map(({ claim, result }) => ({
-            ...this.requestOf(claim),
-            token: claim.token,
-            result: this.serialize(claim, result),
-          })),
-          ttlMs,
-        );
+        const items = group.map(({ claim, result }) => ({
+          ...this.requestOf(claim),
+          token: claim.token,
+          result: this.serialize(claim, result),
+        }));
+        let done: boolean[];
+        try {
+          done = await this.store.complete(items, ttlMs);
+        } catch (error) {
+          // A store that refuses a result (say, JSON nested deeper than jsonb takes) must not keep
+          // the key from completing: once more without results. An unreachable store is no such case.
+          if (error instanceof StoreUnavailableError || items.every((item) => item.result === undefined))
+            throw error;
+          for (const item of items.filter((entry) => entry.result !== undefined)) {
+            this.metrics.increment('result-not-stored', { scope: item.scope });
+            this.logger.warn({
+              msg: 'result not stored',
+              scope: item.scope,
+              idempotencyKey: item.key,
+              messageId: item.messageId,
+              reason: `refused by the store: ${(error as Error).message}`,
+            });
+          }
+          done = await this.store.complete(
+            items.map((item) => ({ ...item, result: undefined })),
+            ttlMs,
+          );
+        }
         group.forEach(({ claim }, i) => {
           if (done[i]) {
             this.metrics.increment('completed', { scope: claim.scope });

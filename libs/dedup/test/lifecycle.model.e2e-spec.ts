@@ -95,11 +95,21 @@ describe.each(selected)('dedup lifecycle model on %s (real stores, injected faul
   }, 120_000);
   /** The assumptions the model makes about faults, shown on their own. */
   describe('fault assumptions', () => {
+    const serviceOf = (owner: number) => (system.owners[owner] as LifecycleSystem['owners'][number]).service;
+    /** Retries while an earlier case's fault still holds this owner's Redis circuit open (≤ 3 s). */
+    const settled = async <T>(call: () => Promise<T>): Promise<T> => {
+      const deadline = Date.now() + 3000;
+      for (;;) {
+        try {
+          return await call();
+        } catch (error) {
+          if (!(error instanceof StoreUnavailableError) || Date.now() > deadline) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    };
     const claimOf = (owner: number, key: string, leaseMs = 5000) =>
-      (system.owners[owner] as LifecycleSystem['owners'][number]).service.claim(key, {
-        scope: system.scope,
-        leaseMs,
-      });
+      settled(() => serviceOf(owner).claim(key, { scope: system.scope, leaseMs }));
 
     beforeEach(() => {
       system.scope = `case${++run}`;
@@ -108,18 +118,24 @@ describe.each(selected)('dedup lifecycle model on %s (real stores, injected faul
     const withRedis = store === 'postgres' ? it.skip : it;
 
     /**
-     * Runs a claim of a fresh key with `fault` armed until the fault really fired (a pooled
-     * connection that a previous case left broken can fail the call before any byte is sent).
+     * Runs a claim of a fresh key with `fault` armed until the fault hit that claim: it fired, and
+     * (`executed`) the store holds the claim's record. The owner's connection is warmed first, else
+     * the fault can hit a connection's start-up (or a connection an earlier case broke) instead.
      */
-    const claimWithFault = async (fault: { kind: 'drop-reply' | 'drop-request' }) => {
+    const claimWithFault = async (fault: { kind: 'drop-reply' | 'drop-request' }, executed: boolean) => {
       const on = store === 'redis' ? ('redis' as const) : ('postgres' as const);
       for (let attempt = 1; ; attempt++) {
         const key = `${KEYS[1]}-${fault.kind}-${attempt}`;
+        await settled(() => serviceOf(0).get(`warm-${key}`, { scope: system.scope }));
         const result = await system.step(0, { on, fault }, (service) =>
           service.claim(key, { scope: system.scope, leaseMs: 5000 }),
         );
-        if (result.window.faulted || attempt === 5) return { ...result, key };
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // Wait out a resend that may still come (ioredis) before looking.
+        if (result.error !== undefined) await new Promise((resolve) => setTimeout(resolve, 1200));
+        const hit =
+          result.window.faulted &&
+          (!executed || (await settled(() => serviceOf(1).get(key, { scope: system.scope }))) !== null);
+        if (hit || attempt === 5) return { ...result, key };
       }
     };
 
@@ -137,7 +153,7 @@ describe.each(selected)('dedup lifecycle model on %s (real stores, injected faul
     );
 
     it('a claim whose answer was lost holds the key for its lease: the next owner is turned away', async () => {
-      const lost = await claimWithFault({ kind: 'drop-reply' });
+      const lost = await claimWithFault({ kind: 'drop-reply' }, true);
       expect(lost.window.faulted).toBe(true);
       // ioredis resends an unanswered command after reconnecting: the resend finds the key held.
       if (lost.error === undefined) expect(lost.value?.status).toBe('in-flight');
@@ -147,12 +163,10 @@ describe.each(selected)('dedup lifecycle model on %s (real stores, injected faul
     });
 
     it('a claim whose request never reached the store leaves the key free', async () => {
-      const dropped = await claimWithFault({ kind: 'drop-request' });
+      const dropped = await claimWithFault({ kind: 'drop-request' }, false);
       expect(dropped.window.faulted).toBe(true);
       if (dropped.error !== undefined) {
         expect(dropped.error).toBeInstanceOf(StoreUnavailableError);
-        // Wait out a resend that may still come (ioredis) before asking.
-        await new Promise((resolve) => setTimeout(resolve, 1200));
         const next = await claimOf(1, dropped.key);
         // A resend of the dropped command may have landed and taken the key: both are the model's "unknown".
         expect(['claimed', 'in-flight']).toContain(next.status);

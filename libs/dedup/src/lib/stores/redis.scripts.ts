@@ -98,12 +98,13 @@ for i = 1, n do
     if not owner then
       redis.call('HSET', k, 'fence', redis.call('INCR', fenceKey), 'attempts', 1, 'createdAt', now)
     end
+    -- The first write must be one Redis refuses under OOM: once a script wrote, Redis lets it go on.
+    redis.call('HSET', k, 'state', 'COMPLETED', 'token', token, 'messageId', ARGV[b + 3], 'updatedAt', now)
     if ARGV[b + 4] ~= '' then
       redis.call('HSET', k, 'payloadHash', ARGV[b + 4])
     else
       redis.call('HDEL', k, 'payloadHash')
     end
-    redis.call('HSET', k, 'state', 'COMPLETED', 'token', token, 'messageId', ARGV[b + 3], 'updatedAt', now)
     redis.call('HDEL', k, 'leaseUntil')
     if ARGV[b + 2] ~= '' then
       redis.call('HSET', k, 'result', ARGV[b + 2])

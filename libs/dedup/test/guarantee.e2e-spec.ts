@@ -198,6 +198,22 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
     await expect(service.run('wrapper-undefined', () => 'again')).resolves.toEqual({ 'once:json': 'y' });
   });
 
+  if (store === 'redis') {
+    it('a lease extension that re-takes a key Redis forgot keeps the payload fingerprint', async () => {
+      const held = await service.claim('fp-retake', { scope: 'fp', payload: 'body-a' });
+      expect(held.status).toBe('claimed');
+      await redis.del(service.keyFor('fp-retake', 'fp')); // a restart forgot the live claim
+      if (held.status === 'claimed') await expect(service.extend(held.claim)).resolves.toBe(true);
+      await expect(
+        service.run('fp-retake', () => 1, {
+          scope: 'fp',
+          payload: 'body-b',
+          onPayloadMismatch: 'dead-letter',
+        }),
+      ).rejects.toBeInstanceOf(PayloadMismatchError);
+    });
+  }
+
   if (store === 'redis+postgres') {
     it("a Redis backfill keeps the durable record's payload fingerprint, not the mismatching delivery's", async () => {
       const metrics = moduleRef.get(DedupMetrics);

@@ -658,7 +658,13 @@ export class IdempotencyService {
       if (redis && heldInRedis.length > 0) await this.redisBestEffort(() => redis.release(heldInRedis));
     };
 
-    const runner = dataSource.createQueryRunner();
+    let runner: ReturnType<typeof dataSource.createQueryRunner>;
+    try {
+      runner = dataSource.createQueryRunner();
+    } catch (error) {
+      await releaseRedis(); // e.g. a DataSource not initialised: leave no Redis claim behind
+      throw error;
+    }
     let heartbeat: { stop(): Promise<void> } | undefined;
     const claims: Claim[] = [];
     let working = false;

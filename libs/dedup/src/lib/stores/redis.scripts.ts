@@ -159,7 +159,9 @@ return 'forgotten'
 `);
 
 /**
- * KEYS: the record keys, then the fence counter. ARGV: leaseMs, then (token, messageId) per record. Renews a lease of the same token, or re-takes a key that expired meanwhile; 1/0 per key.
+ * KEYS: the record keys, then the fence counter. ARGV: leaseMs, then (token, messageId, payloadHash | '')
+ * per record. Renews a lease of the same token, or re-takes a key that expired meanwhile (with its
+ * fingerprint); 1/0 per key.
  */
 export const EXTEND_SCRIPT = new RedisScript(`
 local n = #KEYS - 1
@@ -169,7 +171,7 @@ ${NOW}
 local out = {}
 for i = 1, n do
   local k = KEYS[i]
-  local b = 1 + (i - 1) * 2
+  local b = 1 + (i - 1) * 3
   local token = ARGV[b + 1]
   local cur = redis.call('HMGET', k, 'token', 'state')
   if cur[1] == token and cur[2] == 'IN_PROGRESS' then
@@ -179,6 +181,9 @@ for i = 1, n do
   elseif not cur[1] then
     redis.call('HSET', k, 'state', 'IN_PROGRESS', 'token', token, 'fence', redis.call('INCR', fenceKey),
       'messageId', ARGV[b + 2], 'leaseUntil', now + lease, 'attempts', 1, 'createdAt', now, 'updatedAt', now)
+    if ARGV[b + 3] ~= '' then
+      redis.call('HSET', k, 'payloadHash', ARGV[b + 3])
+    end
     redis.call('PEXPIRE', k, lease)
     out[i] = 1
   else

@@ -159,7 +159,7 @@ export class RedisStore implements DedupStore {
   ): Promise<boolean[]> {
     if (items.length === 0) return [];
     const args: (string | number)[] = [leaseMs];
-    for (const item of items) args.push(item.token, item.messageId ?? '');
+    for (const item of items) args.push(item.token, item.messageId ?? '', item.payloadHash ?? '');
     const keys = [...items.map((i) => i.storageKey), this.fenceKey];
     const reply = (await this.write(mode, () => EXTEND_SCRIPT.run(this.redis, keys, args))) as number[];
     return reply.map((value) => value === 1);

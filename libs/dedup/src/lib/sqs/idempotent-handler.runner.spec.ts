@@ -43,6 +43,8 @@ function fakeService(
     metrics?: DedupMetrics;
     /** MessageId of each key's record, as `get` returns it. */
     records?: Record<string, string | null>;
+    /** Run one heartbeat before the work. */
+    heartbeat?: boolean;
   } = {},
 ) {
   const executed: string[][] = [];
@@ -64,8 +66,11 @@ function fakeService(
       units: readonly ExecUnit<P>[],
       opts: { callerCountsDuplicates?: boolean },
       work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
+      hooks: { onHeartbeat?: (fresh: readonly P[]) => Promise<void> } = {},
     ): Promise<ExecOutcome[]> => {
       executed.push(units.map((unit) => unit.key));
+      // One heartbeat, as a handler outliving a third of its lease would see.
+      if (state.heartbeat) await hooks.onHeartbeat?.(units.map((unit) => unit.payload));
       // As the real service: duplicates are counted here unless the caller counts them with their cause.
       for (const unit of opts.callerCountsDuplicates ? [] : units) {
         if (state.completed?.includes(unit.key))
@@ -540,6 +545,24 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
     ).rejects.toBeInstanceOf(RetryAfterError);
     expect(plainError.resent).toEqual([]);
     expect(plainError.visibility).toEqual([]);
+  });
+
+  it('a heartbeat of a batch keeps every message of it invisible, duplicates and keyless ones included', async () => {
+    const queue = fakeQueue(true, { target: standardQueue });
+    const runner = new IdempotentHandlerRunner(
+      fakeService({ completed: ['done'], inFlight: ['busy'], heartbeat: true }).service,
+      queue.ops,
+      new DedupMetrics(),
+      options(),
+    );
+    const keyless: Message = { MessageId: '4', ReceiptHandle: 'r-4', Body: '{}' };
+    await runner.invoke(
+      batchCall(
+        [msg('1', 'fresh', 1), msg('2', 'done', 1), msg('3', 'busy', 1), keyless],
+        jest.fn(async () => undefined),
+      ),
+    );
+    expect(queue.visibility[0]).toEqual({ ids: ['1', '2', '3', '4'], seconds: 8 });
   });
 
   it('deletes redelivered duplicates of a completed key itself (their earlier delete failed); first receives are left to the consumer', async () => {

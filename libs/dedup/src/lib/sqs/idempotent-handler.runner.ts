@@ -201,12 +201,9 @@ export class IdempotentHandlerRunner {
               return { acked: acknowledgedInBatch(returned, leaders) };
             },
             {
-              onHeartbeat: (groups) =>
-                this.holdVisibility(
-                  consumer,
-                  [...groups.flatMap((group) => [group.leader, ...group.followers]), ...waiting],
-                  opts.leaseMs,
-                ),
+              // The whole batch: duplicates and keyless messages are settled only after the
+              // handler returns, and must not reappear to another consumer meanwhile.
+              onHeartbeat: () => this.holdVisibility(consumer, messages, opts.leaseMs),
             },
           );
     await this.countDuplicates(

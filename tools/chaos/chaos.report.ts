@@ -65,7 +65,9 @@ export interface UnknownCounts {
   notDelivered: string[];
   /** SendEmail calls open in the killed workers when they died. */
   openAtKills: number;
-  /** Unknown rows whose message no killed worker ever received: nothing injected explains them. */
+  /** SendEmail calls the SES proxy could not forward (upstream socket error, not injected). */
+  upstreamFailures: { key: string; label: string; error: string }[];
+  /** Unknown rows neither a kill nor an upstream failure explains. */
   unexplained: string[];
 }
 
@@ -406,10 +408,18 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
         `${int(unknown.openAtKills)} SendEmail calls were open at the kills`,
     ],
     [
-      'ledger unknown, never held by a killed worker',
+      'SendEmail calls the proxy could not forward',
+      '-',
+      int(unknown.upstreamFailures.length),
+      unknown.upstreamFailures.length > 0
+        ? `not injected: the emulator's socket failed (${unknown.upstreamFailures[0]?.error}); the worker got a 502, so unknown`
+        : '',
+    ],
+    [
+      'ledger unknown, neither killed nor unforwarded',
       '0',
       int(unknown.unexplained.length),
-      'nothing injected explains these',
+      'nothing explains these',
     ],
     [
       'ledger failed or pending at the end',

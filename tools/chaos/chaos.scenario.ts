@@ -819,7 +819,11 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       delivered: unknownKeys.size - notDelivered.length,
       notDelivered,
       openAtKills: kills.reduce((sum, kill) => sum + kill.openSends.length, 0),
-      unexplained: ledger.effective.unknown.filter((key) => !undecided.has(key)),
+      upstreamFailures: sesProxy.stats.upstreamFailures,
+      unexplained: ledger.effective.unknown.filter(
+        (key) =>
+          !undecided.has(key) && !sesProxy.stats.upstreamFailures.some((failure) => failure.key === key),
+      ),
     };
     const silentlyMissing = users
       .filter((user) => !reached.has(user.email) && !unknownKeys.has(keyOf(user)))

@@ -469,6 +469,11 @@ export interface SesFaultStats {
   accepted: number;
   acceptedBy: Record<string, number>;
   slowSends: Record<SlowSendMode, number>;
+  /**
+   * SendEmail calls the proxy could not forward (the emulator's socket failed; not injected): the
+   * worker got a 502 and rightly cannot know whether SES has the email.
+   */
+  upstreamFailures: { key: string; label: string; error: string }[];
   firstAcceptedAt?: number;
   lastAcceptedAt?: number;
 }
@@ -485,6 +490,7 @@ export class SesFaultProxy extends LabelledProxy {
     accepted: 0,
     acceptedBy: {},
     slowSends: { 'before-forward': 0, 'after-accept': 0 },
+    upstreamFailures: [],
   };
   private held = 0;
   /** Keys of the SendEmail calls each worker has open right now (sent, not yet answered). */
@@ -562,7 +568,11 @@ export class SesFaultProxy extends LabelledProxy {
       const mode = this.slow.get(ordinal);
       if (mode) this.stats.slowSends[mode]++;
       if (mode === 'before-forward') await sleep(this.options.slowDelayMs);
-      const response = await this.forward(exchange);
+      const response = await this.forward(exchange).catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        this.stats.upstreamFailures.push({ key, label: exchange.label, error: message });
+        throw error;
+      });
       this.record(exchange.label, response);
       if (mode === 'after-accept') await sleep(this.options.slowDelayMs);
       this.reply(exchange, response);

@@ -16,13 +16,13 @@ import { type CheckCounts, LifecycleModel } from './support/lifecycle.model';
  *
  * Replay: FC_SEED=<seed> [FC_PATH=<path>] [FC_STORE=redis|postgres|redis+postgres] [FC_RUNS=n]
  * [FC_SHRINK=1 to shrink a failure; off by default so a failing CI run stays bounded]
- * [FC_TIME_LIMIT_MS per store, default 25 s].
+ * [FC_TIME_LIMIT_MS per store, default 15 s].
  */
 const STORES: DedupStoreMode[] = ['redis', 'postgres', 'redis+postgres'];
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : Math.floor(Math.random() * 2 ** 31);
-const RUNS = Number(process.env.FC_RUNS ?? 40);
+const RUNS = Number(process.env.FC_RUNS ?? 25);
 const OWNERS = 3;
-const TIME_LIMIT_MS = Number(process.env.FC_TIME_LIMIT_MS ?? 25_000);
+const TIME_LIMIT_MS = Number(process.env.FC_TIME_LIMIT_MS ?? 15_000);
 
 const selected = STORES.filter((store) => !process.env.FC_STORE || process.env.FC_STORE === store);
 

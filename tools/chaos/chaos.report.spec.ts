@@ -1,4 +1,4 @@
-import { type ChaosReport, formatSeedSummary } from './chaos.report';
+import { type ChaosReport, type DeadLetterEvidence, deletesAlone, formatSeedSummary } from './chaos.report';
 
 /** Only the fields the summary reads. */
 function report(
@@ -16,7 +16,7 @@ function report(
     silentlyMissing: ['user9@example.com'],
     unknown: { rows: 4 },
     operator: { resent: 2 },
-    deadLetters: { digestMessages: counts.dlq ?? 0, jobMessages: 0, found: 7, injected: 7 },
+    deadLetters: { digestMessages: counts.dlq ?? 0, jobMessages: 0, found: 7, injected: 7, wellFormed: [] },
   } as unknown as ChaosReport;
 }
 
@@ -50,5 +50,24 @@ describe('formatSeedSummary', () => {
     const text = formatSeedSummary([{ seed: 3, report: report(3, []) }]);
     expect(text).toContain('1 PASS, 0 FAIL');
     expect(text).not.toContain('Replay');
+  });
+});
+
+describe('deletesAlone', () => {
+  const letter = (over: Partial<DeadLetterEvidence>): DeadLetterEvidence =>
+    ({ queue: 'send-email', delivered: true, onlyFailedDeletes: true, ...over }) as DeadLetterEvidence;
+
+  it('counts only delivered email dead letters whose every receive ended in a failed delete', () => {
+    expect(
+      deletesAlone({
+        wellFormed: [
+          letter({}),
+          letter({ delivered: false }),
+          letter({ onlyFailedDeletes: false }),
+          letter({ queue: 'jobs' }),
+        ],
+      }),
+    ).toBe(1);
+    expect(deletesAlone({ wellFormed: [] })).toBe(0);
   });
 });

@@ -81,6 +81,16 @@ export interface OperatorStep {
   after?: DeliveryCounts;
 }
 
+/**
+ * Well-formed email dead letters the fault model alone explains: the digest was delivered, and
+ * every receive ended in an injected failed delete (no deferral, no expiry, no worker choice).
+ */
+export function deletesAlone(deadLetters: Pick<DeadLetterCounts, 'wellFormed'>): number {
+  return deadLetters.wellFormed.filter(
+    (letter) => letter.queue === 'send-email' && letter.delivered && letter.onlyFailedDeletes,
+  ).length;
+}
+
 /** A well-formed message found in a dead-letter queue, with what the run saw happen to it. */
 export interface DeadLetterEvidence {
   queue: 'send-email' | 'jobs';
@@ -104,6 +114,8 @@ export interface DeadLetterEvidence {
   ledger?: { status: string; attempts: number; sesCalledAt: string | null; history: string };
   /** What ended each receive of the dead-lettered message (deferral by whom, failed delete, nothing). */
   diagnosis: string;
+  /** Every receive ended in an injected failed delete: the fault model alone dead-lettered it. */
+  onlyFailedDeletes: boolean;
   /** The SQS history of every message carrying this eventId (original, copies, re-sends). */
   trail: string[];
 }
@@ -288,11 +300,12 @@ export function findViolations(report: Omit<ChaosReport, 'ok' | 'violations'>): 
       `only ${deadLetters.found} of ${deadLetters.injected} malformed messages are in a DLQ per the admin API${capped}`,
     );
   }
-  if (deadLetters.digestMessages > 0) {
+  const byDeletes = deletesAlone(deadLetters);
+  if (deadLetters.digestMessages > byDeletes) {
     const shown = deadLetters.wellFormed.filter((letter) => letter.queue === 'send-email');
     const delivered = shown.filter((letter) => letter.delivered).length;
     violations.push(
-      `${deadLetters.digestMessages} well-formed email messages ended in the DLQ` +
+      `${deadLetters.digestMessages - byDeletes} well-formed email messages ended in the DLQ` +
         (shown.length > 0
           ? ` (of ${shown.length} examined, ${delivered} were copies of a delivered digest, ${shown.length - delivered} had none; e.g. ${shown[0].eventId}: ${shown[0].diagnosis.split(' | ')[0]})`
           : ''),
@@ -447,7 +460,17 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
         ? `${int(deadLetters.copies)} copies; DLQ depth per GET /admin/queues: ${int(deadLetters.depth)}`
         : deadLetters.adminApi,
     ],
-    ['well-formed messages lost to a DLQ', '0', int(deadLetters.digestMessages + deadLetters.jobMessages)],
+    [
+      'well-formed messages lost to a DLQ',
+      '0',
+      int(deadLetters.digestMessages + deadLetters.jobMessages - deletesAlone(deadLetters)),
+    ],
+    [
+      '… dead-lettered by injected failed deletes alone',
+      '-',
+      int(deletesAlone(deadLetters)),
+      'delivered copies whose every receive ended in a failed delete: SQS would not let them go',
+    ],
     ['queues empty at the end (visible/in flight)', 'yes', report.drained ? 'yes' : 'NO', queues],
   ];
   if (operator.enabled) {
@@ -585,7 +608,9 @@ export function formatSeedSummary(outcomes: readonly SeedOutcome[]): string {
       int(report.options.users),
       int(report.delivery.duplicates),
       int(report.silentlyMissing.length),
-      int(deadLetters.digestMessages + deadLetters.jobMessages),
+      deletesAlone(deadLetters) > 0
+        ? `${int(deadLetters.digestMessages + deadLetters.jobMessages - deletesAlone(deadLetters))} (+${deletesAlone(deadLetters)} by deletes alone)`
+        : int(deadLetters.digestMessages + deadLetters.jobMessages),
       int(report.unknown.rows),
       int(report.operator.resent),
       `${int(deadLetters.found)}/${int(deadLetters.injected)}`,

@@ -24,7 +24,7 @@ import {
 } from './chaos.report';
 import { EmulatorHost, startEmulatorHost } from './emulator.host';
 import { KillPoint, SesFaultProxy, SqsFaultProxy } from './fault.proxy';
-import { diagnoseDeadLetter, formatHistory, MessageTrail } from './message.trail';
+import { diagnoseDeadLetter, formatHistory, MessageTrail, onlyFailedDeletes } from './message.trail';
 import { answersOk, freePort, sleep, until } from './net.util';
 import { dropDatabase, recreateDatabase, tableExists, withDatabase } from './postgres.database';
 import { RedisInstance } from './redis.instance';
@@ -345,6 +345,7 @@ async function explainDeadLetters(
           }
         : undefined,
       diagnosis: diagnoseDeadLetter(own, letter.reason, context.maxReceiveCount),
+      onlyFailedDeletes: letter.reason === null && onlyFailedDeletes(own),
       trail: histories.map(formatHistory),
     };
   });

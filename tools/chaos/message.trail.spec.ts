@@ -1,4 +1,4 @@
-import { diagnoseDeadLetter, formatHistory, MessageTrail } from './message.trail';
+import { diagnoseDeadLetter, formatHistory, MessageTrail, onlyFailedDeletes } from './message.trail';
 
 function trailAt(clock: { now: number }): MessageTrail {
   jest.spyOn(Date, 'now').mockImplementation(() => clock.now);
@@ -50,6 +50,31 @@ describe('MessageTrail and diagnoseDeadLetter', () => {
     expect(why).toContain('#4 w3 46.0s: no answer (visibility expired)');
     expect(why).toContain('#5 w3 57.0s: 1 lease extension');
     expect(formatHistory(history!)).toContain('12.1s w2 visibility 11s (Batch)');
+    expect(onlyFailedDeletes(history)).toBe(false);
+  });
+
+  it('tells a message every receive of which ended in a failed delete', () => {
+    const clock = { now: 0 };
+    const trail = trailAt(clock);
+    const body = JSON.stringify({ eventId: 'digest:s:user:8' });
+    trail.sent('once-send-email', 'm8', body, 'w1');
+    for (let n = 1; n <= 5; n++) {
+      clock.now = n * 10_000;
+      trail.received(
+        'once-send-email',
+        {
+          MessageId: 'm8',
+          ReceiptHandle: `h8-${n}`,
+          Body: body,
+          Attributes: { ApproximateReceiveCount: String(n) },
+        },
+        'w1',
+      );
+      clock.now += 10;
+      trail.deleted(`h8-${n}`, 'w1', true);
+    }
+    expect(onlyFailedDeletes(trail.forMessageId('m8'))).toBe(true);
+    expect(onlyFailedDeletes(undefined)).toBe(false);
   });
 
   it('ignores events on handles it never saw and reports a worker reason as is', () => {

@@ -209,6 +209,15 @@ function receiveEnds(history: MessageHistory): Array<{ receive: TrailEvent; end:
 }
 
 /**
+ * Every receive of the message ended in nothing but failed deletes: the fault model alone moved it
+ * (SQS would not let any consumer delete it), whatever the system did.
+ */
+export function onlyFailedDeletes(history: MessageHistory | undefined): boolean {
+  const ends = history ? receiveEnds(history) : [];
+  return ends.length > 0 && ends.every(({ end }) => end === 'failed delete');
+}
+
+/**
  * Why a message ended in a DLQ, from its trail: a worker's own dead-letter reason, or, for SQS's
  * redrive, what ended each of its receives (`#3 w2 dedup deferral 11s`), tallied.
  */

@@ -37,7 +37,8 @@ import type {
   StoredRecord,
 } from './stores/dedup-store.interface';
 import { BYPASSED, LayeredStore } from './stores/layered.store';
-import { isLockTimeoutError, PostgresStore } from './stores/postgres.store';
+import { isConflictError, isLockTimeoutError, PostgresStore } from './stores/postgres.store';
+import { type RetryPolicy, withRetry } from './stores/store.retry';
 import { RedisStore } from './stores/redis.store';
 
 /** Per-call options with the module defaults applied. @internal */
@@ -148,25 +149,17 @@ export function decodeResult(json: string | undefined): unknown {
   }
 }
 
-const parseResult = decodeResult;
-
 /** Longest lease: SQS' longest visibility timeout (12 h), well inside a timer's 2^31-1 ms. */
 export const MAX_LEASE_MS = 12 * 3600_000;
 /** Longest ttl: ten years. */
 export const MAX_TTL_MS = 10 * 365 * 24 * 3600_000;
 
-/** Attempts of a transaction that failed with a deadlock or serialization failure. */
-const TRANSACTION_ATTEMPTS = 3;
+/** A transaction that failed with a deadlock or serialization failure: 3 attempts in all. */
+const TRANSACTION_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 40, maxDelayMs: 160 };
 
-/** Postgres deadlock_detected (40P01) or serialization_failure (40001): the transaction may simply be run again. */
-function isTransientTransactionError(error: unknown): boolean {
-  if (error instanceof StoreConflictError) return true;
-  const code = (error as { code?: unknown } | undefined)?.code;
-  const driver = (error as { driverError?: { code?: unknown } } | undefined)?.driverError?.code;
-  return [code, driver].some((c) => c === '40P01' || c === '40001');
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A deadlock or serialization failure, raw or as the store raised it: the transaction may simply be run again. */
+const isTransientTransactionError = (error: unknown): boolean =>
+  error instanceof StoreConflictError || isConflictError(error);
 
 /** How long before the local lease deadline the owner gives up: a fifth of the lease, at most 1 s. */
 const leaseMargin = (leaseMs: number) => Math.min(1000, Math.floor(leaseMs / 5));
@@ -596,30 +589,27 @@ export class IdempotencyService {
     hooks: ExecHooks<P>,
     rerunAcked = true,
   ): Promise<ExecOutcome[]> {
-    for (let attempt = 1; ; attempt++) {
-      let once: { outcomes: ExecOutcome[]; rerun: number[] };
-      try {
-        once = await this.transactionOnce(units, opts, work, hooks);
-      } catch (error) {
-        if (!isTransientTransactionError(error) || attempt >= TRANSACTION_ATTEMPTS) throw error;
-        this.logger.warn({ msg: 'transaction retried', attempt, error: (error as Error).message });
-        await sleep(20 * attempt * (1 + Math.random()));
-        continue;
-      }
-      const { outcomes, rerun } = once;
-      if (rerun.length === 0 || !rerunAcked) return outcomes;
-      // Outside the retry loop: the re-run has retries of its own, and repeating the whole batch
-      // after it started would run the handler (and any effect outside the database) again.
-      const again = await this.executeInTransaction(
-        rerun.map((i) => units[i] as ExecUnit<P>),
-        opts,
-        work,
-        hooks,
-        false,
-      );
-      rerun.forEach((i, k) => (outcomes[i] = again[k] as ExecOutcome));
-      return outcomes;
-    }
+    const { outcomes, rerun } = await withRetry(
+      TRANSACTION_RETRY,
+      (error) => {
+        const retried = isTransientTransactionError(error);
+        if (retried) this.logger.warn({ msg: 'transaction retried', error: (error as Error).message });
+        return retried;
+      },
+      () => this.transactionOnce(units, opts, work, hooks),
+    );
+    if (rerun.length === 0 || !rerunAcked) return outcomes;
+    // Outside the retries: the re-run has retries of its own, and repeating the whole batch after
+    // it started would run the handler (and any effect outside the database) again.
+    const again = await this.executeInTransaction(
+      rerun.map((i) => units[i] as ExecUnit<P>),
+      opts,
+      work,
+      hooks,
+      false,
+    );
+    rerun.forEach((i, k) => (outcomes[i] = again[k] as ExecOutcome));
+    return outcomes;
   }
 
   /** One transaction; `rerun` lists the units acknowledged in a partially acknowledged (rolled back) run. */
@@ -906,7 +896,7 @@ export class IdempotencyService {
       if (!opts.callerCountsDuplicates)
         this.metrics.increment('duplicate-completed', { scope: request.scope });
       this.logger.log({ msg: 'duplicate skipped', ...fields });
-      return { status: 'completed', result: parseResult(result.result), ...mismatch };
+      return { status: 'completed', result: decodeResult(result.result), ...mismatch };
     }
     if (!opts.callerCountsDuplicates) this.metrics.increment('duplicate-in-flight', { scope: request.scope });
     this.logger.log({ msg: 'duplicate in flight', ...fields, retryAfterMs: result.retryAfterMs });
@@ -966,7 +956,7 @@ export class IdempotencyService {
 
   private toPublic(record: StoredRecord): IdempotencyRecord {
     const { result, ...rest } = record;
-    return { ...rest, result: parseResult(result) };
+    return { ...rest, result: decodeResult(result) };
   }
 
   /** Runs `operation` once per distinct `groupBy` value, keeping results in input order. */

@@ -1,8 +1,20 @@
-/** A {@link SendMailInput} that can never be sent (bad address, header injection…). A caller bug: nothing is recorded. */
-export class MailValidationError extends Error {
+import { BadRequestException } from '@nestjs/common';
+
+/**
+ * A {@link SendMailInput} that can never be sent (bad address, header injection…). A caller bug:
+ * nothing is recorded. A Nest `BadRequestException`, so an HTTP caller answers 400 with the issues;
+ * each issue starts with the field it is about (`to.1: …`, `listUnsubscribe.url: …`).
+ */
+export class MailValidationError extends BadRequestException {
+  /** The fields the issues are about, e.g. `['from', 'listUnsubscribe.url']`. */
+  readonly fields: readonly string[];
+
   constructor(readonly issues: readonly string[]) {
-    super(`Invalid mail: ${issues.join('; ')}`);
+    const message = `Invalid mail: ${issues.join('; ')}`;
+    super({ statusCode: 400, error: 'Bad Request', message, issues });
+    this.message = message;
     this.name = 'MailValidationError';
+    this.fields = [...new Set(issues.map((issue) => issue.split(':', 1)[0]))];
   }
 }
 

@@ -32,14 +32,14 @@ export class MailService {
    */
   async send(input: SendMailInput, options: SendMailOptions = {}): Promise<MailSendResult> {
     const mail = prepareMail(input, this.options.defaultFrom);
-    const suppressedSet = await this.suppressions.findSuppressed(mail.to);
-    const suppressed = mail.to.filter((address) => suppressedSet.has(normalizeAddress(address)));
-    const recipients = mail.to.filter((address) => !suppressedSet.has(normalizeAddress(address)));
+    const suppressedSet = await this.suppressions.findSuppressed(mail.recipientKeys);
+    const suppressed = mail.to.filter((_, i) => suppressedSet.has(mail.recipientKeys[i]));
+    const recipients = mail.to.filter((_, i) => !suppressedSet.has(mail.recipientKeys[i]));
 
     const claim = await this.repository.claim({
       idempotencyKey: mail.idempotencyKey,
       status: recipients.length > 0 ? 'pending' : 'suppressed',
-      recipients: mail.to.map(normalizeAddress),
+      recipients: mail.recipientKeys,
       message: {
         to: mail.to,
         from: mail.from,
@@ -78,7 +78,7 @@ export class MailService {
         attempts: claim.row.attempts,
       };
     }
-    return this.dispatcher.deliver(claim.row, recipients, suppressed);
+    return this.settle(claim.row, await this.dispatcher.deliver(claim.row, recipients, suppressed));
   }
 
   /** Sends a row's stored message (what its key was first sent with), minus recipients suppressed since. */
@@ -99,7 +99,24 @@ export class MailService {
         attempts: row.attempts,
       };
     }
-    return this.dispatcher.deliver(row, recipients, suppressed);
+    return this.settle(row, await this.dispatcher.deliver(row, recipients, suppressed));
+  }
+
+  /**
+   * A hard bounce or complaint recorded while this send waited for its slot suppresses the row
+   * before SES is called (see `SesFeedbackService`); the dispatcher then sees its row taken. To
+   * the caller that is this send's own outcome, `suppressed`, not a duplicate.
+   */
+  private settle(row: LedgerRow, result: MailSendResult): MailSendResult {
+    if (result.status !== 'duplicate' || result.ledgerStatus !== 'suppressed') return result;
+    this.logger.log({ msg: 'mail suppressed before SES was called', idempotencyKey: row.idempotency_key });
+    return {
+      status: 'suppressed',
+      idempotencyKey: row.idempotency_key,
+      ledgerStatus: 'suppressed',
+      suppressedRecipients: row.message.to,
+      attempts: result.attempts,
+    };
   }
 
   private duplicate(row: LedgerRow, contentHash: string): MailSendResult {

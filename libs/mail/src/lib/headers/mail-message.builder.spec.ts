@@ -78,9 +78,39 @@ describe('prepareMail', () => {
   });
 });
 
+describe('recipients', () => {
+  it('sends one mail per mailbox: case and IDN spellings of one address are one recipient', () => {
+    const mail = prepareMail(
+      {
+        ...base,
+        to: ['x@example.com', 'X@EXAMPLE.COM', 'Ann@Bücher.de', 'ann@xn--bcher-kva.de', 'y@example.com'],
+      },
+      'f@x.io',
+    );
+    expect(mail.to).toEqual(['x@example.com', 'Ann@xn--bcher-kva.de', 'y@example.com']);
+    expect(mail.recipientKeys).toEqual(['x@example.com', 'ann@xn--bcher-kva.de', 'y@example.com']);
+  });
+
+  it('refuses an address whose domain is not a hostname, naming its position', () => {
+    const error = (() => {
+      try {
+        prepareMail({ ...base, to: ['x@example.com', 'y@localhost'] }, 'f@x.io');
+      } catch (thrown) {
+        return thrown as MailValidationError;
+      }
+      throw new Error('expected a MailValidationError');
+    })();
+    expect(error).toBeInstanceOf(MailValidationError);
+    expect(error.fields).toEqual(['to.1']);
+    expect(error.getStatus()).toBe(400);
+    expect(error.message).toContain('hostname');
+  });
+});
+
 describe('normalizeAddress', () => {
   it('lower-cases and unwraps display names', () => {
     expect(normalizeAddress(' Ada <ADA@Example.COM>')).toBe('ada@example.com');
     expect(normalizeAddress('Bob@Example.com')).toBe('bob@example.com');
+    expect(normalizeAddress('Ann@Bücher.DE')).toBe('ann@xn--bcher-kva.de');
   });
 });

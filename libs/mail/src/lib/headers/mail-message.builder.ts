@@ -2,6 +2,17 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { MailValidationError } from '../mail.errors';
 import type { SendMailInput } from '../mail.types';
+import {
+  AddressSyntaxError,
+  addressKey,
+  forbiddenHeaderChar,
+  type NormalizedAddress,
+  parseAddress,
+  type ParsedMailbox,
+  parseMailbox,
+  unsubscribeMailto,
+  unsubscribeUrl,
+} from '../address/mail-address';
 
 /** Header carrying the idempotency key on every email. */
 export const IDEMPOTENCY_KEY_HEADER = 'X-Once-Key';
@@ -14,7 +25,11 @@ export interface MailHeader {
 /** A validated email, ready for the ledger and the transport. */
 export interface PreparedMail {
   idempotencyKey: string;
+  /** Recipients as sent: one per mailbox, domains in ASCII. */
   to: string[];
+  /** Comparison keys of `to` (same order): what suppression, rate limits and the ledger use. */
+  recipientKeys: string[];
+  /** The From header: one mailbox, display name quoted or RFC 2047-encoded as needed. */
   from: string;
   subject: string;
   text: string;
@@ -43,37 +58,51 @@ const RESERVED_HEADERS = new Set([
   IDEMPOTENCY_KEY_HEADER.toLowerCase(),
 ]);
 
+/** A Zod string refined by one of the address parsers: each failure becomes an issue on its field. */
+const parsedWith = <T>(parse: (value: string) => T) =>
+  z.string().transform((value, ctx) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      if (!(error instanceof AddressSyntaxError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message });
+      return z.NEVER;
+    }
+  });
+
 const oneLine = (max: number) =>
   z
     .string()
     .min(1)
     .max(max)
-    .refine((value) => !/[\r\n]/.test(value), 'must not contain line breaks');
+    .superRefine((value, ctx) => {
+      const bad = forbiddenHeaderChar(value);
+      if (bad) ctx.addIssue({ code: 'custom', message: `must not contain ${bad}` });
+    });
 const headerName = z
   .string()
   .regex(/^[\x21-\x39\x3b-\x7e]{1,126}$/, 'header names are printable ASCII without ":"');
 const headerValue = z.string().regex(/^[\x20-\x7e]{0,870}$/, 'header values are printable ASCII on one line');
-const httpsUrl = z.url().refine((value) => new URL(value).protocol === 'https:', 'must be an https URL');
+const address = parsedWith(parseAddress);
 
 const inputSchema = z
   .object({
     idempotencyKey: z
       .string()
       .regex(/^[\x21-\x7e]{1,512}$/, 'must be 1–512 printable ASCII characters without spaces'),
-    to: z.union([z.email(), z.array(z.email()).min(1).max(50)]),
-    from: oneLine(320).optional(),
+    to: z.preprocess(
+      (value) => (typeof value === 'string' ? [value] : value),
+      z.array(address).min(1).max(50),
+    ),
+    from: parsedWith(parseMailbox).optional(),
     subject: oneLine(998),
     text: z.string().min(1),
     html: z.string().min(1).optional(),
     headers: z.record(headerName, headerValue).optional(),
     listUnsubscribe: z
       .object({
-        url: httpsUrl.optional(),
-        mailto: z
-          .string()
-          .min(3)
-          .regex(/^(mailto:)?[^\s<>,]+@[^\s<>,]+$/, 'must be an address or mailto: URL')
-          .optional(),
+        url: parsedWith(unsubscribeUrl).optional(),
+        mailto: parsedWith(unsubscribeMailto).optional(),
         oneClick: z.boolean().optional(),
       })
       .refine((value) => value.url || value.mailto, 'needs url or mailto')
@@ -87,7 +116,10 @@ export function prepareMail(input: SendMailInput, defaultFrom: string): Prepared
   const result = inputSchema.safeParse(input);
   if (!result.success) {
     throw new MailValidationError(
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+      result.error.issues.map((issue) => {
+        const path = typeof input.to === 'string' && issue.path[0] === 'to' ? ['to'] : issue.path;
+        return `${path.join('.') || '(root)'}: ${issue.message}`;
+      }),
     );
   }
   const mail = result.data;
@@ -95,10 +127,7 @@ export function prepareMail(input: SendMailInput, defaultFrom: string): Prepared
   if (mail.listUnsubscribe) {
     const targets: string[] = [];
     if (mail.listUnsubscribe.url) targets.push(`<${mail.listUnsubscribe.url}>`);
-    if (mail.listUnsubscribe.mailto) {
-      const mailto = mail.listUnsubscribe.mailto;
-      targets.push(`<${mailto.startsWith('mailto:') ? mailto : `mailto:${mailto}`}>`);
-    }
+    if (mail.listUnsubscribe.mailto) targets.push(`<${mail.listUnsubscribe.mailto}>`);
     headers.push({ name: 'List-Unsubscribe', value: targets.join(', ') });
     if (mail.listUnsubscribe.oneClick)
       headers.push({ name: 'List-Unsubscribe-Post', value: 'List-Unsubscribe=One-Click' });
@@ -112,21 +141,39 @@ export function prepareMail(input: SendMailInput, defaultFrom: string): Prepared
       throw new MailValidationError([`headers: ${header.name} is too long or not ASCII`]);
   }
 
-  const to = Array.isArray(mail.to) ? [...new Set(mail.to)] : [mail.to];
+  const to = uniqueRecipients(mail.to);
+  let from: ParsedMailbox;
+  try {
+    from = mail.from ?? parseMailbox(defaultFrom);
+  } catch (error) {
+    throw new MailValidationError([`from: the default sender ${(error as Error).message}`]);
+  }
   const prepared = {
-    to,
-    from: mail.from ?? defaultFrom,
+    to: to.map((recipient) => recipient.address),
+    from: from.header,
     subject: mail.subject,
     text: mail.text,
     html: mail.html,
     headers,
   };
   const contentHash = createHash('sha256').update(JSON.stringify(prepared)).digest('hex');
-  return { idempotencyKey: mail.idempotencyKey, ...prepared, contentHash };
+  return {
+    idempotencyKey: mail.idempotencyKey,
+    ...prepared,
+    recipientKeys: to.map((r) => r.key),
+    contentHash,
+  };
 }
 
-/** Lower-cased address: the form suppression and rate-limit lookups use. */
-export function normalizeAddress(address: string): string {
-  const match = /<([^<>]+)>\s*$/.exec(address);
-  return (match ? match[1] : address).trim().toLowerCase();
+/** One entry per mailbox (first spelling wins): `X@EXAMPLE.COM` and `x@example.com` are one recipient. */
+function uniqueRecipients(addresses: NormalizedAddress[]): NormalizedAddress[] {
+  const seen = new Map<string, NormalizedAddress>();
+  for (const address of addresses) if (!seen.has(address.key)) seen.set(address.key, address);
+  return [...seen.values()];
 }
+
+/**
+ * The comparison key suppression, rate-limit and ledger lookups use: the address lower-cased with
+ * its domain in ASCII (display names dropped). See {@link addressKey}.
+ */
+export const normalizeAddress = addressKey;

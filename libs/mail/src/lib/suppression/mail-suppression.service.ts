@@ -18,15 +18,25 @@ export interface MailSuppressionEntry {
 export class MailSuppressionService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** The lower-cased addresses among `emails` that are suppressed. */
+  /**
+   * The comparison keys (see `normalizeAddress`) of the suppressed addresses among `emails`. Also
+   * matches entries stored in the older plain lower-cased form (IDN domains not in ASCII).
+   */
   async findSuppressed(emails: readonly string[]): Promise<Set<string>> {
     if (emails.length === 0) return new Set();
+    const keyOf = new Map<string, string>();
+    for (const email of emails) {
+      const key = normalizeAddress(email);
+      keyOf.set(key, key);
+      const legacy = email.trim().toLowerCase();
+      if (!keyOf.has(legacy)) keyOf.set(legacy, key);
+    }
     const rows = await queryRows<{ email: string }>(
       this.dataSource,
       'SELECT email FROM mail_suppressions WHERE email = ANY($1::text[])',
-      [emails.map(normalizeAddress)],
+      [[...keyOf.keys()]],
     );
-    return new Set(rows.map((row) => row.email));
+    return new Set(rows.map((row) => keyOf.get(row.email) ?? row.email));
   }
 
   async isSuppressed(email: string): Promise<boolean> {

@@ -36,6 +36,7 @@ export class AppModule {
           aws: config,
           jobsQueue: config.SQS_JOBS_QUEUE,
           keyPrefix: config.REDIS_KEY_PREFIX,
+          timeZone: config.SCHEDULER_TIMEZONE,
         }),
         // The stats reuse the clicks summary of DailyModule, whose TrackingModule is not global.
         TypeOrmModule.forFeature([TrackingClick]),

@@ -123,7 +123,7 @@ describe('admin API', () => {
       .expect(200);
     expect(first.body).toMatchObject({
       status: 'enqueued',
-      eventId: `daily-digest:${slot}`,
+      eventId: 'daily-digest:2026-11-21',
       message: { trigger: 'manual' },
     });
     const again = await request(server)
@@ -136,7 +136,7 @@ describe('admin API', () => {
       enqueuedBy: expect.stringMatching(/^enqueued:token:/),
     });
     const queued = await drain(sqs, e2eQueueUrl('once-jobs'));
-    expect(queued.map((m) => JSON.parse(m.Body!).eventId)).toEqual([`daily-digest:${slot}`]);
+    expect(queued.map((m) => JSON.parse(m.Body!).eventId)).toEqual(['daily-digest:2026-11-21']);
     await request(server)
       .post('/admin/jobs/daily-digest/trigger')
       .set(admin())

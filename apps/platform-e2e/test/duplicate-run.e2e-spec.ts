@@ -11,6 +11,8 @@ import {
 const USERS = 12;
 const TOKEN = 'platform-e2e-admin-token-0123456';
 const SLOT = new Date('2026-12-01T07:00:00.000Z');
+/** The scheduler's calendar day of SLOT (UTC): job and email keys derive from it. */
+const PERIOD = '2026-12-01';
 const SUBJECT = 'Your daily digest for 2026-12-01';
 
 interface CauseCounts {
@@ -64,7 +66,7 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
 
   it('gives every user exactly one digest, and the admin API tells what happened', async () => {
     const before = await stats();
-    const eventId = jobEventId('daily-digest', SLOT);
+    const eventId = jobEventId('daily-digest', PERIOD);
 
     // The scheduler fires the slot twice and an operator triggers it too: one job is enqueued.
     const registrar = scheduler.get(CronJobsRegistrar);
@@ -88,7 +90,7 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
     // ... and once more after it completed, with copies of the first three users' emails.
     await sendJson(sqs, e2eQueueUrl('once-jobs'), first.message);
     const copies = users.slice(0, 3).map((user) => ({
-      eventId: `digest:${SLOT.toISOString()}:user:${user.id}`,
+      eventId: `digest:${PERIOD}:user:${user.id}`,
       userId: user.id,
       to: user.email,
       subject: SUBJECT,
@@ -127,7 +129,7 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
     expect(jobRecords.items).toEqual([expect.objectContaining({ key: eventId, state: 'COMPLETED' })]);
     const emailRecords = await get<{ items: Array<{ state: string }>; nextCursor: string | null }>(
       '/admin/idempotency',
-      { scope: 'send-email', prefix: `digest:${SLOT.toISOString()}:`, state: 'COMPLETED', limit: 200 },
+      { scope: 'send-email', prefix: `digest:${PERIOD}:`, state: 'COMPLETED', limit: 200 },
     );
     expect(emailRecords.items).toHaveLength(users.length);
 
@@ -145,7 +147,7 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
       sent.push(...page.items.map((item) => item.idempotencyKey));
       cursor = page.nextCursor;
     } while (cursor);
-    const prefix = `digest:${SLOT.toISOString()}:user:`;
+    const prefix = `digest:${PERIOD}:user:`;
     expect(sent.filter((key) => key.startsWith(prefix)).sort()).toEqual(
       users.map((user) => `${prefix}${user.id}`).sort(),
     );
@@ -155,7 +157,7 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
     for (const path of [
       '/admin/stats',
       '/admin/idempotency',
-      `/admin/idempotency/jobs/${jobEventId('daily-digest', SLOT)}`,
+      `/admin/idempotency/jobs/${jobEventId('daily-digest', PERIOD)}`,
     ]) {
       await request(api.getHttpServer()).get(path).expect(401);
       await request(api.getHttpServer())
@@ -164,9 +166,9 @@ describe('a duplicated run: the slot fired twice, messages duplicated by hand on
         .expect(401);
     }
     await request(api.getHttpServer())
-      .delete(`/admin/idempotency/jobs/${jobEventId('daily-digest', SLOT)}`)
+      .delete(`/admin/idempotency/jobs/${jobEventId('daily-digest', PERIOD)}`)
       .set('X-Api-Key', 'not-the-token-0000000')
       .expect(401);
-    await get(`/admin/idempotency/jobs/${encodeURIComponent(jobEventId('daily-digest', SLOT))}`);
+    await get(`/admin/idempotency/jobs/${encodeURIComponent(jobEventId('daily-digest', PERIOD))}`);
   });
 });

@@ -24,6 +24,7 @@ export class SchedulerModule {
           aws: config,
           jobsQueue: config.SQS_JOBS_QUEUE,
           keyPrefix: config.REDIS_KEY_PREFIX,
+          timeZone: config.SCHEDULER_TIMEZONE,
         }),
         ScheduleModule.forRoot(),
       ],

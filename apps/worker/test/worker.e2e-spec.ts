@@ -1,6 +1,6 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { jobEventId, seedUsers } from '@once/platform';
+import { jobEventId, legacyJobEventId, seedUsers } from '@once/platform';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import {
   createTestQueue,
@@ -37,9 +37,10 @@ describe('worker', () => {
     await mailbox.clear();
     const slot = new Date('2026-11-22T07:00:00.000Z');
     await sendJson(sqs, e2eQueueUrl('once-jobs'), {
-      eventId: jobEventId('daily-digest', slot),
+      eventId: jobEventId('daily-digest', '2026-11-22'),
       job: 'daily-digest',
       slot: slot.toISOString(),
+      period: '2026-11-22',
       firedAt: new Date().toISOString(),
     });
 
@@ -52,7 +53,7 @@ describe('worker', () => {
     const first = emails.find((email) => email.destination.to[0] === 'user1@example.com')!;
     expect(first.subject).toBe('Your daily digest for 2026-11-22');
     expect(first.body.text).toContain('Hello User 1,');
-    expect(first.body.text).toContain('ref daily-digest:2026-11-22T07:00:00.000Z');
+    expect(first.body.text).toContain('(ref daily-digest:2026-11-22)');
     expect(first.from).toBe('digest@once.local');
   });
 
@@ -135,8 +136,9 @@ describe('worker', () => {
   it('runs a job delivered twice once: the duplicate never fans out again', async () => {
     await mailbox.clear();
     const slot = new Date('2026-11-24T07:00:00.000Z');
+    // Enqueued before periods existed (no period, slot-based eventId): still run, once.
     const job = {
-      eventId: jobEventId('daily-digest', slot),
+      eventId: legacyJobEventId('daily-digest', slot),
       job: 'daily-digest',
       slot: slot.toISOString(),
       firedAt: new Date().toISOString(),

@@ -19,6 +19,8 @@ export * from './lib/ops/health.service';
 export * from './lib/ops/ops-http.server';
 export * from './lib/jobs/job.publisher';
 export * from './lib/jobs/cron-slots';
+export * from './lib/jobs/job-period';
+export * from './lib/jobs/job-schedule';
 export * from './lib/config/development-secrets';
 export * from './lib/config/tracking-env.schema';
 export * from './lib/mail/platform-mail.module';

@@ -9,6 +9,7 @@ import {
   mailEnvSchema,
   queuesEnvSchema,
   redisEnvSchema,
+  schedulesEnvSchema,
   trackingEnvSchema,
 } from '@once/platform';
 
@@ -32,6 +33,8 @@ export const apiEnvSchema = baseEnvSchema
   .extend(trackingEnvSchema.shape)
   .extend(mailEnvSchema.shape)
   .extend(dedupEnvSchema.shape)
+  // The jobs' schedules, to check that a manual trigger names a scheduled slot.
+  .extend(schedulesEnvSchema.shape)
   .extend({
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Comma-separated bearer tokens / API keys for the admin routes (several, to rotate without downtime). */

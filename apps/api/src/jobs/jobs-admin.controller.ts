@@ -1,6 +1,14 @@
-import { Body, Controller, HttpCode, Logger, Param, Post } from '@nestjs/common';
+import { BadRequestException, Body, Controller, HttpCode, Inject, Logger, Param, Post } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { JOB_NAMES, JobName, JobPublisher, PublishResult } from '@once/platform';
+import {
+  APP_CONFIG,
+  checkTriggerSlot,
+  JOB_NAMES,
+  JobName,
+  JobPublisher,
+  PublishResult,
+  type SchedulesEnv,
+} from '@once/platform';
 import { z } from 'zod';
 import { Admin, AdminOnly } from '../admin-auth/admin.decorator';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -14,25 +22,42 @@ const triggerBody = new ZodValidationPipe(z.object({ slot: z.iso.datetime({ offs
 export class JobsAdminController {
   private readonly logger = new Logger(JobsAdminController.name);
 
-  constructor(private readonly publisher: JobPublisher) {}
+  constructor(
+    private readonly publisher: JobPublisher,
+    @Inject(APP_CONFIG) private readonly config: SchedulesEnv,
+  ) {}
 
   @Post(':job/trigger')
   @HttpCode(200)
   @ApiOperation({
     summary:
-      'Enqueue a scheduled job for a given slot; idempotent like the cron (a slot already enqueued is a duplicate)',
+      'Enqueue a scheduled job for a slot on its schedule (DIGEST_CRON/REMINDER_CRON in SCHEDULER_TIMEZONE; 400 with the neighbouring slots otherwise); idempotent per period like the cron (a period already enqueued is a duplicate)',
   })
   async trigger(
     @Param('job', jobParam) job: JobName,
     @Body(triggerBody) body: { slot: string },
     @Admin() actor: string,
   ): Promise<PublishResult> {
-    const result = await this.publisher.publish(job, new Date(body.slot), 'manual', actor);
+    const slot = new Date(body.slot);
+    const check = checkTriggerSlot(job, slot, this.config);
+    if (!check.ok) {
+      const { ok: _ok, ...refusal } = check;
+      this.logger.warn({
+        msg: 'audit: job trigger refused',
+        actor,
+        job,
+        slot: body.slot,
+        reason: check.message,
+      });
+      throw new BadRequestException({ statusCode: 400, error: 'Bad Request', ...refusal });
+    }
+    const result = await this.publisher.publish(job, slot, 'manual', actor);
     this.logger.log({
       msg: 'audit: job triggered',
       actor,
       job,
       slot: body.slot,
+      period: check.period,
       status: result.status,
       eventId: result.eventId,
     });

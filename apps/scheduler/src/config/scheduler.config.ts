@@ -1,29 +1,16 @@
-import { CronTime } from 'cron';
 import { z } from 'zod';
 import {
   awsEnvSchema,
   baseEnvSchema,
   booleanString,
+  cronOrOff,
   databaseEnvSchema,
   dedupEnvSchema,
   mailEnvSchema,
   queuesEnvSchema,
   redisEnvSchema,
+  schedulesEnvSchema,
 } from '@once/platform';
-
-/** A cron expression (5 or 6 fields, validated by the cron package) or `off`. */
-const cronOrOff = z.string().refine(
-  (value) => {
-    if (value === 'off') return true;
-    try {
-      new CronTime(value);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must be a cron expression (e.g. "0 7 * * *") or "off"' },
-);
 
 export const schedulerEnvSchema = baseEnvSchema
   .extend(databaseEnvSchema.shape)
@@ -32,11 +19,8 @@ export const schedulerEnvSchema = baseEnvSchema
   .extend(queuesEnvSchema.shape)
   .extend(mailEnvSchema.shape)
   .extend(dedupEnvSchema.shape)
+  .extend(schedulesEnvSchema.shape)
   .extend({
-    DIGEST_CRON: cronOrOff.default('0 7 * * *'),
-    /** The seed's cron_monthly_email_reminder. */
-    REMINDER_CRON: cronOrOff.default('0 9 1 * *'),
-    SCHEDULER_TIMEZONE: z.string().default('UTC'),
     /** On start, enqueue the latest slot of each job if it fell while no scheduler was running. */
     SCHEDULER_CATCH_UP: booleanString.default(true),
     SCHEDULER_CATCH_UP_WINDOW_HOURS: z.coerce
@@ -44,6 +28,11 @@ export const schedulerEnvSchema = baseEnvSchema
       .positive()
       .max(24 * 40)
       .default(24),
+    /** How often catch-up runs again after boot (0: only at boot). */
+    SCHEDULER_CATCH_UP_INTERVAL_MS: z.coerce.number().int().min(0).default(600_000),
+    /** First delay before a failed enqueue is retried; doubles per attempt (jittered) up to the max. */
+    SCHEDULER_RETRY_BASE_MS: z.coerce.number().int().min(10).default(1_000),
+    SCHEDULER_RETRY_MAX_MS: z.coerce.number().int().min(10).default(300_000),
     /** When expired dedup records are deleted from Postgres (hourly by default), or `off`. */
     DEDUP_PURGE_CRON: cronOrOff.default('0 * * * *'),
     /** Port of the scheduler's /health and /metrics endpoints. */

@@ -27,9 +27,14 @@ const CONTENT: Record<JobName, JobEmailContent> = {
   },
 };
 
-/** Idempotency key of one user's email for one job slot. Stable across fan-out retries. */
+/**
+ * Idempotency key of one user's email for one job period (`digest:2026-12-02:user:42`): stable
+ * across fan-out retries and across every slot, catch-up and manual trigger of the period. A job
+ * enqueued before periods existed keeps its slot-based key, so a fan-out of it that crashed and
+ * reruns after the deploy does not mail again the users it already reached.
+ */
 export function jobEmailKey(job: JobMessage, userId: string): string {
-  return `${CONTENT[job.job].keyPrefix}:${job.slot}:user:${userId}`;
+  return `${CONTENT[job.job].keyPrefix}:${job.period ?? job.slot}:user:${userId}`;
 }
 
 /** The plain-text email a job sends to one user, with a signed click-tracking link. */
@@ -38,7 +43,8 @@ export function jobEmail(
   user: Pick<User, 'id' | 'email' | 'name'>,
   links: LinkBuilder,
 ): SendEmailMessage {
-  const day = job.slot.slice(0, 10);
+  // The period is the scheduler's calendar day (or month); a pre-period job falls back to the UTC day.
+  const day = job.period ?? job.slot.slice(0, 10);
   const content = CONTENT[job.job];
   const eventId = jobEmailKey(job, user.id);
   const link = links.build(content.path(day), {

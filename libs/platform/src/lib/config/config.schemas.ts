@@ -1,4 +1,6 @@
+import { CronTime } from 'cron';
 import { z } from 'zod';
+import { isValidTimeZone } from '../jobs/job-period';
 
 /** `true/false`, `1/0` or `yes/no` as a boolean. */
 export const booleanString = z
@@ -83,6 +85,35 @@ export const dedupEnvSchema = z.object({
   DEDUP_ON_STORE_DOWN: z.enum(['fail', 'bypass']).default('bypass'),
 });
 
+/** A cron expression (5 or 6 fields, validated by the cron package) or `off`. */
+export const cronOrOff = z.string().refine(
+  (value) => {
+    if (value === 'off') return true;
+    try {
+      new CronTime(value);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a cron expression (e.g. "0 7 * * *") or "off"' },
+);
+
+/**
+ * The jobs' schedules, read by the scheduler (to fire them) and the api (to check a manual
+ * trigger's slot): one definition so the two cannot disagree on a default.
+ */
+export const schedulesEnvSchema = z.object({
+  DIGEST_CRON: cronOrOff.default('0 7 * * *'),
+  /** The seed's cron_monthly_email_reminder. */
+  REMINDER_CRON: cronOrOff.default('0 9 1 * *'),
+  /** Zone of the crons and of the job periods (the digest's calendar day). IANA name or `UTC±hh:mm`. */
+  SCHEDULER_TIMEZONE: z
+    .string()
+    .default('UTC')
+    .refine(isValidTimeZone, { message: 'must be an IANA time zone (e.g. "Europe/Berlin") or UTC±hh:mm' }),
+});
+
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
 export type DedupEnv = z.infer<typeof dedupEnvSchema>;
 export type DatabaseEnv = z.infer<typeof databaseEnvSchema>;
@@ -90,3 +121,4 @@ export type RedisEnv = z.infer<typeof redisEnvSchema>;
 export type AwsEnv = z.infer<typeof awsEnvSchema>;
 export type QueuesEnv = z.infer<typeof queuesEnvSchema>;
 export type MailEnv = z.infer<typeof mailEnvSchema>;
+export type SchedulesEnv = z.infer<typeof schedulesEnvSchema>;

@@ -16,3 +16,51 @@ export function latestSlot(cron: string, timeZone: string, now: Date, windowMs: 
   }
   return latest;
 }
+
+/** The first scheduled instant of `cron` strictly after `after`. */
+export function nextSlot(cron: string, timeZone: string, after: Date): Date {
+  return new CronTime(cron, timeZone).getNextDateFrom(after, timeZone).toJSDate();
+}
+
+/**
+ * The scheduled instants of `cron` in `(after, until]`, oldest first, at most `limit` of them
+ * (the newest `limit` when more fell due, with `dropped` counting the older ones left out). Looks
+ * at no more than 100,000 instants: a per-second cron over a day-long gap is still answered.
+ */
+export function slotsBetween(
+  cron: string,
+  timeZone: string,
+  after: Date,
+  until: Date,
+  limit = 1000,
+): { slots: Date[]; dropped: number } {
+  const time = new CronTime(cron, timeZone);
+  const slots: Date[] = [];
+  let dropped = 0;
+  let cursor = after;
+  for (let i = 0; i < 100_000; i++) {
+    const next = time.getNextDateFrom(cursor, timeZone).toJSDate();
+    if (next.getTime() > until.getTime()) break;
+    slots.push(next);
+    if (slots.length > limit) {
+      slots.shift();
+      dropped++;
+    }
+    cursor = next;
+  }
+  return { slots, dropped };
+}
+
+/** The latest scheduled instant at or before `instant`, searched in growing windows (up to ~13 months). */
+export function previousSlot(cron: string, timeZone: string, instant: Date): Date | undefined {
+  for (const windowMs of [2_000, 120_000, 7_200_000, 2 * 86_400_000, 64 * 86_400_000, 400 * 86_400_000]) {
+    const slot = latestSlot(cron, timeZone, instant, windowMs);
+    if (slot) return slot;
+  }
+  return undefined;
+}
+
+/** Whether `instant` is exactly one of the scheduled instants of `cron` in `timeZone`. */
+export function isScheduledSlot(cron: string, timeZone: string, instant: Date): boolean {
+  return nextSlot(cron, timeZone, new Date(instant.getTime() - 1)).getTime() === instant.getTime();
+}

@@ -2,16 +2,19 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { AwsEnv } from '../config/config.schemas';
-import { jobEventId, JobMessage, jobMessageSchema, JobName } from '../messages/job.message';
+import { jobEventId, JobMessage, jobMessageSchema, JobName, legacyJobEventId } from '../messages/job.message';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { createSqsClient, resolveQueueUrl } from '../sqs/sqs-client.factory';
+import { jobPeriod } from './job-period';
 
 export interface JobPublisherOptions {
   aws: AwsEnv;
   /** Jobs queue name or URL. */
   jobsQueue: string;
   keyPrefix: string;
-  /** How long an enqueued slot is remembered (must exceed any catch-up window). */
+  /** `SCHEDULER_TIMEZONE`: the zone whose calendar names a slot's period. */
+  timeZone: string;
+  /** How long an enqueued period is remembered (must exceed a month plus any catch-up window). */
   rememberMs?: number;
   /** How long a publisher may hold a slot before another may try (covers a crash mid-send). */
   leaseMs?: number;
@@ -24,10 +27,14 @@ export type PublishResult =
 const JOB_PUBLISHER_OPTIONS = Symbol('JOB_PUBLISHER_OPTIONS');
 
 /**
- * Enqueues one logical job per (job, slot), however many scheduler replicas, restarts or manual
- * triggers ask: the slot is claimed in Redis with SET NX before SendMessage and released if the
- * send fails. The worker's @Idempotent consumer stays the guarantee; this saves the duplicate
- * message and the fan-out round trip in the common case.
+ * Enqueues one logical job per (job, period), however many scheduler replicas, restarts, slots of
+ * the period or manual triggers ask: the period is claimed in Redis with SET NX before SendMessage
+ * and released if the send fails. The worker's @Idempotent consumer stays the guarantee; this
+ * saves the duplicate message and the fan-out round trip in the common case.
+ *
+ * Deploy boundary: the slot's pre-period claim key (`enqueue:daily-digest:<slot ISO>`) is claimed
+ * too, so a slot an older scheduler already enqueued (or is enqueuing) is a duplicate here, and
+ * an older replica still running sees this one's claim.
  */
 @Injectable()
 export class JobPublisher implements OnApplicationShutdown {
@@ -42,45 +49,80 @@ export class JobPublisher implements OnApplicationShutdown {
     this.sqs = createSqsClient(options.aws);
   }
 
+  /** Publishes the period of `slot`; a period already enqueued comes back as a duplicate. */
   async publish(
     job: JobName,
     slot: Date,
     trigger: JobMessage['trigger'],
     by: string = trigger,
   ): Promise<PublishResult> {
-    const eventId = jobEventId(job, slot);
-    const key = `${this.options.keyPrefix}enqueue:${eventId}`;
-    const claimed = await this.redis.set(key, `pending:${by}`, 'PX', this.options.leaseMs ?? 60_000, 'NX');
+    const period = jobPeriod(job, slot, this.options.timeZone);
+    const eventId = jobEventId(job, period);
+    const key = this.claimKey(eventId);
+    const legacyKey = this.claimKey(legacyJobEventId(job, slot));
+    const leaseMs = this.options.leaseMs ?? 60_000;
+    const rememberMs = this.options.rememberMs ?? 45 * 86_400_000;
+    const claimed = await this.redis.set(key, `pending:${by}`, 'PX', leaseMs, 'NX');
     if (claimed !== 'OK') {
       const holder = await this.redis.get(key);
-      this.logger.log({ msg: 'job slot already enqueued', job, eventId, trigger, holder });
+      this.logger.log({ msg: 'job period already enqueued', job, eventId, slot, trigger, holder });
+      return { status: 'duplicate', eventId, enqueuedBy: holder };
+    }
+    if ((await this.redis.set(legacyKey, `pending:${by}`, 'PX', leaseMs, 'NX')) !== 'OK') {
+      const holder = await this.redis.get(legacyKey);
+      await this.redis.set(key, `enqueued:legacy:${holder ?? ''}`, 'PX', rememberMs);
+      this.logger.log({ msg: 'job slot enqueued before periods', job, eventId, slot, trigger, holder });
       return { status: 'duplicate', eventId, enqueuedBy: holder };
     }
     const message: JobMessage = jobMessageSchema.parse({
       eventId,
       job,
       slot: slot.toISOString(),
+      period,
       firedAt: new Date().toISOString(),
       trigger,
     });
+    let messageId: string | undefined;
     try {
       this.queueUrl ??= resolveQueueUrl(this.sqs, this.options.jobsQueue);
-      const { MessageId } = await this.sqs.send(
+      ({ MessageId: messageId } = await this.sqs.send(
         new SendMessageCommand({ QueueUrl: await this.queueUrl, MessageBody: JSON.stringify(message) }),
-      );
-      await this.redis.set(
-        key,
-        `enqueued:${by}:${MessageId}`,
-        'PX',
-        this.options.rememberMs ?? 7 * 86_400_000,
-      );
-      this.logger.log({ msg: 'job enqueued', job, eventId, messageId: MessageId, trigger });
-      return { status: 'enqueued', eventId, messageId: MessageId, message };
+      ));
     } catch (error) {
       this.queueUrl = undefined;
-      await this.redis.del(key).catch(() => undefined);
+      await this.redis.del(key, legacyKey).catch(() => undefined);
       throw error;
     }
+    const enqueued = `enqueued:${by}:${messageId}`;
+    // The job is on the queue: a Redis failure now only leaves the claim to its lease (a later
+    // publish may send a copy, which the worker's @Idempotent turns away), never a lost job.
+    await this.redis
+      .multi()
+      .set(key, enqueued, 'PX', rememberMs)
+      .set(legacyKey, enqueued, 'PX', rememberMs)
+      .exec()
+      .catch((error: unknown) =>
+        this.logger.warn({ msg: 'job enqueued; its claim was not recorded', eventId, err: String(error) }),
+      );
+    this.logger.log({ msg: 'job enqueued', job, eventId, slot, messageId, trigger });
+    return { status: 'enqueued', eventId, messageId, message };
+  }
+
+  /**
+   * Whether the period of `slot` (or, from before periods, the slot itself) was enqueued by some
+   * publisher. Rejects when Redis cannot be asked.
+   */
+  async isEnqueued(job: JobName, slot: Date): Promise<boolean> {
+    const period = jobPeriod(job, slot, this.options.timeZone);
+    const holders = await this.redis.mget(
+      this.claimKey(jobEventId(job, period)),
+      this.claimKey(legacyJobEventId(job, slot)),
+    );
+    return holders.some((holder) => holder?.startsWith('enqueued:'));
+  }
+
+  private claimKey(eventId: string): string {
+    return `${this.options.keyPrefix}enqueue:${eventId}`;
   }
 
   onApplicationShutdown(): void {

@@ -1,0 +1,77 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { JobMessage, jobMessageSchema } from '@once/platform';
+import { drain, e2eQueueUrl, testSqsClient } from '@once/testing';
+import { bootstrap } from '../src/bootstrap';
+import { CronJobsRegistrar } from '../src/jobs/cron-jobs.registrar';
+
+/** Issue 11 item 4: a digest is once per period (the scheduler's calendar day), not once per instant. */
+describe('scheduler: one job per period', () => {
+  const sqs = testSqsClient();
+  const quiet = { DIGEST_CRON: 'off', REMINDER_CRON: 'off', SCHEDULER_CATCH_UP: 'false', OPS_PORT: '0' };
+  const running: INestApplicationContext[] = [];
+  let run = 0;
+  const boot = async (env: Record<string, string>) => {
+    const app = await bootstrap({
+      env: { ...quiet, REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}periods${run}:`, ...env },
+    });
+    running.push(app);
+    return app;
+  };
+  const stopAll = () => Promise.all(running.splice(0).map((app) => app.close()));
+  const jobsOnQueue = async (): Promise<JobMessage[]> =>
+    (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => jobMessageSchema.parse(JSON.parse(m.Body!)));
+
+  beforeEach(() => run++);
+
+  afterEach(async () => {
+    await stopAll();
+    await drain(sqs, e2eQueueUrl('once-jobs'), 0);
+  });
+
+  afterAll(() => sqs.destroy());
+
+  it('collapses two slots of one day and a time zone changed between deploys into one digest', async () => {
+    const utc = (await boot({})).get(CronJobsRegistrar);
+    const first = await utc.fire('daily-digest', new Date('2026-11-22T07:00:00.000Z'), 'cron');
+    const sameDay = await utc.fire('daily-digest', new Date('2026-11-22T07:00:00.001Z'), 'manual');
+    const evening = await utc.fire('daily-digest', new Date('2026-11-22T19:00:00.000Z'), 'cron');
+    await stopAll();
+    const berlin = (await boot({ SCHEDULER_TIMEZONE: 'Europe/Berlin' })).get(CronJobsRegistrar);
+    // 07:00 in Berlin is 06:00Z: the same calendar day, whichever zone names it.
+    const redeployed = await berlin.fire('daily-digest', new Date('2026-11-22T06:00:00.000Z'), 'catch-up');
+    // 23:30Z is already the 23rd in Berlin: a new period.
+    const nextDay = await berlin.fire('daily-digest', new Date('2026-11-22T23:30:00.000Z'), 'cron');
+
+    expect(first).toMatchObject({ status: 'enqueued', eventId: 'daily-digest:2026-11-22' });
+    for (const duplicate of [sameDay, evening, redeployed])
+      expect(duplicate).toMatchObject({ status: 'duplicate', eventId: 'daily-digest:2026-11-22' });
+    expect(nextDay).toMatchObject({ status: 'enqueued', eventId: 'daily-digest:2026-11-23' });
+    const jobs = await jobsOnQueue();
+    expect(jobs.map((job) => [job.eventId, job.period, job.slot])).toEqual([
+      ['daily-digest:2026-11-22', '2026-11-22', '2026-11-22T07:00:00.000Z'],
+      ['daily-digest:2026-11-23', '2026-11-23', '2026-11-22T23:30:00.000Z'],
+    ]);
+  });
+
+  it('names a monthly reminder by its month', async () => {
+    const registrar = (await boot({})).get(CronJobsRegistrar);
+    const first = await registrar.fire('monthly-reminder', new Date('2026-11-01T09:00:00.000Z'), 'cron');
+    const later = await registrar.fire('monthly-reminder', new Date('2026-11-15T09:00:00.000Z'), 'manual');
+    expect(first).toMatchObject({ status: 'enqueued', eventId: 'monthly-reminder:2026-11' });
+    expect(later).toMatchObject({ status: 'duplicate', eventId: 'monthly-reminder:2026-11' });
+    expect(await jobsOnQueue()).toHaveLength(1);
+  });
+
+  it('catches up once although DIGEST_CRON changed between deploys', async () => {
+    // Two daily schedules whose latest slots both fell earlier today in the scheduler's zone.
+    const timeZone = new Date().getUTCHours() < 2 ? 'Etc/GMT-6' : 'UTC';
+    const env = { SCHEDULER_CATCH_UP: 'true', SCHEDULER_TIMEZONE: timeZone };
+    await boot({ ...env, DIGEST_CRON: '0 0 * * *' });
+    await stopAll();
+    await boot({ ...env, DIGEST_CRON: '30 1 * * *' });
+    const jobs = await jobsOnQueue();
+    expect(jobs).toHaveLength(1);
+    expect(jobs[0]).toMatchObject({ job: 'daily-digest', trigger: 'catch-up' });
+    expect(jobs[0].eventId).toBe(`daily-digest:${jobs[0].period}`);
+  });
+});

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { MailService } from '../mail.service';
 import { type MailModuleOptions, resolveMailOptions } from '../mail.options';
 import type { MailSendResult, SendMailInput } from '../mail.types';
+import { ADMIN_FALLBACK_BUDGET, currentLocalFallback } from '../rate-limit/local-fallback.budget';
 import { AdminErrorReporter } from './admin-error.reporter';
 
 /** Just enough of ioredis for the throttle script: a window lock and a counter. */
@@ -88,6 +89,18 @@ describe('AdminErrorReporter', () => {
     redis.eval = () => Promise.reject(new Error('ECONNREFUSED'));
     await expect(reporter.report(boom())).resolves.toMatchObject({ status: 'sent' });
     expect(mail.send).toHaveBeenCalledTimes(1);
+  });
+
+  it('sends inside the in-process fallback budget, so the limiter may grant without Redis', async () => {
+    const budgets: unknown[] = [];
+    const { reporter, redis } = setup((input) => {
+      budgets.push(currentLocalFallback());
+      return sent(input);
+    });
+    redis.eval = () => new Promise(() => undefined);
+    (redis as unknown as { status: string }).status = 'reconnecting';
+    await expect(reporter.report(boom())).resolves.toMatchObject({ status: 'sent' });
+    expect(budgets).toEqual([ADMIN_FALLBACK_BUDGET]);
   });
 
   it('only logs when admin mail is not configured', async () => {

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import { MailService } from '../mail.service';
+import { ADMIN_FALLBACK_BUDGET, redisCall, withLocalRateFallback } from '../rate-limit/local-fallback.budget';
 import { type AdminErrorContext, renderAdminErrorMail } from './admin-error-mail.renderer';
 import { describeThrown, errorFingerprint } from './error.fingerprint';
 import { SecretRedactor } from './secret.redactor';
@@ -53,7 +54,9 @@ const COUNTER_TTL_MS = 7 * 24 * 3_600_000;
 /**
  * Mails unhandled errors to the admins (Django's ADMINS + AdminEmailHandler): redacted, throttled
  * per error fingerprint through Redis, and sent through the ledger with key
- * `admin-error:<fingerprint>:<window>`. Never throws, and its own failures are only logged.
+ * `admin-error:<fingerprint>:<window>`. Never throws, and its own failures are only logged. When
+ * Redis is down it still mails: the throttle falls back to the ledger key (one mail per fingerprint
+ * and window) and the send rate to an in-process budget (`ADMIN_FALLBACK_BUDGET` per process).
  */
 @Injectable()
 export class AdminErrorReporter implements OnApplicationShutdown {
@@ -132,13 +135,11 @@ export class AdminErrorReporter implements OnApplicationShutdown {
       admin,
       this.redactor,
     );
-    const result = await this.mail.send({
-      idempotencyKey,
-      to: admin.recipients,
-      from: admin.from,
-      subject,
-      text,
-    });
+    // Admin mail often reports the Redis outage itself: the shared limiter may fall back to an
+    // in-process budget so the report still goes out.
+    const result = await withLocalRateFallback(ADMIN_FALLBACK_BUDGET, () =>
+      this.mail.send({ idempotencyKey, to: admin.recipients, from: admin.from, subject, text }),
+    );
     const status: AdminReportStatus =
       result.status === 'sent' ? 'sent' : result.status === 'duplicate' ? 'duplicate' : 'failed';
     if (status === 'failed') {
@@ -164,13 +165,15 @@ export class AdminErrorReporter implements OnApplicationShutdown {
   private async throttle(fingerprint: string, windowStart: Date, windowMs: number): Promise<number> {
     const prefix = `${this.options.redisKeyPrefix}admin-error:${fingerprint}`;
     try {
-      const reply = await this.options.redis.eval(
-        THROTTLE_SCRIPT,
-        2,
-        `${prefix}:window:${windowStart.getTime()}`,
-        `${prefix}:unreported`,
-        windowMs * 2,
-        COUNTER_TTL_MS,
+      const reply = await redisCall(this.options.redis, () =>
+        this.options.redis.eval(
+          THROTTLE_SCRIPT,
+          2,
+          `${prefix}:window:${windowStart.getTime()}`,
+          `${prefix}:unreported`,
+          windowMs * 2,
+          COUNTER_TTL_MS,
+        ),
       );
       return Number(reply);
     } catch (error) {

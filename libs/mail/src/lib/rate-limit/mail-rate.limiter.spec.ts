@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { resolveMailOptions } from '../mail.options';
 import type { SesTransport } from '../ses/ses.transport';
+import { withLocalRateFallback } from './local-fallback.budget';
 import { MailRateLimiter } from './mail-rate.limiter';
 
 const redis = { eval: () => undefined } as never;
@@ -44,5 +45,40 @@ describe('MailRateLimiter.maxSendRate', () => {
     await expect(
       new MailRateLimiter(options, transport as unknown as SesTransport).maxSendRate(),
     ).resolves.toBe(2);
+  });
+});
+
+describe('MailRateLimiter without Redis', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  const limiterWith = (redisStub: object) =>
+    new MailRateLimiter(
+      resolveMailOptions({
+        ses: { region: 'x' },
+        redis: redisStub as never,
+        defaultFrom: 'a@b.io',
+        rateLimit: { maxSendRate: 1000 },
+      }),
+      {} as SesTransport,
+    );
+
+  it('rejects (so the send fails retryable) unless the caller asked for the local fallback budget', async () => {
+    const limiter = limiterWith({ status: 'ready', eval: () => Promise.reject(new Error('ECONNREFUSED')) });
+    await expect(limiter.reserve(['a@b.io'])).rejects.toThrow('ECONNREFUSED');
+    const granted = await withLocalRateFallback({ limit: 2, windowMs: 60_000 }, async () => [
+      await limiter.reserve(['a@b.io']),
+      await limiter.reserve(['a@b.io']),
+      await limiter.reserve(['a@b.io']),
+    ]);
+    expect(granted.map((reservation) => reservation.granted)).toEqual([true, true, false]);
+    // Spaced at the global rate (1000/s: 1 ms apart).
+    expect(granted[1].slotAt.getTime() - granted[0].slotAt.getTime()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('does not wait on a client that lost its connection', async () => {
+    const evalCall = jest.fn(() => new Promise(() => undefined));
+    const limiter = limiterWith({ status: 'reconnecting', eval: evalCall });
+    await expect(limiter.reserve(['a@b.io'])).rejects.toThrow('not connected (reconnecting)');
+    expect(evalCall).not.toHaveBeenCalled();
   });
 });

@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { normalizeAddress } from '../headers/mail-message.builder';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import { SesTransport } from '../ses/ses.transport';
+import { currentLocalFallback, type LocalFallbackBudget, redisCall } from './local-fallback.budget';
 
 /** A slot granted (or refused) by the shared limiter. Times are on the Redis clock. */
 export interface RateReservation {
@@ -17,7 +18,10 @@ export interface RateReservation {
  * GCRA over several keys at once (the global key, then one per recipient). Each key holds its
  * theoretical arrival time; a request goes at the latest time every key allows and, when that is
  * within maxWait, advances them all. Redis TIME is the one clock all processes share.
- * KEYS: global, recipient…  ARGV: maxWaitMs, globalIntervalMs, globalBurst, recipientIntervalMs, recipientBurst
+ * KEYS: global, recipient…  ARGV: maxWaitMs, globalIntervalMs, globalBurst, recipientIntervalMs,
+ * recipientBurst, globalFloor. The floor is the global arrival time this process last saw: after
+ * Redis lost its data (restart without persistence, failover) the global key starts from it again
+ * (capped at now + maxWait) instead of from now. Returns {granted, wait, sendAt, globalTat}.
  */
 const RESERVE_SCRIPT = `
 local t = redis.call('TIME')
@@ -29,21 +33,26 @@ for i, key in ipairs(KEYS) do
   local interval = tonumber(i == 1 and ARGV[2] or ARGV[4])
   local burst = tonumber(i == 1 and ARGV[3] or ARGV[5])
   local tat = tonumber(redis.call('GET', key) or now)
+  if i == 1 then
+    local floor = math.min(tonumber(ARGV[6]), now + maxWait)
+    if tat < floor then tat = floor end
+  end
   if tat < now then tat = now end
   tats[i] = tat
   local allowAt = tat - (burst - 1) * interval
   if allowAt > sendAt then sendAt = allowAt end
 end
 local wait = sendAt - now
-if wait > maxWait then return {0, wait, sendAt} end
+if wait > maxWait then return {0, wait, sendAt, tats[1]} end
 for i, key in ipairs(KEYS) do
   local interval = tonumber(i == 1 and ARGV[2] or ARGV[4])
   local tat = tats[i]
   if sendAt > tat then tat = sendAt end
   tat = tat + interval
+  tats[i] = tat
   redis.call('SET', key, tostring(tat), 'PX', tat - now + 1000)
 end
-return {1, wait, sendAt}
+return {1, wait, sendAt, tats[1]}
 `;
 
 const RATE_TTL_OK_MS = 3_600_000;
@@ -57,16 +66,47 @@ const RATE_TTL_FALLBACK_MS = 60_000;
 export class MailRateLimiter {
   private readonly logger = new Logger(MailRateLimiter.name);
   private rate?: { value: number; until: number };
+  /** Highest global arrival time (Redis clock, ms) this process was told: restores the key after Redis lost it. */
+  private globalFloor = 0;
+  /** Send times granted by local fallback budgets (this process), oldest first. */
+  private readonly localSends: number[] = [];
+  private localNext = 0;
 
   constructor(
     @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
     private readonly transport: SesTransport,
   ) {}
 
-  /** Reserves a slot for one email to `recipients` without waiting for it. */
+  /**
+   * Reserves a slot for one email to `recipients` without waiting for it. Rejects when Redis is
+   * disconnected or does not answer within `REDIS_CALL_TIMEOUT_MS` (the send is then recorded
+   * `failed`, retryable), unless the call runs inside `withLocalRateFallback`, which then grants from an
+   * in-process budget.
+   */
   async reserve(recipients: readonly string[]): Promise<RateReservation> {
-    const { rateLimit, redisKeyPrefix } = this.options;
     const globalInterval = Math.ceil(1000 / (await this.maxSendRate()));
+    try {
+      return await redisCall(this.options.redis, () => this.reserveShared(recipients, globalInterval));
+    } catch (error) {
+      const budget = currentLocalFallback();
+      if (!budget) throw error;
+      const reservation = this.reserveLocal(budget, globalInterval);
+      this.logger.warn({
+        msg: 'shared rate limiter unavailable; using the in-process fallback budget',
+        granted: reservation.granted,
+        limit: budget.limit,
+        windowMs: budget.windowMs,
+        error: (error as Error).message,
+      });
+      return reservation;
+    }
+  }
+
+  private async reserveShared(
+    recipients: readonly string[],
+    globalInterval: number,
+  ): Promise<RateReservation> {
+    const { rateLimit, redisKeyPrefix } = this.options;
     const keys = [`${redisKeyPrefix}rate:global`];
     let recipientInterval = 0;
     let recipientBurst = 1;
@@ -88,8 +128,24 @@ export class MailRateLimiter {
       rateLimit.burst,
       recipientInterval,
       recipientBurst,
-    )) as [number, number, number];
+      this.globalFloor,
+    )) as [number, number, number, number];
+    this.globalFloor = Math.max(this.globalFloor, Number(reply[3]));
     return { granted: reply[0] === 1, waitMs: Number(reply[1]), slotAt: new Date(Number(reply[2])) };
+  }
+
+  /** In-process GCRA at the global rate, plus at most `budget.limit` grants per window (local clock). */
+  private reserveLocal(budget: LocalFallbackBudget, globalInterval: number): RateReservation {
+    const now = Date.now();
+    while (this.localSends.length > 0 && this.localSends[0] <= now - budget.windowMs) this.localSends.shift();
+    const sendAt = Math.max(now, this.localNext);
+    const waitMs = sendAt - now;
+    if (this.localSends.length >= budget.limit || waitMs > this.options.rateLimit.maxWaitMs) {
+      return { granted: false, waitMs, slotAt: new Date(sendAt) };
+    }
+    this.localSends.push(sendAt);
+    this.localNext = sendAt + globalInterval;
+    return { granted: true, waitMs, slotAt: new Date(sendAt) };
   }
 
   /** Reserves a slot and waits for it; resolves the refused reservation when the wait would exceed `maxWaitMs`. */

@@ -1,0 +1,57 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type Redis from 'ioredis';
+
+/** What a send made inside {@link withLocalRateFallback} may use when the shared limiter's Redis fails. */
+export interface LocalFallbackBudget {
+  /** Sends allowed per window in this process while Redis is unavailable. */
+  limit: number;
+  windowMs: number;
+}
+
+/** Admin error mail: 20 mails per hour per process while Redis is unavailable. */
+export const ADMIN_FALLBACK_BUDGET: LocalFallbackBudget = { limit: 20, windowMs: 3_600_000 };
+
+const context = new AsyncLocalStorage<LocalFallbackBudget>();
+
+/**
+ * Runs `fn` so that sends it makes may fall back to an in-process budget (spaced at the global send
+ * rate, at most `budget.limit` per window per process) when Redis cannot be reached, instead of
+ * failing. For mail that must go out when Redis is the thing that broke: admin error reports.
+ */
+export function withLocalRateFallback<T>(budget: LocalFallbackBudget, fn: () => Promise<T>): Promise<T> {
+  return context.run(budget, fn);
+}
+
+/** The fallback budget of the current async context, if any. */
+export function currentLocalFallback(): LocalFallbackBudget | undefined {
+  return context.getStore();
+}
+
+/** Longest a limiter or throttle call waits for Redis before it counts as unavailable. */
+export const REDIS_CALL_TIMEOUT_MS = 2_000;
+
+/**
+ * Runs a Redis call for the limiter or the admin throttle: fails at once while the client has lost
+ * its connection (ioredis `reconnecting`, `close`, `end`: queued commands would wait for the
+ * reconnect), and after {@link REDIS_CALL_TIMEOUT_MS} otherwise.
+ */
+export function redisCall<T>(redis: Pick<Redis, 'status'>, call: () => Promise<T>): Promise<T> {
+  if (redis.status === 'reconnecting' || redis.status === 'close' || redis.status === 'end') {
+    return Promise.reject(new Error(`Redis is not connected (${redis.status})`));
+  }
+  return withTimeout(
+    call(),
+    REDIS_CALL_TIMEOUT_MS,
+    `Redis did not answer within ${REDIS_CALL_TIMEOUT_MS} ms`,
+  );
+}
+
+/** Rejects with `message` after `ms` unless `promise` settles first. The timer never keeps the process alive. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

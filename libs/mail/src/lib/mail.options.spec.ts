@@ -65,6 +65,26 @@ describe('resolveMailOptions', () => {
     ).toThrow(/staleAfterMs must exceed the SES request timeout/);
   });
 
+  it('takes the SES deadline for a user-supplied client too', () => {
+    const client = new SESv2Client({ region: 'us-east-1' });
+    const options = resolveMailOptions({
+      ses: { client, requestTimeoutMs: 2_000 },
+      redis,
+      defaultFrom: 'a@b.io',
+    });
+    expect(options).toMatchObject({ sesRequestTimeoutMs: 2_000, staleAfterMs: 7_000 });
+    expect(resolveMailOptions({ ses: { client }, redis, defaultFrom: 'a@b.io' }).sesRequestTimeoutMs).toBe(
+      15_000,
+    );
+    client.destroy();
+  });
+
+  it('refuses a stale window that leaves less than the margin after the SES deadline', () => {
+    const base = { ses: { region: 'us-east-1', requestTimeoutMs: 4_000 }, redis, defaultFrom: 'a@b.io' };
+    expect(() => resolveMailOptions({ ...base, staleAfterMs: 4_999 })).toThrow(/by at least 1000 ms/);
+    expect(resolveMailOptions({ ...base, staleAfterMs: 5_000 }).staleAfterMs).toBe(5_000);
+  });
+
   it('refuses an abandoned window shorter than a rate-limit wait', () => {
     expect(() =>
       resolveMailOptions({

@@ -15,9 +15,23 @@ export interface SesClientConfig {
   endpoint?: string;
   /** Omit to use the default AWS credential chain. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** Per-request timeout. A timed-out send is recorded as `unknown`. Default 15 s. */
+  /** Hard deadline of every SES call (see {@link SesClientOptions.requestTimeoutMs}). Default 15 s. */
   requestTimeoutMs?: number;
 }
+
+/** An SESv2Client the app built (and destroys). */
+export interface SesClientOptions {
+  /** Create it with `maxAttempts: 1`: SDK retries after a timeout or a 5xx can duplicate an email. */
+  client: SESv2Client;
+  /**
+   * Hard deadline of every SES call, enforced with an AbortSignal whatever the client's own
+   * timeouts: at the deadline the request is aborted and a send is recorded `unknown`. Default 15 s.
+   */
+  requestTimeoutMs?: number;
+}
+
+/** The least `staleAfterMs` may exceed the SES deadline by: room for timer lag on a busy event loop. */
+export const MIN_STALE_MARGIN_MS = 1_000;
 
 export interface MailRateLimitOptions {
   /** Emails per second for all processes together. Unset: SES `GetAccount` → `SendQuota.MaxSendRate`. */
@@ -71,7 +85,7 @@ export interface MailModuleOptions {
    * An SESv2Client, or the config to create one. Create yours with `maxAttempts: 1`: the SDK's own
    * retries resend after timeouts and 5xx responses, which can duplicate an email SES already accepted.
    */
-  ses: { client: SESv2Client } | SesClientConfig;
+  ses: SesClientOptions | SesClientConfig;
   /** The app's ioredis client (rate limits, admin error throttling). */
   redis: Redis;
   /** Prefix of every Redis key the module writes. Default `once:mail:`. */
@@ -80,7 +94,9 @@ export interface MailModuleOptions {
   configurationSetName?: string;
   /**
    * A `pending` row whose SES call started longer ago than this reads as `unknown` (SES may have
-   * accepted it). Must exceed the SES request timeout. Default: the SES request timeout + 5 s (20 s).
+   * accepted it), and an `unknown` row can be resent only this long after its SES call started.
+   * Must exceed the SES deadline (`requestTimeoutMs`) by at least {@link MIN_STALE_MARGIN_MS}, so no
+   * call is still open then. Default: the SES deadline + 5 s (20 s).
    */
   staleAfterMs?: number;
   /**
@@ -182,7 +198,7 @@ export function resolveMailOptions(options: MailModuleOptions): ResolvedMailOpti
   }
   const result = scalarOptionsSchema.safeParse({
     ...scalars,
-    sesRequestTimeoutMs: 'client' in ses ? undefined : ses.requestTimeoutMs,
+    sesRequestTimeoutMs: ses.requestTimeoutMs,
   });
   if (!result.success) {
     const issues = result.error.issues.map(
@@ -194,8 +210,10 @@ export function resolveMailOptions(options: MailModuleOptions): ResolvedMailOpti
   const staleAfterMs = resolved.staleAfterMs ?? resolved.sesRequestTimeoutMs + 5_000;
   const abandonedAfterMs = resolved.abandonedAfterMs ?? resolved.rateLimit.maxWaitMs + 5_000;
   const problems: string[] = [];
-  if (staleAfterMs <= resolved.sesRequestTimeoutMs) {
-    problems.push('staleAfterMs must exceed the SES request timeout (a call in flight is not unknown yet)');
+  if (staleAfterMs < resolved.sesRequestTimeoutMs + MIN_STALE_MARGIN_MS) {
+    problems.push(
+      `staleAfterMs must exceed the SES request timeout by at least ${MIN_STALE_MARGIN_MS} ms (a call in flight is not unknown yet)`,
+    );
   }
   if (abandonedAfterMs <= resolved.rateLimit.maxWaitMs) {
     problems.push(

@@ -47,14 +47,24 @@ export function header(email: StoredEmail, name: string): string | undefined {
   return email.headers?.find((candidate) => candidate.name.toLowerCase() === name.toLowerCase())?.value;
 }
 
-/** An SESv2Client for the emulator, as an app would build it. */
-export function emulatorSesClient(): SESv2Client {
+/** An SESv2Client for the emulator (or a proxy in front of it), as an app would build it. */
+export function emulatorSesClient(endpoint = env('SES_ENDPOINT')): SESv2Client {
   return new SESv2Client({
     region: env('AWS_REGION'),
-    endpoint: env('SES_ENDPOINT'),
+    endpoint,
     credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: env('AWS_SECRET_ACCESS_KEY') },
     maxAttempts: 1,
   });
+}
+
+/** `MailModuleOptions.ses` config for the emulator (or a proxy in front of it). */
+export function emulatorSesConfig(endpoint = env('SES_ENDPOINT'), requestTimeoutMs?: number) {
+  return {
+    region: env('AWS_REGION'),
+    endpoint,
+    credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: env('AWS_SECRET_ACCESS_KEY') },
+    requestTimeoutMs,
+  };
 }
 
 const TEST_REDIS = Symbol('TEST_REDIS');
@@ -98,14 +108,7 @@ export async function createMailTestApp(
         ],
         inject: [TEST_REDIS],
         useFactory: (client: Redis) => ({
-          ses: {
-            region: env('AWS_REGION'),
-            endpoint: env('SES_ENDPOINT'),
-            credentials: {
-              accessKeyId: env('AWS_ACCESS_KEY_ID'),
-              secretAccessKey: env('AWS_SECRET_ACCESS_KEY'),
-            },
-          },
+          ses: emulatorSesConfig(),
           redisKeyPrefix: `${env('REDIS_KEY_PREFIX')}mail:${randomUUID().slice(0, 8)}:`,
           defaultFrom: 'Once <digest@once.example>',
           rateLimit: { maxSendRate: 500, burst: 50, perRecipient: false },

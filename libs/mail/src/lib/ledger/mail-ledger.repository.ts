@@ -71,6 +71,13 @@ const stalePending = ({ stale }: WindowParams) =>
 const abandonedPending = ({ abandoned }: WindowParams) =>
   `(status = 'pending' AND ses_called_at IS NULL AND attempt_started_at < now() - ${ms(abandoned)})`;
 
+/**
+ * Unknown, and its last SES call started longer ago than the stale window: that call cannot still
+ * be open (the SES deadline is shorter), so a deliberate resend cannot overlap it.
+ */
+const settledUnknown = ({ stale }: WindowParams) =>
+  `(status = 'unknown' AND (ses_called_at IS NULL OR ses_called_at < now() - ${ms(stale)}))`;
+
 const ABANDONED_ERROR = 'abandoned before SES was called: the sender stopped; SES never saw this attempt';
 
 const columns = (p: WindowParams) => `
@@ -210,7 +217,9 @@ export class MailLedgerRepository {
 
   /**
    * Takes a `failed` or `unknown` row (stored, or pending past its window) for a new attempt,
-   * recording who asked. Returns undefined when the row is missing or in another state.
+   * recording who asked. An `unknown` row is taken only once its last SES call started longer ago
+   * than the stale window, so the new attempt never overlaps a call that may still be open.
+   * Returns undefined when the row is missing, in another state or too recent.
    */
   async reclaimForResend(
     idempotencyKey: string,
@@ -230,7 +239,7 @@ export class MailLedgerRepository {
                 `'event', 'resend', 'attempt', attempts + 1, 'actor', $2::text, 'previousStatus', ${previous}`,
               )}
         WHERE idempotency_key = $1
-          AND (status IN ('failed', 'unknown') OR ${stalePending(w)} OR ${abandonedPending(w)})
+          AND (status = 'failed' OR ${settledUnknown(w)} OR ${stalePending(w)} OR ${abandonedPending(w)})
         RETURNING ${columns(w)}`,
       params,
     );

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { normalizeAddress } from '../headers/mail-message.builder';
 import { MailResendNotAllowedError } from '../mail.errors';
+import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import type {
   MailLedgerEntry,
   MailLedgerListQuery,
@@ -12,6 +13,7 @@ import type {
 import { MailSuppressionService } from '../suppression/mail-suppression.service';
 import { MailDispatcher } from './mail.dispatcher';
 import { MailLedgerRepository, toLedgerEntry } from './mail-ledger.repository';
+import { MailResendTooEarlyError } from './resend-too-early.error';
 
 /** Reads the send ledger and makes deliberate new attempts for `failed` and `unknown` rows. */
 @Injectable()
@@ -19,6 +21,7 @@ export class MailLedgerService {
   private readonly logger = new Logger(MailLedgerService.name);
 
   constructor(
+    @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
     private readonly repository: MailLedgerRepository,
     private readonly suppressions: MailSuppressionService,
     private readonly dispatcher: MailDispatcher,
@@ -42,7 +45,9 @@ export class MailLedgerService {
   /**
    * Sends a `failed` or `unknown` row again, on purpose, recording `actor` (who decided). For
    * `unknown` rows this may deliver a second copy: that is the decision being recorded.
-   * Suppressed recipients are still skipped.
+   * Suppressed recipients are still skipped. An `unknown` row can be resent only `staleAfterMs`
+   * after its last SES call started (that call cannot be open any more then).
+   * @throws MailResendTooEarlyError (a MailResendNotAllowedError) for an `unknown` row before then.
    * @throws MailResendNotAllowedError when the key is missing or in any other state.
    */
   async resend(idempotencyKey: string, { actor }: { actor: string }): Promise<MailSendResult> {
@@ -53,6 +58,12 @@ export class MailLedgerService {
     const row = await this.repository.reclaimForResend(idempotencyKey, actor.trim(), token);
     if (!row) {
       const current = await this.repository.find(idempotencyKey);
+      if (current?.effective_status === 'unknown' && current.ses_called_at) {
+        throw new MailResendTooEarlyError(
+          idempotencyKey,
+          new Date(current.ses_called_at.getTime() + this.options.staleAfterMs),
+        );
+      }
       throw new MailResendNotAllowedError(idempotencyKey, current?.effective_status ?? 'missing');
     }
     this.logger.warn({ msg: 'mail resend requested', idempotencyKey, actor, attempt: row.attempts });

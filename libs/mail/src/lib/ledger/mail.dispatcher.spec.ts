@@ -1,7 +1,7 @@
 import { AccountSuspendedException, MessageRejected, TooManyRequestsException } from '@aws-sdk/client-sesv2';
 import { Logger } from '@nestjs/common';
 import type { MailRateLimiter, RateReservation } from '../rate-limit/mail-rate.limiter';
-import type { SesTransport, TransportMail } from '../ses/ses.transport';
+import { SesDeadlineError, type SesTransport, type TransportMail } from '../ses/ses.transport';
 import type { ResolvedMailOptions } from '../mail.options';
 import { MailDispatcher } from './mail.dispatcher';
 import type { LedgerOutcome, LedgerRow, MailLedgerRepository } from './mail-ledger.repository';
@@ -14,6 +14,7 @@ const row = {
 } as unknown as LedgerRow;
 
 const options = {
+  sesRequestTimeoutMs: 15_000,
   rateLimit: { maxWaitMs: 1_000 },
   throttleRetry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
 } as unknown as ResolvedMailOptions;
@@ -82,6 +83,33 @@ describe('MailDispatcher', () => {
       retryAfterMs: 4_000,
       attempts: 2,
     });
+  });
+
+  it('gives each SES call what is left of a deadline that started before its stamp', async () => {
+    const { dispatcher, transport } = setup(async () => 'ses-1');
+    await dispatcher.deliver(row, ['a@example.com'], []);
+    const deadlineMs = (transport.send.mock.calls[0] as unknown[])[1] as number;
+    expect(deadlineMs).toBeGreaterThan(0);
+    expect(deadlineMs).toBeLessThanOrEqual(15_000);
+  });
+
+  it('does not call SES when the stamp took the whole deadline, and records a retryable failure', async () => {
+    const { dispatcher, outcomes, transport, repository } = setup(async () => 'ses-1');
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    repository.markSesCall.mockImplementationOnce(async () => {
+      clock.mockReturnValue(now + 15_000);
+      return true;
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    clock.mockRestore();
+    expect(transport.send).not.toHaveBeenCalled();
+    expect(result).toMatchObject({
+      status: 'failed',
+      retryable: true,
+      error: expect.stringContaining('deadline'),
+    });
+    expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: true });
   });
 
   it('does not call SES when the stamp cannot be written, and records a retryable failure', async () => {
@@ -156,6 +184,20 @@ describe('MailDispatcher', () => {
       error: expect.stringContaining(name),
     });
     expect(outcomes).toEqual([{ status: 'failed', retryable: true, error: expect.stringContaining(name) }]);
+  });
+
+  it('records a call that hit its deadline as unknown and never retries it', async () => {
+    const { dispatcher, outcomes, transport } = setup(async () => {
+      throw new SesDeadlineError('SendEmail', 15_000);
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).toHaveBeenCalledTimes(1);
+    expect(result).toMatchObject({
+      status: 'unknown',
+      ledgerStatus: 'unknown',
+      error: expect.stringContaining('deadline'),
+    });
+    expect(outcomes[0]).toMatchObject({ status: 'unknown' });
   });
 
   it('records a timeout as unknown and never retries it', async () => {

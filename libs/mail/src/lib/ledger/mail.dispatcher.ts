@@ -9,8 +9,9 @@ import { type LedgerOutcome, type LedgerRow, MailLedgerRepository } from './mail
 
 /**
  * Delivers a claimed ledger row: waits for a rate-limit slot, stamps the row right before each SES
- * call (only while it still holds the row's claim token), calls SES (retrying only throttling,
- * which SES certainly refused), and records the outcome (see `SesErrorKind`). Internal to the module.
+ * call (only while it still holds the row's claim token), calls SES under a hard deadline (retrying
+ * only throttling, which SES certainly refused), and records the outcome (see `SesErrorKind`; a call
+ * that hit its deadline is `unknown`). Internal to the module.
  */
 @Injectable()
 export class MailDispatcher {
@@ -53,6 +54,9 @@ export class MailDispatcher {
     const { maxAttempts, baseDelayMs, maxDelayMs } = this.options.throttleRetry;
     const sent = { ...base, slotAt: slot.slotAt };
     for (let attempt = 1; ; attempt++) {
+      // The deadline starts before the stamp, so the call ends (aborted at the latest) no later than
+      // `ses_called_at` + the request timeout, and the stale window (longer) never sees it open.
+      const deadlineAt = Date.now() + this.options.sesRequestTimeoutMs;
       let stamped: boolean;
       try {
         stamped = await this.repository.markSesCall(idempotencyKey, row.claim_token);
@@ -62,8 +66,14 @@ export class MailDispatcher {
         return this.finish(row, base, { status: 'failed', error: description, retryable: true });
       }
       if (!stamped) return this.takenOver(row, base);
+      const deadlineMs = deadlineAt - Date.now();
+      if (deadlineMs <= 0) {
+        const error = `the ledger stamp took longer than the ${this.options.sesRequestTimeoutMs} ms SES deadline; SES was not called`;
+        this.logger.error({ msg: 'mail not sent: no time left for the SES call', idempotencyKey, error });
+        return this.finish(row, sent, { status: 'failed', error, retryable: true });
+      }
       try {
-        const sesMessageId = await this.transport.send({ ...row.message, to: recipients });
+        const sesMessageId = await this.transport.send({ ...row.message, to: recipients }, deadlineMs);
         this.logger.log({ msg: 'mail sent', idempotencyKey, sesMessageId, attempt: row.attempts });
         return this.finish(row, sent, { status: 'sent', sesMessageId });
       } catch (error) {

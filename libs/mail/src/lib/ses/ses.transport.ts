@@ -13,6 +13,17 @@ export interface TransportMail {
   headers: MailHeader[];
 }
 
+/** Thrown when an SES call reached its deadline; the call was aborted (classified `ambiguous`). */
+export class SesDeadlineError extends Error {
+  constructor(
+    readonly operation: string,
+    readonly deadlineMs: number,
+  ) {
+    super(`SES ${operation} got no answer within its ${deadlineMs} ms deadline; the call was aborted`);
+    this.name = 'TimeoutError';
+  }
+}
+
 /** Creates the SESv2Client for {@link MailModule} when the app passed config rather than a client. */
 export function createSesClient(options: ResolvedMailOptions): SESv2Client {
   if ('client' in options.ses) return options.ses.client;
@@ -22,7 +33,12 @@ export function createSesClient(options: ResolvedMailOptions): SESv2Client {
     credentials: options.ses.credentials,
     // The ledger, not the SDK, decides about retries: an SDK retry after a timeout can duplicate an email.
     maxAttempts: 1,
-    requestHandler: { requestTimeout: options.sesRequestTimeoutMs, connectionTimeout: 5_000 },
+    requestHandler: {
+      requestTimeout: options.sesRequestTimeoutMs,
+      // Without it this handler version only logs a warning when requestTimeout passes.
+      throwOnRequestTimeout: true,
+      connectionTimeout: Math.min(5_000, options.sesRequestTimeoutMs),
+    },
   });
 }
 
@@ -54,24 +70,30 @@ export class SesTransport implements OnModuleInit, OnApplicationShutdown {
     if (!('client' in this.options.ses)) this.client.destroy();
   }
 
-  /** Sends one email; resolves SES's MessageId. Throws the SDK error as is (see `classifySesError`). */
-  async send(mail: TransportMail): Promise<string> {
-    const output = await this.client.send(
-      new SendEmailCommand({
-        FromEmailAddress: mail.from,
-        Destination: { ToAddresses: mail.to },
-        ConfigurationSetName: this.options.configurationSetName,
-        Content: {
-          Simple: {
-            Subject: { Data: mail.subject, Charset: 'UTF-8' },
-            Body: {
-              Text: { Data: mail.text, Charset: 'UTF-8' },
-              ...(mail.html ? { Html: { Data: mail.html, Charset: 'UTF-8' } } : {}),
-            },
-            Headers: mail.headers.map((header) => ({ Name: header.name, Value: header.value })),
+  /**
+   * Sends one email; resolves SES's MessageId. Throws the SDK error as is (see `classifySesError`),
+   * or {@link SesDeadlineError} once `deadlineMs` (default: the SES request timeout) has passed; the
+   * call is aborted then, so it never outlives its deadline.
+   */
+  async send(mail: TransportMail, deadlineMs = this.options.sesRequestTimeoutMs): Promise<string> {
+    const key = mail.headers.find((header) => header.name.toLowerCase() === 'x-once-key')?.value;
+    const command = new SendEmailCommand({
+      FromEmailAddress: mail.from,
+      Destination: { ToAddresses: mail.to },
+      ConfigurationSetName: this.options.configurationSetName,
+      Content: {
+        Simple: {
+          Subject: { Data: mail.subject, Charset: 'UTF-8' },
+          Body: {
+            Text: { Data: mail.text, Charset: 'UTF-8' },
+            ...(mail.html ? { Html: { Data: mail.html, Charset: 'UTF-8' } } : {}),
           },
+          Headers: mail.headers.map((header) => ({ Name: header.name, Value: header.value })),
         },
-      }),
+      },
+    });
+    const output = await this.withDeadline('SendEmail', deadlineMs, key, (abortSignal) =>
+      this.client.send(command, { abortSignal }),
     );
     if (!output.MessageId) throw new Error('SES accepted the email but returned no MessageId');
     return output.MessageId;
@@ -79,8 +101,53 @@ export class SesTransport implements OnModuleInit, OnApplicationShutdown {
 
   /** The account's `SendQuota.MaxSendRate` (emails per second), or undefined when SES does not say. */
   async getMaxSendRate(): Promise<number | undefined> {
-    const account = await this.client.send(new GetAccountCommand({}));
+    const account = await this.withDeadline(
+      'GetAccount',
+      this.options.sesRequestTimeoutMs,
+      undefined,
+      (abortSignal) => this.client.send(new GetAccountCommand({}), { abortSignal }),
+    );
     const rate = account.SendQuota?.MaxSendRate;
     return typeof rate === 'number' && rate > 0 ? rate : undefined;
+  }
+
+  /**
+   * Runs one SDK call under a hard deadline, whatever client it is: at the deadline the signal
+   * aborts the request (every SDK HTTP handler destroys the socket on abort) and the call rejects
+   * with {@link SesDeadlineError} at once, even if a custom handler ignored the signal. Such a
+   * handler's late answer is only logged: the outcome was already decided as ambiguous.
+   */
+  private withDeadline<T>(
+    operation: string,
+    deadlineMs: number,
+    idempotencyKey: string | undefined,
+    call: (abortSignal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const deadlineError = new SesDeadlineError(operation, deadlineMs);
+    if (deadlineMs <= 0) return Promise.reject(deadlineError);
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    let expired = false;
+    const pending = call(controller.signal);
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        expired = true;
+        controller.abort(deadlineError);
+        reject(deadlineError);
+      }, deadlineMs);
+    });
+    pending.then(
+      (output) => {
+        if (!expired) return;
+        this.logger.error({
+          msg: 'SES answered after the deadline; its outcome was already recorded as ambiguous',
+          idempotencyKey,
+          operation,
+          messageId: (output as { MessageId?: string } | undefined)?.MessageId,
+        });
+      },
+      () => undefined,
+    );
+    return Promise.race([pending, deadline]).finally(() => clearTimeout(timer));
   }
 }

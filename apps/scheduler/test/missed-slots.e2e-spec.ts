@@ -223,7 +223,8 @@ describe('scheduler: no silently lost slots, failed fires retried', () => {
     const reports = await waitFor('the missed-period admin mail', async () => {
       const mails = (await mailbox.all()).filter(
         (mail) =>
-          mail.destination.to.includes('ops@example.com') && mail.body.text.includes('never enqueued'),
+          mail.destination.to.includes('ops@example.com') &&
+          (mail.body.text ?? '').includes('never enqueued'),
       );
       return mails.length ? mails : undefined;
     });

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { z } from 'zod';
 import { queryRows } from '../database/query-rows.util';
 import { normalizeAddress } from '../headers/mail-message.builder';
@@ -135,14 +135,39 @@ export class SesFeedbackService {
         });
         return { status: 'ignored', notificationType: type, suppressed };
       }
+      const stopped = suppressed.length > 0 ? await this.suppressUnsent(db, suppressed) : [];
       this.logger.log({
         msg: 'SES feedback processed',
         notificationType: type,
         snsMessageId: message.MessageId,
         sesMessageId,
         suppressedCount: suppressed.length,
+        stoppedBeforeSes: stopped.length > 0 ? stopped : undefined,
       });
       return { status: 'processed', notificationType: type, suppressed };
     });
+  }
+
+  /**
+   * Sends to these addresses that are queued but have not called SES (waiting for a rate-limit
+   * slot) would go out after the suppression: their rows become `suppressed` in this transaction,
+   * when every recipient of the row is now suppressed. The waiting sender's stamp before its SES
+   * call needs the row `pending`, so it does not call SES (row locks order the two: a stamp that
+   * won stays, and its call is in flight). Returns the keys stopped.
+   */
+  private async suppressUnsent(db: EntityManager, keys: string[]): Promise<string[]> {
+    const rows = await queryRows<{ idempotency_key: string }>(
+      db,
+      `UPDATE mail_ledger l
+          SET status = 'suppressed', updated_at = now(),
+              history = history || jsonb_build_array(jsonb_build_object(
+                'at', now(), 'event', 'suppressed-before-ses', 'attempt', attempts, 'suppressed', message->'to'))
+        WHERE status = 'pending' AND ses_called_at IS NULL AND recipients && $1::text[]
+          AND NOT EXISTS (SELECT 1 FROM unnest(l.recipients) AS r(email)
+                           WHERE NOT EXISTS (SELECT 1 FROM mail_suppressions s WHERE s.email = r.email))
+        RETURNING idempotency_key`,
+      [keys],
+    );
+    return rows.map((row) => row.idempotency_key);
   }
 }

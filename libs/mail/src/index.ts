@@ -13,9 +13,23 @@ export * from './lib/mail.types';
 export * from './lib/mail.errors';
 export * from './lib/mail.service';
 export { IDEMPOTENCY_KEY_HEADER } from './lib/headers/mail-message.builder';
+export {
+  AddressSyntaxError,
+  addressKey,
+  parseAddress,
+  parseMailbox,
+  type NormalizedAddress,
+  type ParsedMailbox,
+} from './lib/address/mail-address';
 export * from './lib/ledger/mail-ledger.service';
 export { MailLedgerRecord, type StoredMailMessage } from './lib/ledger/mail-ledger.entity';
 export { MailRateLimiter, type RateReservation } from './lib/rate-limit/mail-rate.limiter';
+export {
+  ADMIN_FALLBACK_BUDGET,
+  REDIS_CALL_TIMEOUT_MS,
+  withLocalRateFallback,
+  type LocalFallbackBudget,
+} from './lib/rate-limit/local-fallback.budget';
 export { classifySesError, type SesErrorKind } from './lib/ses/ses-error.classifier';
 export * from './lib/suppression/mail-suppression.entity';
 export * from './lib/suppression/mail-suppression.service';

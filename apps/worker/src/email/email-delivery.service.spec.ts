@@ -9,6 +9,8 @@ import {
   errorFingerprint,
 } from '@once/mail';
 import type { DedupEnv, SendEmailMessage } from '@once/platform';
+import { Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
 import { EmailDeliveryService, EmailLeftToOperatorError, RetryLaterError } from './email-delivery.service';
 
 const email: SendEmailMessage = {
@@ -20,7 +22,18 @@ const email: SendEmailMessage = {
 };
 const key = email.eventId;
 
-function setup(results: MailSendResult[], entry?: Partial<MailLedgerEntry>, dedup = true) {
+/** A DataSource whose users table holds user 42 with `subscribed` (null: no user 42). */
+function fakeUsers(subscribed: boolean | null): DataSource {
+  const findOne = jest.fn(async () => (subscribed === null ? null : { id: '42', subscribed }));
+  return { getRepository: () => ({ findOne }) } as unknown as DataSource;
+}
+
+function setup(
+  results: MailSendResult[],
+  entry?: Partial<MailLedgerEntry>,
+  dedup = true,
+  subscribed: boolean | null = true,
+) {
   const options: SendMailOptions[] = [];
   const mail = {
     send: jest.fn(async (_input: unknown, sendOptions: SendMailOptions) => {
@@ -45,12 +58,28 @@ function setup(results: MailSendResult[], entry?: Partial<MailLedgerEntry>, dedu
     ledger as unknown as MailLedgerService,
     reporter as unknown as AdminErrorReporter,
     { DEDUP_ENABLED: dedup } as DedupEnv,
+    fakeUsers(subscribed),
+    new Registry(),
   );
   return { service, mail, ledger, reporter, options };
 }
 
 describe('EmailDeliveryService', () => {
   beforeAll(() => Logger.overrideLogger(false));
+
+  it.each([
+    ['unsubscribed', false],
+    ['deleted', null],
+  ])('skips, without calling the mail service, an email to a user who is now %s', async (_, subscribed) => {
+    const { service, mail, reporter } = setup([], undefined, true, subscribed);
+    await expect(service.deliver(email, 'm-1')).resolves.toMatchObject({
+      status: 'suppressed',
+      ledgerStatus: 'suppressed',
+      attempts: 0,
+    });
+    expect(mail.send).not.toHaveBeenCalled();
+    expect(reporter.reportWorkerFailure).not.toHaveBeenCalled();
+  });
 
   it('takes over a first send that never reached SES only while @Idempotent holds the key', async () => {
     const sent: MailSendResult = { status: 'sent', idempotencyKey: key, ledgerStatus: 'sent', attempts: 1 };

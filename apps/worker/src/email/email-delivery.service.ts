@@ -1,7 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
 import { RetryAfterError } from '@once/dedup';
 import { AdminErrorReporter, MailLedgerService, MailSendResult, MailService } from '@once/mail';
-import { APP_CONFIG, type DedupEnv, type SendEmailMessage } from '@once/platform';
+import { APP_CONFIG, type DedupEnv, METRICS_REGISTRY, type SendEmailMessage, User } from '@once/platform';
+import { Counter, type Registry } from 'prom-client';
+import type { DataSource } from 'typeorm';
 import { EMAIL_CONSUMER } from '../sqs/worker-queues';
 
 /**
@@ -43,6 +46,9 @@ function errorName(description: string | undefined): string {
 /**
  * Sends a queued email through the mail ledger, so a redelivered or duplicated message never
  * reaches SES twice, and decides what the SQS message becomes:
+ * - addressed to a user (`userId`) who is no longer subscribed: not sent, acknowledged and counted
+ *   as skipped (`once_emails_skipped_total{reason="unsubscribed"}`), never failed: an email a
+ *   fan-out enqueued before the user unsubscribed (a crashed fan-out rerun later) stays unsent;
  * - sent, duplicate of a sent email, suppressed: acknowledged;
  * - the first send still in flight elsewhere, or SES certainly did not take it (retryable):
  *   left on the queue for redelivery (`maxReceiveCount` bounds it, then the DLQ);
@@ -55,16 +61,37 @@ function errorName(description: string | undefined): string {
 @Injectable()
 export class EmailDeliveryService {
   private readonly logger = new Logger(EmailDeliveryService.name);
+  private readonly skipped: Counter;
 
   constructor(
     private readonly mail: MailService,
     private readonly ledger: MailLedgerService,
     private readonly reporter: AdminErrorReporter,
     @Inject(APP_CONFIG) private readonly config: DedupEnv,
-  ) {}
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @Inject(METRICS_REGISTRY) metrics: Registry,
+  ) {
+    this.skipped = new Counter({
+      name: 'once_emails_skipped_total',
+      help: 'Queued emails not sent on purpose, by reason (unsubscribed: the user left after the fan-out)',
+      labelNames: ['reason'],
+      registers: [metrics],
+    });
+  }
 
   async deliver(email: SendEmailMessage, messageId: string | undefined): Promise<MailSendResult> {
     const fields = { idempotencyKey: email.eventId, messageId };
+    if (email.userId !== undefined && !(await this.isSubscribed(email.userId))) {
+      this.skipped.inc({ reason: 'unsubscribed' });
+      this.logger.log({ msg: 'email skipped: recipient unsubscribed', ...fields, userId: email.userId });
+      return {
+        status: 'suppressed',
+        idempotencyKey: email.eventId,
+        ledgerStatus: 'suppressed',
+        suppressedRecipients: [email.to],
+        attempts: 0,
+      };
+    }
     let result = await this.mail.send(
       {
         idempotencyKey: email.eventId,
@@ -117,6 +144,14 @@ export class EmailDeliveryService {
       this.reportToAdmins(result, messageId);
     } else this.logger.log(log);
     return result;
+  }
+
+  /** One primary-key lookup at send time; a user deleted since the fan-out counts as unsubscribed. */
+  private async isSubscribed(userId: string): Promise<boolean> {
+    const user = await this.dataSource
+      .getRepository(User)
+      .findOne({ where: { id: userId }, select: { id: true, subscribed: true } });
+    return user?.subscribed ?? false;
   }
 
   /** Mails the admins in the background (throttled per fingerprint; the reporter never rejects). */

@@ -1,4 +1,5 @@
 import { INestApplicationContext } from '@nestjs/common';
+import Redis from 'ioredis';
 import { JobMessage, jobMessageSchema } from '@once/platform';
 import { drain, e2eQueueUrl, testSqsClient } from '@once/testing';
 import { bootstrap } from '../src/bootstrap';
@@ -73,5 +74,52 @@ describe('scheduler: one job per period', () => {
     expect(jobs).toHaveLength(1);
     expect(jobs[0]).toMatchObject({ job: 'daily-digest', trigger: 'catch-up' });
     expect(jobs[0].eventId).toBe(`daily-digest:${jobs[0].period}`);
+  });
+});
+
+describe('scheduler: the deploy boundary (claims from before periods)', () => {
+  const sqs = testSqsClient();
+  const prefix = `${process.env.REDIS_KEY_PREFIX}boundary:`;
+  const redis = new Redis(process.env.REDIS_URL!);
+  let app: INestApplicationContext | undefined;
+
+  afterAll(async () => {
+    await app?.close();
+    await drain(sqs, e2eQueueUrl('once-jobs'), 0);
+    redis.disconnect();
+    sqs.destroy();
+  });
+
+  it('treats a slot an older scheduler enqueued as its period, and leaves a claim older replicas see', async () => {
+    // What the previous release left after enqueueing the 22nd's digest.
+    await redis.set(
+      `${prefix}enqueue:daily-digest:2026-11-22T07:00:00.000Z`,
+      'enqueued:cron:old-message',
+      'PX',
+      60_000,
+    );
+    app = await bootstrap({
+      env: {
+        DIGEST_CRON: 'off',
+        REMINDER_CRON: 'off',
+        SCHEDULER_CATCH_UP: 'false',
+        OPS_PORT: '0',
+        REDIS_KEY_PREFIX: prefix,
+      },
+    });
+    const registrar = app.get(CronJobsRegistrar);
+    const caughtUp = await registrar.fire('daily-digest', new Date('2026-11-22T07:00:00.000Z'), 'catch-up');
+    const later = await registrar.fire('daily-digest', new Date('2026-11-22T09:00:00.000Z'), 'manual');
+    expect(caughtUp).toMatchObject({ status: 'duplicate', enqueuedBy: 'enqueued:legacy:cron:old-message' });
+    expect(later).toMatchObject({ status: 'duplicate', eventId: 'daily-digest:2026-11-22' });
+
+    const next = await registrar.fire('daily-digest', new Date('2026-11-23T07:00:00.000Z'), 'cron');
+    expect(next).toMatchObject({ status: 'enqueued', eventId: 'daily-digest:2026-11-23' });
+    // An older replica still running claims `enqueue:<job>:<slot>`: it finds this one's claim.
+    expect(await redis.get(`${prefix}enqueue:daily-digest:2026-11-23T07:00:00.000Z`)).toMatch(
+      /^enqueued:cron:/,
+    );
+    const jobs = (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => JSON.parse(m.Body!).eventId);
+    expect(jobs).toEqual(['daily-digest:2026-11-23']);
   });
 });

@@ -10,7 +10,16 @@ describe('scheduler config', () => {
       SCHEDULER_TIMEZONE: 'UTC',
       SCHEDULER_CATCH_UP: true,
       SCHEDULER_CATCH_UP_WINDOW_HOURS: 24,
+      SCHEDULER_CATCH_UP_INTERVAL_MS: 600_000,
+      SCHEDULER_RETRY_BASE_MS: 1_000,
+      SCHEDULER_RETRY_MAX_MS: 300_000,
     });
+  });
+
+  it('refuses a time zone cron and the job periods could not agree on', () => {
+    expect(() =>
+      loadConfig('scheduler', schedulerEnvSchema, { SCHEDULER_TIMEZONE: 'Europe/Atlantis' }),
+    ).toThrow(/SCHEDULER_TIMEZONE: must be an IANA time zone/);
   });
 
   it('accepts six-field expressions and off', () => {

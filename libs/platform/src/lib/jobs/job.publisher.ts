@@ -70,8 +70,15 @@ export class JobPublisher implements OnApplicationShutdown {
     }
     if ((await this.redis.set(legacyKey, `pending:${by}`, 'PX', leaseMs, 'NX')) !== 'OK') {
       const holder = await this.redis.get(legacyKey);
-      await this.redis.set(key, `enqueued:legacy:${holder ?? ''}`, 'PX', rememberMs);
-      this.logger.log({ msg: 'job slot enqueued before periods', job, eventId, slot, trigger, holder });
+      if (holder?.startsWith('enqueued:')) {
+        const enqueuedBy = `enqueued:legacy:${holder.slice('enqueued:'.length)}`;
+        await this.redis.set(key, enqueuedBy, 'PX', rememberMs);
+        this.logger.log({ msg: 'job slot enqueued before periods', job, eventId, slot, trigger, holder });
+        return { status: 'duplicate', eventId, enqueuedBy };
+      }
+      // An older publisher is sending this slot right now: ask again once it is done or gone.
+      await this.redis.del(key);
+      this.logger.log({ msg: 'job slot being enqueued by an older publisher', job, eventId, slot, holder });
       return { status: 'duplicate', eventId, enqueuedBy: holder };
     }
     const message: JobMessage = jobMessageSchema.parse({

@@ -162,10 +162,28 @@ describe('SES calls have a hard deadline (proxy holding SES answers)', () => {
       const key = uniqueKey('held-dup');
       plans.set(key, () => ({ kind: 'hold', ms: HOLD_MS }));
 
-      const sending = mail.send(digest(to, key));
-      await proxy.next((exchange) => exchange.key === key);
+      let done = false;
+      const sending = mail.send(digest(to, key)).finally(() => (done = true));
+      const exchange = await proxy.next((candidate) => candidate.key === key);
       const duplicates = await Promise.all(Array.from({ length: 10 }, () => mail.send(digest(to, key))));
+      // Reads of the row while the call runs: it may read `unknown` only once the call is closed
+      // (checked after one turn of the event loop, so the proxy has seen a close that already happened).
+      const reads: Array<{ status?: string; callClosed: boolean }> = [];
+      const read = async () => {
+        const status = (await ledger.get(key))?.status;
+        await new Promise((resolve) => setImmediate(resolve));
+        reads.push({ status, callClosed: exchange.closedAt !== undefined });
+      };
+      while (!done) await read();
       const first = await sending;
+      await read();
+      expect(reads.some((candidate) => candidate.status === 'pending')).toBe(true);
+      expect(reads.filter((candidate) => candidate.status !== 'pending')).toEqual(
+        reads
+          .filter((candidate) => candidate.status !== 'pending')
+          .map(() => ({ status: 'unknown', callClosed: true })),
+      );
+      expect(reads.at(-1)).toEqual({ status: 'unknown', callClosed: true });
 
       expect(duplicates.every((result) => result.status === 'duplicate')).toBe(true);
       expect(first.status).toBe('unknown');

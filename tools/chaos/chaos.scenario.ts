@@ -132,7 +132,7 @@ async function queueDepth(sqs: SQSClient, url: string): Promise<Omit<QueueCounts
 
 async function readLedger(
   databaseUrl: string,
-  slot: string,
+  period: string,
   expected: number,
   sesEmails: readonly StoredEmail[],
   subject: string,
@@ -147,7 +147,7 @@ async function readLedger(
         takenOver: 0,
         workerResends: 0,
       };
-    const pattern = `digest:${slot}:user:%`;
+    const pattern = `digest:${period}:user:%`;
     const statuses: Array<{ status: string; n: number }> = await db.query(
       `SELECT CASE WHEN status = 'pending' AND ses_called_at IS NOT NULL THEN 'pending (SES called)'
                    WHEN status = 'pending' THEN 'pending (SES not called)' ELSE status END AS status,
@@ -549,11 +549,14 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     };
 
     const slot = new Date(Math.floor(Date.now() / 60_000) * 60_000).toISOString();
-    const subject = `Your daily digest for ${slot.slice(0, 10)}`;
+    // The job's period (the scheduler's calendar day, UTC here): job and email keys derive from it.
+    const period = slot.slice(0, 10);
+    const subject = `Your daily digest for ${period}`;
     const job: JobMessage = {
-      eventId: `daily-digest:${slot}`,
+      eventId: `daily-digest:${period}`,
       job: 'daily-digest',
       slot,
+      period,
       firedAt: new Date().toISOString(),
       trigger: 'manual',
     };
@@ -582,7 +585,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     // original), half 1-15 s later (after it was most likely handled and deleted).
     const duplicateTarget = Math.ceil(options.duplicateShare * users.length);
     const duplicateKeys = new Set(
-      random.sample(users, duplicateTarget).map((user) => `digest:${slot}:user:${user.id}`),
+      random.sample(users, duplicateTarget).map((user) => `digest:${period}:user:${user.id}`),
     );
     const duplicated = new Set<string>();
     const duplicateQueue: string[] = [];
@@ -804,13 +807,13 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     const emails = await readStore();
     const addresses = users.map((user) => user.email);
     const delivery: DeliveryCounts = countDeliveries(emails, addresses, subject);
-    const keyOf = (user: SeededUser) => `digest:${slot}:user:${user.id}`;
+    const keyOf = (user: SeededUser) => `digest:${period}:user:${user.id}`;
     const reached = new Set(
       emails.filter((email) => email.subject === subject).flatMap((email) => email.destination.to),
     );
     const ledger: LedgerCounts = {
-      ...(await readLedger(databaseUrl, slot, users.length, emails, subject)),
-      ...(await readEffectiveLedger(apiUrl, adminToken, `digest:${slot}:user:`)),
+      ...(await readLedger(databaseUrl, period, users.length, emails, subject)),
+      ...(await readEffectiveLedger(apiUrl, adminToken, `digest:${period}:user:`)),
     };
     const unknownKeys = new Set(ledger.effective.unknown);
     const emailOfKey = new Map(users.map((user) => [keyOf(user), user.email]));

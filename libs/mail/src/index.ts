@@ -8,6 +8,8 @@ export {
   type MailThrottleRetryOptions,
   type RedactorOptions,
   type SesClientConfig,
+  type SesClientOptions,
+  MIN_STALE_MARGIN_MS,
 } from './lib/mail.options';
 export * from './lib/mail.types';
 export * from './lib/mail.errors';
@@ -22,6 +24,8 @@ export {
   type ParsedMailbox,
 } from './lib/address/mail-address';
 export * from './lib/ledger/mail-ledger.service';
+export { MailResendTooEarlyError } from './lib/ledger/resend-too-early.error';
+export { SesDeadlineError } from './lib/ses/ses.transport';
 export { MailLedgerRecord, type StoredMailMessage } from './lib/ledger/mail-ledger.entity';
 export { MailRateLimiter, type RateReservation } from './lib/rate-limit/mail-rate.limiter';
 export {

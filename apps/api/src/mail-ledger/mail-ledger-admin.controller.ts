@@ -9,13 +9,16 @@ import {
   Param,
   Post,
   Query,
+  Res,
 } from '@nestjs/common';
+import type { Response } from 'express';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   MailLedgerEntry,
   MailLedgerPage,
   MailLedgerService,
   MailResendNotAllowedError,
+  MailResendTooEarlyError,
   MailSendResult,
 } from '@once/mail';
 import { z } from 'zod';
@@ -63,6 +66,7 @@ export class MailLedgerAdminController {
     @Param('key', keyParam) key: string,
     @Body(resendBody) body: { reason?: string },
     @Admin() actor: string,
+    @Res({ passthrough: true }) response: Response,
   ): Promise<MailSendResult> {
     try {
       const result = await this.ledger.resend(key, { actor });
@@ -75,6 +79,10 @@ export class MailLedgerAdminController {
       });
       return result;
     } catch (error) {
+      if (error instanceof MailResendTooEarlyError) {
+        const seconds = Math.max(1, Math.ceil((error.resendAllowedAt.getTime() - Date.now()) / 1000));
+        response.setHeader('Retry-After', String(seconds));
+      }
       if (error instanceof MailResendNotAllowedError) {
         throw error.currentStatus === 'missing'
           ? new NotFoundException(error.message)

@@ -36,9 +36,11 @@ export class HealthService implements OnApplicationShutdown {
     const session = this.indicators.check(dependency);
     const timeoutMs = this.options.probeTimeoutMs ?? 3000;
     let timer: NodeJS.Timeout | undefined;
+    // The abort closes the probe's request at the timeout instead of leaving it open behind the race.
+    const abort = new AbortController();
     try {
       await Promise.race([
-        this.ping(dependency),
+        this.ping(dependency, abort.signal),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
         }),
@@ -48,10 +50,11 @@ export class HealthService implements OnApplicationShutdown {
       return session.down({ message: error instanceof Error ? error.message : String(error) });
     } finally {
       clearTimeout(timer);
+      abort.abort();
     }
   }
 
-  private async ping(dependency: HealthDependency): Promise<unknown> {
+  private async ping(dependency: HealthDependency, abortSignal: AbortSignal): Promise<unknown> {
     switch (dependency) {
       case 'postgres':
         return this.moduleRef.get(DataSource, { strict: false }).query('SELECT 1');
@@ -61,8 +64,11 @@ export class HealthService implements OnApplicationShutdown {
         this.sqs ??= createSqsClient(this.options.aws);
         return resolveQueueUrl(this.sqs, this.options.probeQueue);
       case 'ses':
-        this.ses ??= new SESv2Client(awsClientConfig(this.options.aws, this.options.aws.SES_ENDPOINT));
-        return this.ses.send(new GetAccountCommand({}));
+        this.ses ??= new SESv2Client({
+          ...awsClientConfig(this.options.aws, this.options.aws.SES_ENDPOINT),
+          maxAttempts: 1,
+        });
+        return this.ses.send(new GetAccountCommand({}), { abortSignal });
     }
   }
 

@@ -2,9 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SesMailbox, waitFor } from '@once/testing';
 import fc from 'fast-check';
-import { MailLedgerService, type MailSendResult, MailService, SesFeedbackService } from '../src';
+import {
+  MailLedgerService,
+  type MailSendResult,
+  MailService,
+  MailSuppressionService,
+  SesFeedbackService,
+} from '../src';
 import { createMailAppOnRedis, type OwnRedisMailApp } from './support/b-mail.app';
 import { env } from './support/mail-e2e.harness';
+import { SesFaultProxy } from './support/ses-fault.proxy';
 
 /** Emails whose recipients include `address`, compared as mailboxes (case-insensitively). */
 async function emailsTo(address: string) {
@@ -37,19 +44,32 @@ class Gate {
   }
 }
 
-type Phase = 'before-send' | 'waiting-for-slot' | 'in-ses-call' | 'after-sent' | 'race';
+/**
+ * When the bounce commits, relative to the send: before it starts; while it waits for its rate-limit
+ * slot (row pending, SES not called); while its SES call is in flight; while its first SES call is
+ * in flight and then throttled (the retry stamps again); after it was sent; or racing it.
+ */
+type Phase = 'before-send' | 'waiting-for-slot' | 'in-ses-call' | 'throttled-call' | 'after-sent' | 'race';
 
 describe('a hard bounce or complaint while a send to that address is in flight', () => {
   let t: OwnRedisMailApp;
   let mail: MailService;
   let feedback: SesFeedbackService;
+  let proxy: SesFaultProxy;
   const redisGate = new Gate();
   const sesGate = new Gate();
+  /** Keys whose first SendEmail the proxy answers with SES throttling (HTTP 429). */
+  const throttleFirst = new Set<string>();
+  /** When the limiter last granted a slot (the stamp before the SES call comes after it). */
+  let slotGrantedAt = 0;
 
   beforeAll(async () => {
+    proxy = new SesFaultProxy(env('SES_ENDPOINT'), ({ key, nth }) =>
+      key && nth === 1 && throttleFirst.has(key) ? { kind: 'throttle', status: 429 } : { kind: 'pass' },
+    );
     const client = new SESv2Client({
       region: env('AWS_REGION'),
-      endpoint: env('SES_ENDPOINT'),
+      endpoint: await proxy.listen(),
       credentials: { accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: env('AWS_SECRET_ACCESS_KEY') },
       maxAttempts: 1,
     });
@@ -64,12 +84,15 @@ describe('a hard bounce or complaint while a send to that address is in flight',
     t = await createMailAppOnRedis(env('REDIS_URL'), {
       ses: { client },
       rateLimit: { maxSendRate: 500, burst: 50, perRecipient: false },
+      throttleRetry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 50 },
     });
     // Holds the limiter's reservation: the row is pending and SES has not been called.
     const evaluate = t.redis.eval.bind(t.redis) as (...args: unknown[]) => Promise<unknown>;
     (t.redis as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = async (...args) => {
       await redisGate.pass();
-      return evaluate(...args);
+      const reply = await evaluate(...args);
+      slotGrantedAt = performance.now();
+      return reply;
     };
     mail = t.app.get(MailService);
     feedback = t.app.get(SesFeedbackService);
@@ -79,6 +102,7 @@ describe('a hard bounce or complaint while a send to that address is in flight',
     redisGate.open();
     sesGate.open();
     await t?.close();
+    await proxy?.close();
   });
 
   const notify = (kind: 'Bounce' | 'Complaint', emailAddress: string, sesMessageId = `ses-${randomUUID()}`) =>
@@ -113,28 +137,41 @@ describe('a hard bounce or complaint while a send to that address is in flight',
       )) as Array<{ status: string; ses_called_at: Date | null; history: Array<{ event: string }> }>
     )[0];
 
-  it('in flight: sent once; before the SES call: suppressed; after the feedback: suppressed (property)', async () => {
+  it('a send to that address and others: the bounced address gets it only if its SES call was stamped before the bounce committed, the others exactly once (property)', async () => {
     const seen = new Set<Phase>();
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom<Phase>('before-send', 'waiting-for-slot', 'in-ses-call', 'after-sent', 'race'),
+        fc.constantFrom<Phase>(
+          'before-send',
+          'waiting-for-slot',
+          'in-ses-call',
+          'throttled-call',
+          'after-sent',
+          'race',
+        ),
         fc.constantFrom<'Bounce' | 'Complaint'>('Bounce', 'Complaint'),
         fc.boolean(),
         fc.integer({ min: 0, max: 30 }),
-        async (phase, kind, shout, raceDelayMs) => {
+        fc.integer({ min: 0, max: 2 }),
+        async (phase, kind, shout, raceDelayMs, otherCount) => {
           seen.add(phase);
           const n = randomUUID().slice(0, 8);
           const sentTo = `b-${n}@xn--bcher-kva.example`;
           // SES reports the address as sent; the caller may spell it otherwise.
           const callerSpelling = shout ? `B-${n}@BÜCHER.example` : `b-${n}@bücher.example`;
+          const others = Array.from({ length: otherCount }, (_, i) =>
+            shout ? `O${i}-${n}@Example.COM` : `o${i}-${n}@example.com`,
+          );
           const key = `bounce:${n}`;
-          const send = () => mail.send({ idempotencyKey: key, to: callerSpelling, subject: 'S', text: 'T' });
+          const send = () =>
+            mail.send({ idempotencyKey: key, to: [callerSpelling, ...others], subject: 'S', text: 'T' });
 
           let result: MailSendResult;
-          let sendStartedAfterFeedback = false;
+          /** The bounce committed before the send's stamp started, so SES must not get the address. */
+          let committedBeforeStamp = false;
           if (phase === 'before-send') {
             await notify(kind, sentTo);
-            sendStartedAfterFeedback = true;
+            committedBeforeStamp = true;
             result = await send();
           } else if (phase === 'waiting-for-slot') {
             redisGate.close();
@@ -142,44 +179,58 @@ describe('a hard bounce or complaint while a send to that address is in flight',
             await waitFor('the send to wait for its slot', () => (redisGate.reached > 0 ? true : undefined));
             await expect(ledgerRow(key)).resolves.toMatchObject({ status: 'pending', ses_called_at: null });
             await notify(kind, sentTo);
+            committedBeforeStamp = true;
             redisGate.open();
             result = await pending;
-          } else if (phase === 'in-ses-call') {
+          } else if (phase === 'in-ses-call' || phase === 'throttled-call') {
+            if (phase === 'throttled-call') throttleFirst.add(key);
             sesGate.close();
             const pending = send();
             await waitFor('the SES call to start', () => (sesGate.reached > 0 ? true : undefined));
             await notify(kind, sentTo);
+            // A throttled call delivered nothing; the retry's stamp comes after the bounce committed.
+            committedBeforeStamp = phase === 'throttled-call';
             sesGate.open();
             result = await pending;
           } else if (phase === 'after-sent') {
             result = await send();
             await notify(kind, sentTo);
           } else {
-            let feedbackDoneAt = 0;
+            let feedbackDoneAt = Number.POSITIVE_INFINITY;
             const processing = (async () => {
               await new Promise((resolve) => setTimeout(resolve, raceDelayMs));
               await notify(kind, sentTo);
               feedbackDoneAt = performance.now();
             })();
             await new Promise((resolve) => setTimeout(resolve, 15));
-            const startedAt = performance.now();
+            slotGrantedAt = 0;
             result = await send();
             await processing;
-            sendStartedAfterFeedback = feedbackDoneAt > 0 && feedbackDoneAt < startedAt;
+            // Recorded after the commit and before the slot came back: the stamp started after it.
+            committedBeforeStamp = slotGrantedAt > 0 && feedbackDoneAt < slotGrantedAt;
           }
 
           const emails = await emailsTo(sentTo);
           const row = await ledgerRow(key);
-          // Either SES got it exactly once and the row says sent, or it never did and the row says suppressed.
-          expect(['sent', 'suppressed']).toContain(result.status);
-          expect(row.status).toBe(result.status);
-          expect(emails).toHaveLength(result.status === 'sent' ? 1 : 0);
-          if (sendStartedAfterFeedback) expect(result.status).toBe('suppressed');
-          if (phase === 'waiting-for-slot') {
-            expect(result.status).toBe('suppressed');
-            expect(row.history.map((event) => event.event)).toContain('suppressed-before-ses');
+          const events = row.history.map((event) => event.event);
+          expect(emails.length).toBeLessThanOrEqual(1);
+          if (committedBeforeStamp) expect(emails).toHaveLength(0);
+          if (phase === 'in-ses-call' || phase === 'after-sent') expect(emails).toHaveLength(1);
+          for (const other of others) expect(await emailsTo(other)).toHaveLength(1);
+          if (others.length === 0) {
+            // Either SES got it exactly once and the row says sent, or it never did and the row says suppressed.
+            expect(result.status).toBe(emails.length === 1 ? 'sent' : 'suppressed');
+          } else {
+            expect(result.status).toBe('sent');
+            if (emails.length === 0) {
+              expect(result.suppressedRecipients?.map((a) => a.toLowerCase())).toEqual([sentTo]);
+              if (phase !== 'before-send' && phase !== 'race')
+                expect(events).toContain('recipients-suppressed-before-ses');
+            } else expect(result.suppressedRecipients).toBeUndefined();
           }
-          if (phase === 'in-ses-call' || phase === 'after-sent') expect(result.status).toBe('sent');
+          expect(row.status).toBe(result.status);
+          if (others.length === 0 && (phase === 'waiting-for-slot' || phase === 'throttled-call'))
+            expect(events).toContain('suppressed-before-ses');
 
           // A message queued for that mailbox afterwards, however spelled, is suppressed.
           const next = await mail.send({
@@ -195,20 +246,32 @@ describe('a hard bounce or complaint while a send to that address is in flight',
           });
         },
       ),
-      { seed, numRuns: 30 },
+      {
+        seed,
+        numRuns: 40,
+        // Every phase at least once, alone and with other recipients, whatever the seed.
+        examples: (
+          ['before-send', 'waiting-for-slot', 'in-ses-call', 'throttled-call', 'after-sent', 'race'] as const
+        ).flatMap((phase) => [
+          [phase, 'Bounce', false, 0, 0] as [Phase, 'Bounce', boolean, number, number],
+          [phase, 'Bounce', true, 10, 2] as [Phase, 'Bounce', boolean, number, number],
+        ]),
+      },
     );
-    expect(seen.size).toBeGreaterThanOrEqual(3);
-  }, 120_000);
+    expect(seen.size).toBe(6);
+  }, 180_000);
+
+  /** Sessions of this database waiting for a lock (row or advisory). */
+  const lockWaiters = async () =>
+    Number(
+      (
+        (await t.dataSource.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        )) as Array<{ n: number }>
+      )[0].n,
+    );
 
   it('the stamp before the SES call and the suppression queue on the row lock: whichever commits first decides (property)', async () => {
-    const lockWaiters = async () =>
-      Number(
-        (
-          (await t.dataSource.query(
-            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-          )) as Array<{ n: number }>
-        )[0].n,
-      );
     const orders = new Set<string>();
     await fc.assert(
       fc.asyncProperty(
@@ -269,6 +332,81 @@ describe('a hard bounce or complaint while a send to that address is in flight',
             text: 'T',
           });
           expect(next.status).toBe('suppressed');
+        },
+      ),
+      { seed, numRuns: 10 },
+    );
+    expect(orders.size).toBe(2);
+  }, 120_000);
+
+  it('a send to several recipients and a suppression of one, each held open in its transaction: whichever commits first decides; the others get one copy (property)', async () => {
+    const orders = new Set<string>();
+    const suppressions = t.app.get(MailSuppressionService);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<'stamp-first' | 'suppression-first'>('stamp-first', 'suppression-first'),
+        fc.constantFrom<'Bounce' | 'Complaint'>('Bounce', 'Complaint'),
+        fc.integer({ min: 1, max: 3 }),
+        async (order, kind, otherCount) => {
+          orders.add(order);
+          const n = randomUUID().slice(0, 8);
+          const address = `multi-${n}@example.com`;
+          const others = Array.from({ length: otherCount }, (_, i) => `multi-${n}-o${i}@example.com`);
+          const key = `multi:${n}`;
+          redisGate.close();
+          let settled = false;
+          const sending = mail
+            .send({ idempotencyKey: key, to: [...others, address], subject: 'S', text: 'T' })
+            .finally(() => (settled = true));
+          await waitFor('the send to wait for its slot', () => (redisGate.reached > 0 ? true : undefined));
+          const stalled = (what: string, waiters: number, done: () => boolean) =>
+            waitFor(what, async () => (done() || (await lockWaiters()) >= waiters ? true : undefined));
+
+          const holder = t.dataSource.createQueryRunner();
+          await holder.connect();
+          await holder.startTransaction();
+          let feedbackDone: Promise<unknown> = Promise.resolve();
+          let feedbackFinished = false;
+          let committedBeforeStamp: boolean;
+          try {
+            if (order === 'stamp-first') {
+              // The stamp holds its place on the recipients, then waits for the row the holder locked.
+              await holder.query('SELECT 1 FROM mail_ledger WHERE idempotency_key = $1 FOR UPDATE', [key]);
+              redisGate.open();
+              await stalled('the stamp to wait on the row lock', 1, () => settled);
+              feedbackDone = notify(kind, address).finally(() => (feedbackFinished = true));
+              await stalled('the suppression to wait for the stamp', 2, () => feedbackFinished);
+              // A suppression that committed while the stamp waited must still keep the address out.
+              committedBeforeStamp = feedbackFinished;
+            } else {
+              // The suppression is inserted and not committed when the send's stamp starts.
+              await suppressions.suppress(address, 'manual', { test: 'held' }, holder.manager);
+              redisGate.open();
+              await stalled('the stamp to wait for the suppression', 1, () => settled);
+              committedBeforeStamp = !settled;
+            }
+          } finally {
+            await holder.commitTransaction();
+            await holder.release();
+          }
+          const result = await sending;
+          await feedbackDone;
+
+          const emails = await emailsTo(address);
+          for (const other of others) expect(await emailsTo(other)).toHaveLength(1);
+          expect(result.status).toBe('sent');
+          expect(emails).toHaveLength(committedBeforeStamp ? 0 : 1);
+          // The order each side took: the stamp won the row lock, the suppression waited for it.
+          expect(committedBeforeStamp).toBe(order === 'suppression-first');
+          if (committedBeforeStamp) expect(result.suppressedRecipients).toEqual([address]);
+          const next = await mail.send({
+            idempotencyKey: `${key}:next`,
+            to: [address, others[0]],
+            subject: 'S',
+            text: 'T',
+          });
+          expect(next).toMatchObject({ status: 'sent', suppressedRecipients: [address] });
+          expect(await emailsTo(address)).toHaveLength(emails.length);
         },
       ),
       { seed, numRuns: 10 },

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+import { addressKey } from '../address/mail-address';
 import { queryRows } from '../database/query-rows.util';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import type {
@@ -11,6 +12,7 @@ import type {
   MailLedgerPage,
   MailLedgerStatus,
 } from '../mail.types';
+import { lockAddressKeys } from '../suppression/address-lock.util';
 import type { StoredMailMessage } from './mail-ledger.entity';
 
 /** A raw `mail_ledger` row with its effective status. */
@@ -56,6 +58,17 @@ export type LedgerOutcome =
   | { status: 'failed'; error: string; retryable: boolean }
   | { status: 'unknown'; error: string }
   | { status: 'suppressed'; suppressed: string[] };
+
+/**
+ * What the stamp before an SES call found: `stamped` with the recipients still allowed (and those
+ * suppressed since the send started); `suppressed` when none is left (the row is now `suppressed`
+ * and SES must not be called); `not-owned` when the attempt lost the row (taken over, resent, or
+ * suppressed by a suppression that stopped it).
+ */
+export type SesCallStamp =
+  | { status: 'stamped'; recipients: string[]; suppressed: string[] }
+  | { status: 'suppressed'; suppressed: string[] }
+  | { status: 'not-owned' };
 
 /** The two windows of a pending row, as query parameters `$stale` and `$abandoned` (milliseconds). */
 interface WindowParams {
@@ -152,18 +165,83 @@ export class MailLedgerRepository {
   }
 
   /**
-   * Stamps the attempt owned by `claimToken` as calling SES, right before each call. False: the
-   * row was taken over (or resent) meanwhile, and this attempt must not call SES.
+   * Stamps the attempt owned by `claimToken` as calling SES, right before each call, and re-checks
+   * the suppression list for `recipients` (addresses as they would be sent) in the same
+   * transaction. The stamp takes the shared lock of each recipient (see `lockAddressKeys`) before
+   * it reads the list, so a suppression either committed before and is seen, or waits until this
+   * stamp commits (its SES call is then in flight). Recipients found suppressed are left out (and
+   * recorded in the history); with none left the row is recorded `suppressed` and not stamped.
    */
-  async markSesCall(idempotencyKey: string, claimToken: string): Promise<boolean> {
-    const rows = await queryRows<{ ok: number }>(
-      this.dataSource,
-      `UPDATE mail_ledger SET ses_called_at = now(), updated_at = now()
-        WHERE idempotency_key = $1 AND claim_token = $2 AND status = 'pending'
-        RETURNING 1 AS ok`,
-      [idempotencyKey, claimToken],
+  async markSesCall(
+    idempotencyKey: string,
+    claimToken: string,
+    recipients: readonly string[],
+  ): Promise<SesCallStamp> {
+    const keyOf = new Map(recipients.map((address) => [address, addressKey(address)]));
+    const keys = [...new Set(keyOf.values())];
+    return this.dataSource.transaction(async (db) => {
+      // Bounded: a stamp stuck behind a lock fails (retryable, SES not called) instead of eating the deadline.
+      await db.query(`SELECT set_config('lock_timeout', $1, true)`, [`${this.stampLockTimeoutMs()}ms`]);
+      await lockAddressKeys(db, keys, 'shared');
+      const owned = await queryRows<{ suppressed: string[] }>(
+        db,
+        `SELECT ARRAY(SELECT email FROM mail_suppressions WHERE email = ANY($3::text[])) AS suppressed
+           FROM mail_ledger
+          WHERE idempotency_key = $1 AND claim_token = $2 AND status = 'pending'
+            FOR UPDATE`,
+        [idempotencyKey, claimToken, keys],
+      );
+      if (!owned[0]) return { status: 'not-owned' as const };
+      const blocked = new Set(owned[0].suppressed);
+      const allowed = recipients.filter((address) => !blocked.has(keyOf.get(address) ?? address));
+      const suppressed = recipients.filter((address) => blocked.has(keyOf.get(address) ?? address));
+      if (allowed.length === 0) {
+        await db.query(
+          `UPDATE mail_ledger
+              SET status = 'suppressed', updated_at = now(),
+                  history = history || ${historyEvent(`'event', 'suppressed-before-ses', 'attempt', attempts, 'suppressed', $2::jsonb`)}
+            WHERE idempotency_key = $1`,
+          [idempotencyKey, JSON.stringify(suppressed)],
+        );
+        return { status: 'suppressed' as const, suppressed };
+      }
+      await db.query(
+        `UPDATE mail_ledger
+            SET ses_called_at = now(), updated_at = now(),
+                history = CASE WHEN $2::jsonb IS NULL THEN history
+                               ELSE history || ${historyEvent(
+                                 `'event', 'recipients-suppressed-before-ses', 'attempt', attempts, 'suppressed', $2::jsonb`,
+                               )} END
+          WHERE idempotency_key = $1`,
+        [idempotencyKey, suppressed.length > 0 ? JSON.stringify(suppressed) : null],
+      );
+      return { status: 'stamped' as const, recipients: allowed, suppressed };
+    });
+  }
+
+  /** How long a stamp may wait for a lock: half the SES deadline, so the call keeps the rest. */
+  private stampLockTimeoutMs(): number {
+    return Math.max(1, Math.floor(this.options.sesRequestTimeoutMs / 2));
+  }
+
+  /**
+   * Sends queued for these address keys that have not called SES, and whose every recipient is now
+   * suppressed, become `suppressed` in the caller's transaction (the suppression's): they would
+   * otherwise wait for their slot only to find it out at their stamp. Returns the keys stopped.
+   */
+  async suppressUnsent(db: EntityManager, keys: readonly string[]): Promise<string[]> {
+    const rows = await queryRows<{ idempotency_key: string }>(
+      db,
+      `UPDATE mail_ledger l
+          SET status = 'suppressed', updated_at = now(),
+              history = history || ${historyEvent(`'event', 'suppressed-before-ses', 'attempt', attempts, 'suppressed', message->'to'`)}
+        WHERE status = 'pending' AND ses_called_at IS NULL AND recipients && $1::text[]
+          AND NOT EXISTS (SELECT 1 FROM unnest(l.recipients) AS r(email)
+                           WHERE NOT EXISTS (SELECT 1 FROM mail_suppressions s WHERE s.email = r.email))
+        RETURNING idempotency_key`,
+      [keys],
     );
-    return rows.length > 0;
+    return rows.map((row) => row.idempotency_key);
   }
 
   /**

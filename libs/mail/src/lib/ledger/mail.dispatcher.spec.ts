@@ -4,7 +4,7 @@ import type { MailRateLimiter, RateReservation } from '../rate-limit/mail-rate.l
 import { SesDeadlineError, type SesTransport, type TransportMail } from '../ses/ses.transport';
 import type { ResolvedMailOptions } from '../mail.options';
 import { MailDispatcher } from './mail.dispatcher';
-import type { LedgerOutcome, LedgerRow, MailLedgerRepository } from './mail-ledger.repository';
+import type { LedgerOutcome, LedgerRow, MailLedgerRepository, SesCallStamp } from './mail-ledger.repository';
 
 const row = {
   idempotency_key: 'digest:1',
@@ -23,10 +23,12 @@ function setup(sendImpl: (mail: TransportMail) => Promise<string>, slot: Partial
   const outcomes: LedgerOutcome[] = [];
   const stamps: string[] = [];
   const repository = {
-    markSesCall: jest.fn(async (key: string) => {
-      stamps.push(key);
-      return true;
-    }),
+    markSesCall: jest.fn(
+      async (key: string, _token: string, recipients: readonly string[]): Promise<SesCallStamp> => {
+        stamps.push(key);
+        return { status: 'stamped', recipients: [...recipients], suppressed: [] };
+      },
+    ),
     complete: jest.fn(async (_key: string, _token: string, outcome: LedgerOutcome) => {
       outcomes.push(outcome);
       return true;
@@ -66,13 +68,13 @@ describe('MailDispatcher', () => {
     const result = await dispatcher.deliver(row, ['a@example.com'], []);
     expect(result).toMatchObject({ status: 'sent', ledgerStatus: 'sent', sesMessageId: 'ses-1' });
     expect(transport.send).toHaveBeenCalledTimes(3);
-    expect(repository.markSesCall).toHaveBeenCalledWith('digest:1', 'token-1');
+    expect(repository.markSesCall).toHaveBeenCalledWith('digest:1', 'token-1', ['a@example.com']);
     expect(outcomes).toEqual([{ status: 'sent', sesMessageId: 'ses-1' }]);
   });
 
   it('does not call SES when the row was taken over before the call, and reports the new attempt in flight', async () => {
     const { dispatcher, outcomes, transport, repository } = setup(async () => 'ses-1');
-    repository.markSesCall.mockResolvedValueOnce(false);
+    repository.markSesCall.mockResolvedValueOnce({ status: 'not-owned' });
     const result = await dispatcher.deliver(row, ['a@example.com'], []);
     expect(transport.send).not.toHaveBeenCalled();
     expect(outcomes).toEqual([]);
@@ -99,7 +101,7 @@ describe('MailDispatcher', () => {
     const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
     repository.markSesCall.mockImplementationOnce(async () => {
       clock.mockReturnValue(now + 15_000);
-      return true;
+      return { status: 'stamped', recipients: ['a@example.com'], suppressed: [] };
     });
     const result = await dispatcher.deliver(row, ['a@example.com'], []);
     clock.mockRestore();
@@ -237,5 +239,64 @@ describe('MailDispatcher', () => {
     const result = await dispatcher.deliver(row, ['b@example.com'], ['a@example.com']);
     expect(transport.send.mock.calls[0][0].to).toEqual(['b@example.com']);
     expect(result.suppressedRecipients).toEqual(['a@example.com']);
+  });
+
+  it('re-checks suppression at every stamp: a retry after throttling leaves out a recipient suppressed meanwhile', async () => {
+    let calls = 0;
+    const { dispatcher, transport, repository } = setup(async () => {
+      calls++;
+      if (calls === 1) throw throttled();
+      return 'ses-3';
+    });
+    repository.markSesCall
+      .mockResolvedValueOnce({
+        status: 'stamped',
+        recipients: ['a@example.com', 'b@example.com'],
+        suppressed: [],
+      })
+      .mockResolvedValueOnce({
+        status: 'stamped',
+        recipients: ['b@example.com'],
+        suppressed: ['a@example.com'],
+      });
+    const result = await dispatcher.deliver(row, ['a@example.com', 'b@example.com'], ['c@example.com']);
+    expect(transport.send.mock.calls.map((call) => call[0].to)).toEqual([
+      ['a@example.com', 'b@example.com'],
+      ['b@example.com'],
+    ]);
+    expect(repository.markSesCall.mock.calls[1][2]).toEqual(['a@example.com', 'b@example.com']);
+    expect(result).toMatchObject({
+      status: 'sent',
+      sesMessageId: 'ses-3',
+      suppressedRecipients: ['c@example.com', 'a@example.com'],
+    });
+  });
+
+  it('does not call SES when the stamp finds every recipient suppressed, and answers suppressed', async () => {
+    const { dispatcher, transport, outcomes, repository } = setup(async () => 'ses-4');
+    repository.markSesCall.mockResolvedValueOnce({ status: 'suppressed', suppressed: ['a@example.com'] });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).not.toHaveBeenCalled();
+    expect(outcomes).toEqual([]);
+    expect(result).toMatchObject({
+      status: 'suppressed',
+      ledgerStatus: 'suppressed',
+      suppressedRecipients: ['a@example.com'],
+    });
+  });
+
+  it('answers suppressed when a suppression stopped this attempt before its stamp', async () => {
+    const { dispatcher, transport, repository } = setup(async () => 'ses-5');
+    repository.markSesCall.mockResolvedValueOnce({ status: 'not-owned' });
+    repository.find.mockResolvedValueOnce({
+      ...row,
+      status: 'suppressed',
+      effective_status: 'suppressed',
+      pending_for_ms: null,
+      attempts: 1,
+    } as never);
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    expect(transport.send).not.toHaveBeenCalled();
+    expect(result).toMatchObject({ status: 'suppressed', ledgerStatus: 'suppressed' });
   });
 });

@@ -5,13 +5,19 @@ import type { MailSendResult } from '../mail.types';
 import { MailRateLimiter, type RateReservation } from '../rate-limit/mail-rate.limiter';
 import { classifySesError, describeSesError, isRetryableSesErrorKind } from '../ses/ses-error.classifier';
 import { SesTransport } from '../ses/ses.transport';
-import { type LedgerOutcome, type LedgerRow, MailLedgerRepository } from './mail-ledger.repository';
+import {
+  type LedgerOutcome,
+  type LedgerRow,
+  MailLedgerRepository,
+  type SesCallStamp,
+} from './mail-ledger.repository';
 
 /**
  * Delivers a claimed ledger row: waits for a rate-limit slot, stamps the row right before each SES
- * call (only while it still holds the row's claim token), calls SES under a hard deadline (retrying
- * only throttling, which SES certainly refused), and records the outcome (see `SesErrorKind`; a call
- * that hit its deadline is `unknown`). Internal to the module.
+ * call (only while it still holds the row's claim token, re-checking the suppression list: each
+ * call goes only to recipients not suppressed when it was stamped), calls SES under a hard deadline
+ * (retrying only throttling, which SES certainly refused), and records the outcome (see
+ * `SesErrorKind`; a call that hit its deadline is `unknown`). Internal to the module.
  */
 @Injectable()
 export class MailDispatcher {
@@ -27,7 +33,7 @@ export class MailDispatcher {
   /** `recipients`: the row's addresses minus suppressed ones (never empty). */
   async deliver(row: LedgerRow, recipients: string[], suppressed: string[]): Promise<MailSendResult> {
     const idempotencyKey = row.idempotency_key;
-    const base = {
+    let base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'> = {
       idempotencyKey,
       attempts: row.attempts,
       suppressedRecipients: suppressed.length > 0 ? suppressed : undefined,
@@ -52,20 +58,32 @@ export class MailDispatcher {
     }
 
     const { maxAttempts, baseDelayMs, maxDelayMs } = this.options.throttleRetry;
-    const sent = { ...base, slotAt: slot.slotAt };
+    let to = recipients;
     for (let attempt = 1; ; attempt++) {
       // The deadline starts before the stamp, so the call ends (aborted at the latest) no later than
       // `ses_called_at` + the request timeout, and the stale window (longer) never sees it open.
       const deadlineAt = Date.now() + this.options.sesRequestTimeoutMs;
-      let stamped: boolean;
+      let stamp: SesCallStamp;
       try {
-        stamped = await this.repository.markSesCall(idempotencyKey, row.claim_token);
+        stamp = await this.repository.markSesCall(idempotencyKey, row.claim_token, to);
       } catch (error) {
         const description = `could not stamp the SES call: ${(error as Error).message}`;
         this.logger.error({ msg: 'mail not sent: ledger unavailable', idempotencyKey, error: description });
         return this.finish(row, base, { status: 'failed', error: description, retryable: true });
       }
-      if (!stamped) return this.takenOver(row, base);
+      if (stamp.status === 'not-owned') return this.takenOver(row, base);
+      if (stamp.suppressed.length > 0) {
+        base = { ...base, suppressedRecipients: [...(base.suppressedRecipients ?? []), ...stamp.suppressed] };
+        this.logger.log({
+          msg: 'recipients suppressed while the mail waited to be sent; left out',
+          idempotencyKey,
+          suppressedCount: stamp.suppressed.length,
+          remaining: stamp.status === 'stamped' ? stamp.recipients.length : 0,
+        });
+      }
+      if (stamp.status === 'suppressed') return this.suppressed(row, base);
+      to = stamp.recipients;
+      const sent = { ...base, slotAt: slot.slotAt };
       const deadlineMs = deadlineAt - Date.now();
       if (deadlineMs <= 0) {
         const error = `the ledger stamp took longer than the ${this.options.sesRequestTimeoutMs} ms SES deadline; SES was not called`;
@@ -73,7 +91,7 @@ export class MailDispatcher {
         return this.finish(row, sent, { status: 'failed', error, retryable: true });
       }
       try {
-        const sesMessageId = await this.transport.send({ ...row.message, to: recipients }, deadlineMs);
+        const sesMessageId = await this.transport.send({ ...row.message, to }, deadlineMs);
         this.logger.log({ msg: 'mail sent', idempotencyKey, sesMessageId, attempt: row.attempts });
         return this.finish(row, sent, { status: 'sent', sesMessageId });
       } catch (error) {
@@ -109,12 +127,32 @@ export class MailDispatcher {
     }
   }
 
-  /** Another sender took the row over before this one called SES: nothing was sent here. */
+  /** Every recipient was suppressed before SES was called; the row records it. */
+  private suppressed(
+    row: LedgerRow,
+    base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'>,
+  ): MailSendResult {
+    this.logger.log({ msg: 'mail suppressed before SES was called', idempotencyKey: row.idempotency_key });
+    return {
+      ...base,
+      status: 'suppressed',
+      ledgerStatus: 'suppressed',
+      suppressedRecipients: base.suppressedRecipients ?? row.message.to,
+    };
+  }
+
+  /**
+   * The attempt lost the row before it called SES: another sender took it over (nothing was sent
+   * here), or a suppression of every recipient stopped this very attempt (`suppressed`).
+   */
   private async takenOver(
     row: LedgerRow,
     base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'>,
   ): Promise<MailSendResult> {
     const current = await this.repository.find(row.idempotency_key);
+    if (current?.status === 'suppressed' && current.claim_token === row.claim_token) {
+      return this.suppressed(row, { ...base, suppressedRecipients: row.message.to });
+    }
     this.logger.warn({
       msg: 'mail not sent: the row was taken over before this sender called SES',
       idempotencyKey: row.idempotency_key,

@@ -1,9 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { queryRows } from '../database/query-rows.util';
-import { normalizeAddress } from '../headers/mail-message.builder';
 import { MailLedgerRepository } from '../ledger/mail-ledger.repository';
 import { MailSuppressionService } from '../suppression/mail-suppression.service';
 import type { SnsMessage } from './sns-signature.verifier';
@@ -80,17 +79,16 @@ export class SesFeedbackService {
       if (receipt.length === 0) return { status: 'duplicate', notificationType: type, suppressed: [] };
 
       const sesMessageId = notification?.mail?.messageId;
-      const suppressed: string[] = [];
+      let suppressed: string[] = [];
+      let stopped: string[] = [];
       if (type === 'Bounce' && notification?.bounce) {
         const bounce = notification.bounce;
         const permanent = bounce.bounceType === 'Permanent';
         if (permanent) {
-          for (const recipient of bounce.bouncedRecipients) {
-            const email = normalizeAddress(recipient.emailAddress);
-            await this.suppressions.suppress(
-              email,
-              'bounce',
-              {
+          ({ emails: suppressed, stoppedKeys: stopped } = await this.suppressions.suppressAll(
+            bounce.bouncedRecipients.map((recipient) => ({
+              email: recipient.emailAddress,
+              detail: {
                 bounceType: bounce.bounceType,
                 bounceSubType: bounce.bounceSubType,
                 diagnosticCode: recipient.diagnosticCode,
@@ -98,10 +96,10 @@ export class SesFeedbackService {
                 snsMessageId: message.MessageId,
                 sesMessageId,
               },
-              db,
-            );
-            suppressed.push(email);
-          }
+            })),
+            'bounce',
+            db,
+          ));
         }
         if (sesMessageId) {
           const detail = `${bounce.bounceType}/${bounce.bounceSubType ?? '-'}`;
@@ -109,21 +107,19 @@ export class SesFeedbackService {
         }
       } else if (type === 'Complaint' && notification?.complaint) {
         const complaint = notification.complaint;
-        for (const recipient of complaint.complainedRecipients) {
-          const email = normalizeAddress(recipient.emailAddress);
-          await this.suppressions.suppress(
-            email,
-            'complaint',
-            {
+        ({ emails: suppressed, stoppedKeys: stopped } = await this.suppressions.suppressAll(
+          complaint.complainedRecipients.map((recipient) => ({
+            email: recipient.emailAddress,
+            detail: {
               complaintFeedbackType: complaint.complaintFeedbackType,
               feedbackId: complaint.feedbackId,
               snsMessageId: message.MessageId,
               sesMessageId,
             },
-            db,
-          );
-          suppressed.push(email);
-        }
+          })),
+          'complaint',
+          db,
+        ));
         if (sesMessageId)
           await this.ledger.recordDelivery(db, sesMessageId, 'complained', complaint.complaintFeedbackType);
       } else if (type === 'Delivery' && sesMessageId) {
@@ -135,7 +131,6 @@ export class SesFeedbackService {
         });
         return { status: 'ignored', notificationType: type, suppressed };
       }
-      const stopped = suppressed.length > 0 ? await this.suppressUnsent(db, suppressed) : [];
       this.logger.log({
         msg: 'SES feedback processed',
         notificationType: type,
@@ -146,28 +141,5 @@ export class SesFeedbackService {
       });
       return { status: 'processed', notificationType: type, suppressed };
     });
-  }
-
-  /**
-   * Sends to these addresses that are queued but have not called SES (waiting for a rate-limit
-   * slot) would go out after the suppression: their rows become `suppressed` in this transaction,
-   * when every recipient of the row is now suppressed. The waiting sender's stamp before its SES
-   * call needs the row `pending`, so it does not call SES (row locks order the two: a stamp that
-   * won stays, and its call is in flight). Returns the keys stopped.
-   */
-  private async suppressUnsent(db: EntityManager, keys: string[]): Promise<string[]> {
-    const rows = await queryRows<{ idempotency_key: string }>(
-      db,
-      `UPDATE mail_ledger l
-          SET status = 'suppressed', updated_at = now(),
-              history = history || jsonb_build_array(jsonb_build_object(
-                'at', now(), 'event', 'suppressed-before-ses', 'attempt', attempts, 'suppressed', message->'to'))
-        WHERE status = 'pending' AND ses_called_at IS NULL AND recipients && $1::text[]
-          AND NOT EXISTS (SELECT 1 FROM unnest(l.recipients) AS r(email)
-                           WHERE NOT EXISTS (SELECT 1 FROM mail_suppressions s WHERE s.email = r.email))
-        RETURNING idempotency_key`,
-      [keys],
-    );
-    return rows.map((row) => row.idempotency_key);
   }
 }

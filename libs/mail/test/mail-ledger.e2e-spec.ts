@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { MessageRejected } from '@aws-sdk/client-sesv2';
 import { waitFor } from '@once/testing';
+import fc from 'fast-check';
 import {
   MailLedgerService,
   MailResendNotAllowedError,
@@ -169,6 +170,51 @@ describe('send ledger (Postgres + SES emulator)', () => {
 
     const failedOnly = await ledger.list({ recipient: to, status: 'failed' });
     expect(failedOnly.items).toEqual([]);
+  });
+
+  it('lists by recipient under any spelling of the mailbox: case, IDN or punycode domain, display name (property)', async () => {
+    const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`mail-ledger.e2e recipient spellings: fast-check seed ${seed} (rerun with FC_SEED=${seed})`);
+    const spelling = fc.record({
+      upperLocal: fc.boolean(),
+      domain: fc.constantFrom(
+        'bücher.example',
+        'BÜCHER.Example',
+        'xn--bcher-kva.example',
+        'XN--BCHER-KVA.EXAMPLE',
+      ),
+      name: fc.constantFrom(undefined, 'Ann', '"Ann, Reader"'),
+      pad: fc.boolean(),
+    });
+    const spell = (
+      local: string,
+      s: { upperLocal: boolean; domain: string; name?: string; pad: boolean },
+    ) => {
+      const address = `${s.upperLocal ? local.toUpperCase() : local}@${s.domain}`;
+      const mailbox = s.name ? `${s.name} <${address}>` : address;
+      return s.pad ? `  ${mailbox} ` : mailbox;
+    };
+    await fc.assert(
+      fc.asyncProperty(spelling, spelling, async (sentAs, askedAs) => {
+        const local = `ann-${randomUUID().slice(0, 8)}`;
+        const key = uniqueKey('spelling');
+        const sent = await mail.send(digest(spell(local, { ...sentAs, name: undefined, pad: false }), key));
+        expect(sent.status).toBe('sent');
+        const page = await ledger.list({ recipient: spell(local, askedAs) });
+        expect(page.items.map((item) => item.idempotencyKey)).toEqual([key]);
+        expect(page.items[0].recipients).toEqual([`${local}@xn--bcher-kva.example`]);
+      }),
+      { seed, numRuns: 15 },
+    );
+  });
+
+  it('lists by recipient rows stored before addresses were normalized (plain lower-case)', async () => {
+    const local = `old-${randomUUID().slice(0, 8)}`;
+    const input = digest(`${local}@xn--bcher-kva.example`);
+    const row = unsentRow(input);
+    await t.app.get(MailLedgerRepository).claim({ ...row, recipients: [`${local}@bücher.example`] });
+    const page = await ledger.list({ recipient: `${local.toUpperCase()}@BÜCHER.example` });
+    expect(page.items.map((item) => item.idempotencyKey)).toEqual([input.idempotencyKey]);
   });
 });
 

@@ -173,7 +173,8 @@ function uniqueRecipients(addresses: NormalizedAddress[]): NormalizedAddress[] {
 }
 
 /**
- * The comparison key suppression, rate-limit and ledger lookups use: the address lower-cased with
- * its domain in ASCII (display names dropped). See {@link addressKey}.
+ * The comparison key suppression, rate-limit and ledger lookups use: {@link addressKey} itself (one
+ * normalization for the whole library).
+ * @deprecated Import `addressKey` from `address/mail-address`; this alias goes once nothing uses it.
  */
 export const normalizeAddress = addressKey;

@@ -376,8 +376,9 @@ export class MailLedgerRepository {
       where.push(`status = $${params.length}`);
     }
     if (query.recipient) {
-      params.push(query.recipient.trim().toLowerCase());
-      where.push(`$${params.length} = ANY(recipients)`);
+      // The key every lookup uses, and the plain lower-cased form rows written before it used.
+      params.push([...new Set([addressKey(query.recipient), query.recipient.trim().toLowerCase()])]);
+      where.push(`recipients && $${params.length}::text[]`);
     }
     if (query.cursor) {
       const cursor = decodeCursor(query.cursor);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { normalizeAddress } from '../headers/mail-message.builder';
+import { addressKey } from '../address/mail-address';
 import { MailResendNotAllowedError } from '../mail.errors';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import type {
@@ -69,8 +69,8 @@ export class MailLedgerService {
     this.logger.warn({ msg: 'mail resend requested', idempotencyKey, actor, attempt: row.attempts });
 
     const suppressedSet = await this.suppressions.findSuppressed(row.message.to);
-    const suppressed = row.message.to.filter((address) => suppressedSet.has(normalizeAddress(address)));
-    const recipients = row.message.to.filter((address) => !suppressedSet.has(normalizeAddress(address)));
+    const suppressed = row.message.to.filter((address) => suppressedSet.has(addressKey(address)));
+    const recipients = row.message.to.filter((address) => !suppressedSet.has(addressKey(address)));
     if (recipients.length === 0) {
       await this.repository.complete(idempotencyKey, token, { status: 'suppressed', suppressed });
       return {

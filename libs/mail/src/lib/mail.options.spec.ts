@@ -102,4 +102,61 @@ describe('resolveMailOptions', () => {
       resolveMailOptions({ ses: { region: 'x' }, redis: {} as never, defaultFrom: 'a@b.io' }),
     ).toThrow(/redis/);
   });
+
+  describe('From mailboxes are parsed at boot, as a send would', () => {
+    const base = { ses: { region: 'us-east-1' }, redis, defaultFrom: 'Once <digest@once.example>' };
+    const admin = { recipients: ['ops@once.example'], appName: 'api', appVersion: '1' };
+
+    it.each([
+      ['two mailboxes', 'a@once.example, b@once.example'],
+      ['a header injection', 'Once <digest@once.example>\r\nBcc: all@evil.example'],
+      ['a line separator', 'Once\u2028 <digest@once.example>'],
+      ['an unquoted special in the name', 'Once, Inc <digest@once.example>'],
+      ['no domain', 'digest@'],
+      ['a bidi override', 'Once \u202e <digest@once.example>'],
+      ['an IP literal', 'digest@[127.0.0.1]'],
+    ])('refuses a defaultFrom with %s, naming the option', (_label, from) => {
+      expect(() => resolveMailOptions({ ...base, defaultFrom: from })).toThrow(
+        /Invalid MailModule options:[\s\S]*- defaultFrom: /,
+      );
+    });
+
+    it('refuses a bad adminErrors.from, naming the option', () => {
+      expect(() =>
+        resolveMailOptions({ ...base, adminErrors: { ...admin, from: 'Ops <ops@once.example> x' } }),
+      ).toThrow(/- adminErrors\.from: /);
+    });
+
+    it('refuses admin recipients a send would refuse, naming each', () => {
+      expect(() =>
+        resolveMailOptions({
+          ...base,
+          adminErrors: { ...admin, recipients: ['ops@once.example', 'ops@localhost'] },
+        }),
+      ).toThrow(/- adminErrors\.recipients\.1: /);
+    });
+
+    it('names every bad From at once', () => {
+      expect(() =>
+        resolveMailOptions({ ...base, defaultFrom: 'nobody', adminErrors: { ...admin, from: 'a@b@c' } }),
+      ).toThrow(/defaultFrom[\s\S]*adminErrors\.from/);
+    });
+
+    it('accepts display names, quoted names, RFC 2047-worthy names and IDN domains', () => {
+      for (const from of [
+        'digest@once.example',
+        'Once Digest <digest@once.example>',
+        '"Once, Inc" <digest@once.example>',
+        'Ünïcødé Once <digest@bücher.example>',
+      ]) {
+        expect(
+          resolveMailOptions({
+            ...base,
+            defaultFrom: from,
+            adminErrors: { ...admin, from, recipients: ['ops@bücher.example'] },
+          }).defaultFrom,
+        ).toBe(from);
+      }
+    });
+  });
 });

@@ -2,6 +2,7 @@ import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type Redis from 'ioredis';
 import { z } from 'zod';
+import { AddressSyntaxError, parseAddress, parseMailbox } from './address/mail-address';
 
 /** Injection token of the resolved {@link MailModuleOptions}. */
 export const MAIL_OPTIONS = Symbol('MAIL_OPTIONS');
@@ -121,12 +122,22 @@ export interface MailModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> 
 
 const positiveInt = z.number().int().positive();
 
+/** A string a send would accept from `parse` (the address parsers), else an issue on its field. */
+const parsedBy = (parse: (value: string) => unknown) =>
+  z.string().superRefine((value, ctx) => {
+    try {
+      parse(value);
+    } catch (error) {
+      if (!(error instanceof AddressSyntaxError)) throw error;
+      ctx.addIssue({ code: 'custom', message: error.message });
+    }
+  });
+/** A From option: one mailbox, as `MailService` parses it for every send. */
+const fromMailbox = parsedBy(parseMailbox);
+
 const scalarOptionsSchema = z.object({
   redisKeyPrefix: z.string().default('once:mail:'),
-  defaultFrom: z
-    .string()
-    .min(3)
-    .regex(/^[^\r\n]+$/, 'must be one line'),
+  defaultFrom: fromMailbox,
   configurationSetName: z.string().min(1).optional(),
   staleAfterMs: positiveInt.optional(),
   abandonedAfterMs: positiveInt.optional(),
@@ -150,8 +161,8 @@ const scalarOptionsSchema = z.object({
     .prefault({}),
   adminErrors: z
     .object({
-      recipients: z.array(z.email()).min(1).max(50),
-      from: z.string().min(3).optional(),
+      recipients: z.array(parsedBy(parseAddress)).min(1).max(50),
+      from: fromMailbox.optional(),
       appName: z.string().min(1),
       appVersion: z.string().min(1),
       environment: z.string().optional(),

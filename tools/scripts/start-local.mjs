@@ -11,7 +11,8 @@ const local = {
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   DATABASE_URL: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-  // A fresh slot every minute, so a newcomer sees digests arrive without waiting for 07:00.
+  // A slot every minute, so a newcomer sees today's digest arrive without waiting for 07:00 (later
+  // fires of the same day are duplicates: one digest per period). The api gets it too (triggers).
   DIGEST_CRON: process.env.DIGEST_CRON ?? '0 * * * * *',
   PORT: process.env.PORT ?? '3000',
   ADMIN_EMAILS: process.env.ADMIN_EMAILS ?? 'admins@once.local',
@@ -63,6 +64,6 @@ for (const app of ['api', 'worker', 'scheduler']) {
   children.push(child);
 }
 console.log(
-  `start: api http://127.0.0.1:${local.PORT}/health; a digest fires at every minute (DIGEST_CRON=${local.DIGEST_CRON});` +
+  `start: api http://127.0.0.1:${local.PORT}/health; today's digest goes out at the next minute (DIGEST_CRON=${local.DIGEST_CRON}, one per day);` +
     ` mail appears at ${emulators.sesEndpoint}/ (JSON at /store). Ctrl-C to stop.`,
 );

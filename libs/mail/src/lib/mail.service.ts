@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { normalizeAddress, prepareMail } from './headers/mail-message.builder';
+import { addressKey } from './address/mail-address';
+import { prepareMail } from './headers/mail-message.builder';
 import { MailDispatcher } from './ledger/mail.dispatcher';
 import { type LedgerRow, MailLedgerRepository } from './ledger/mail-ledger.repository';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from './mail.options';
@@ -84,8 +85,8 @@ export class MailService {
   /** Sends a row's stored message (what its key was first sent with), minus recipients suppressed since. */
   private async deliverStored(row: LedgerRow): Promise<MailSendResult> {
     const suppressedSet = await this.suppressions.findSuppressed(row.message.to);
-    const suppressed = row.message.to.filter((address) => suppressedSet.has(normalizeAddress(address)));
-    const recipients = row.message.to.filter((address) => !suppressedSet.has(normalizeAddress(address)));
+    const suppressed = row.message.to.filter((address) => suppressedSet.has(addressKey(address)));
+    const recipients = row.message.to.filter((address) => !suppressedSet.has(addressKey(address)));
     if (recipients.length === 0) {
       await this.repository.complete(row.idempotency_key, row.claim_token, {
         status: 'suppressed',

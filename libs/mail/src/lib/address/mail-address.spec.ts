@@ -72,6 +72,14 @@ describe('parseAddress', () => {
   });
 });
 
+describe('addressKey', () => {
+  it('lower-cases, unwraps display names and sends IDN domains in ASCII', () => {
+    expect(addressKey(' Ada <ADA@Example.COM>')).toBe('ada@example.com');
+    expect(addressKey('Bob@Example.com')).toBe('bob@example.com');
+    expect(addressKey('Ann@Bücher.DE')).toBe('ann@xn--bcher-kva.de');
+  });
+});
+
 describe('parseMailbox', () => {
   it('quotes or encodes display names and keeps one mailbox', () => {
     expect(parseMailbox('Once <digest@once.example>').header).toBe('Once <digest@once.example>');

@@ -1,5 +1,5 @@
 import { MailValidationError } from '../mail.errors';
-import { IDEMPOTENCY_KEY_HEADER, normalizeAddress, prepareMail } from './mail-message.builder';
+import { IDEMPOTENCY_KEY_HEADER, prepareMail } from './mail-message.builder';
 
 const base = {
   idempotencyKey: 'digest:2026-11-22:user:42',
@@ -104,13 +104,5 @@ describe('recipients', () => {
     expect(error.fields).toEqual(['to.1']);
     expect(error.getStatus()).toBe(400);
     expect(error.message).toContain('hostname');
-  });
-});
-
-describe('normalizeAddress', () => {
-  it('lower-cases and unwraps display names', () => {
-    expect(normalizeAddress(' Ada <ADA@Example.COM>')).toBe('ada@example.com');
-    expect(normalizeAddress('Bob@Example.com')).toBe('bob@example.com');
-    expect(normalizeAddress('Ann@Bücher.DE')).toBe('ann@xn--bcher-kva.de');
   });
 });

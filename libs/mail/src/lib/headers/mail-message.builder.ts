@@ -4,7 +4,6 @@ import { MailValidationError } from '../mail.errors';
 import type { SendMailInput } from '../mail.types';
 import {
   AddressSyntaxError,
-  addressKey,
   forbiddenHeaderChar,
   type NormalizedAddress,
   parseAddress,
@@ -171,10 +170,3 @@ function uniqueRecipients(addresses: NormalizedAddress[]): NormalizedAddress[] {
   for (const address of addresses) if (!seen.has(address.key)) seen.set(address.key, address);
   return [...seen.values()];
 }
-
-/**
- * The comparison key suppression, rate-limit and ledger lookups use: {@link addressKey} itself (one
- * normalization for the whole library).
- * @deprecated Import `addressKey` from `address/mail-address`; this alias goes once nothing uses it.
- */
-export const normalizeAddress = addressKey;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { normalizeAddress } from '../headers/mail-message.builder';
+import { addressKey } from '../address/mail-address';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import { SesTransport } from '../ses/ses.transport';
 import { currentLocalFallback, type LocalFallbackBudget, redisCall } from './local-fallback.budget';
@@ -113,7 +113,7 @@ export class MailRateLimiter {
     if (rateLimit.perRecipient) {
       recipientInterval = Math.ceil(rateLimit.perRecipient.windowMs / rateLimit.perRecipient.limit);
       recipientBurst = rateLimit.perRecipient.limit;
-      for (const recipient of new Set(recipients.map(normalizeAddress))) {
+      for (const recipient of new Set(recipients.map(addressKey))) {
         keys.push(
           `${redisKeyPrefix}rate:rcpt:${createHash('sha256').update(recipient).digest('hex').slice(0, 32)}`,
         );

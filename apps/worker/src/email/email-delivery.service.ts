@@ -99,7 +99,7 @@ export class EmailDeliveryService {
         subject: email.subject,
         text: email.text,
         listUnsubscribe: {
-          mailto: `mailto:unsubscribe@once.local?subject=unsubscribe%20${email.userId ?? email.to}`,
+          mailto: `mailto:unsubscribe@once.local?subject=unsubscribe%20${encodeURIComponent(email.userId ?? email.to)}`,
         },
       },
       { takeOverUnsent: this.config.DEDUP_ENABLED },

@@ -1,5 +1,12 @@
 import fc from 'fast-check';
-import { addressKey, AddressSyntaxError, parseAddress, parseMailbox, unsubscribeUrl } from './mail-address';
+import {
+  addressKey,
+  AddressSyntaxError,
+  parseAddress,
+  parseMailbox,
+  unsubscribeMailto,
+  unsubscribeUrl,
+} from './mail-address';
 
 const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`mail-address.spec: fast-check seed ${seed} (rerun with FC_SEED=${seed})`);
@@ -100,6 +107,53 @@ describe('parseMailbox', () => {
     expect(refused(() => parseMailbox('Once\u2028Bcc: x@evil.io <a@once.example>'))).toContain('U+2028');
     expect(refused(() => parseMailbox('Once\u202e <a@once.example>'))).toContain('bidi');
     expect(refused(() => parseMailbox('"Once" x <a@once.example>'))).toContain('after the quoted');
+  });
+
+  it('refuses look-alikes of "@", "<", ">" and invisible format characters in the display name', () => {
+    for (const name of [
+      '"ceo\uff20once.example"',
+      'ceo\ufe6bonce.example',
+      'Once \uff1cceo@once.example\uff1e',
+      'Once \ufe64x\ufe65',
+    ])
+      expect(refused(() => parseMailbox(`${name} <evil@x.io>`))).toContain('display name');
+    for (const char of ['\u200b', '\u2060', '\ufeff', '\u00ad', '\u200d', '\u2061'])
+      expect(refused(() => parseMailbox(`On${char}ce <a@once.example>`))).toContain('format character');
+    // Other fullwidth letters are just a name.
+    expect(parseMailbox('\uff2f\uff4e\uff43\uff45 <a@once.example>').displayName).toBe(
+      '\uff2f\uff4e\uff43\uff45',
+    );
+  });
+});
+
+describe('unsubscribeMailto', () => {
+  it('keeps one recipient and subject/body fields', () => {
+    expect(unsubscribeMailto('Unsub@Once.Example')).toBe('mailto:Unsub@once.example');
+    expect(unsubscribeMailto('mailto:u@once.example?subject=unsubscribe%20a%40b.c&BODY=x')).toBe(
+      'mailto:u@once.example?subject=unsubscribe%20a%40b.c&BODY=x',
+    );
+    // RFC 6068 reserved atext is percent-encoded, so the address decodes back to itself.
+    expect(unsubscribeMailto('a%2Cb#c@once.example')).toBe('mailto:a%252Cb%23c@once.example');
+  });
+
+  it('refuses hfields that add recipients and percent-encoded controls', () => {
+    for (const query of [
+      '?to=evil@x.io',
+      '?cc=evil@x.io',
+      '?subject=x&bcc=evil@x.io',
+      '?%74o=evil@x.io',
+      '?BCC=evil@x.io',
+      '?subject',
+      '?subject=x&',
+      '?',
+    ])
+      expect(refused(() => unsubscribeMailto(`mailto:u@once.example${query}`))).toContain('subject=');
+    for (const value of ['%0d%0aBcc:%20evil@x.io', '%0A', '%00', '%7f', '%c2%85', '%E2%80%A8', '%e2%80%a9'])
+      expect(refused(() => unsubscribeMailto(`mailto:u@once.example?subject=${value}`))).toContain(
+        'percent-decoded',
+      );
+    expect(refused(() => unsubscribeMailto('mailto:u@once.example?subject=%ff'))).toContain('UTF-8');
+    expect(refused(() => unsubscribeMailto('mailto:u@once.example,evil@x.io'))).toBeTruthy();
   });
 });
 

@@ -60,6 +60,8 @@ const describeChar = (code: number) =>
 
 /** Bidi embeddings, overrides and isolates: they reorder what a mail client shows. */
 const BIDI_CONTROL = /[\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+/** Format characters (zero-width space, word joiner, soft hyphen, BOM…): invisible in a mail client. */
+const FORMAT_CHAR = /\p{Cf}/u;
 
 /**
  * A domain in lower-case ASCII (IDN labels to punycode, via the WHATWG `domainToASCII`), or an error
@@ -125,13 +127,20 @@ const PHRASE_ATOMS = new RegExp(`^[${ATEXT}]+( [${ATEXT}]+)*$`);
  * Parses a From value: `address`, `Name <address>` or `"Quoted Name" <address>`. Refuses anything
  * that could make the header hold more or other than one mailbox: control characters and line
  * separators anywhere, unquoted specials (`,;:@<>()[]\"`) in the name, a name containing `@`, `<` or
- * `>` (it would read as an address), and bidi controls.
+ * `>` or a look-alike that NFKC folds to one (`＠`, `﹫`, `＜`: it would read as an address), bidi
+ * controls and other invisible format characters (`\p{Cf}`: U+200B, U+2060, U+FEFF…).
  * @throws AddressSyntaxError
  */
 export function parseMailbox(input: string): ParsedMailbox {
   const bad = forbiddenHeaderChar(input);
   if (bad) throw new AddressSyntaxError(`contains ${bad}`);
   if (BIDI_CONTROL.test(input)) throw new AddressSyntaxError('contains a bidi control character');
+  const format = FORMAT_CHAR.exec(input);
+  if (format) {
+    throw new AddressSyntaxError(
+      `contains the invisible format character ${hex(format[0].codePointAt(0) ?? 0)} (zero-width, joiner or similar)`,
+    );
+  }
   const open = input.indexOf('<');
   if (open < 0) {
     if (input.includes('>')) throw new AddressSyntaxError('has ">" without "<"');
@@ -143,9 +152,13 @@ export function parseMailbox(input: string): ParsedMailbox {
   const parsed = parseAddress(input.slice(open + 1, -1));
   const rawName = input.slice(0, open).trim();
   const displayName = rawName.startsWith('"') ? unquote(rawName) : unquotedName(rawName);
-  if (displayName !== undefined && /[@<>]/.test(displayName))
-    throw new AddressSyntaxError('the display name must not contain "@", "<" or ">"');
-  if (displayName !== undefined && displayName.includes('=?'))
+  // Compatibility forms (fullwidth ＠＜＞, small ﹫…) read as the ASCII ones in a mail client.
+  const folded = displayName?.normalize('NFKC');
+  if (folded !== undefined && /[@<>]/.test(folded))
+    throw new AddressSyntaxError(
+      'the display name must not contain "@", "<" or ">" (or look-alikes such as "＠")',
+    );
+  if (folded !== undefined && folded.includes('=?'))
     throw new AddressSyntaxError('the display name must not contain "=?" (RFC 2047 words are encoded here)');
   if (displayName !== undefined && displayName.trim() !== displayName)
     throw new AddressSyntaxError('the display name must not start or end with white space');
@@ -232,10 +245,29 @@ export function unsubscribeUrl(input: string): string {
 }
 
 const MAILTO_QUERY = /^\?[A-Za-z0-9\-._~!$&'()*+;=:@/?%]*$/;
+/** RFC 6068 hfields allowed in an unsubscribe mailto: `to`, `cc`, `bcc` would add recipients. */
+const MAILTO_HFIELDS = new Set(['subject', 'body']);
+/** atext a mailto `to` part must carry percent-encoded (RFC 6068 allows only unreserved and some-delims). */
+const MAILTO_LOCAL_ESCAPE = /[#%&/=?^`{|}]/g;
+
+function decodeMailtoPart(part: string, what: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(part);
+  } catch {
+    throw new AddressSyntaxError(`the ${what} is not valid percent-encoded UTF-8`);
+  }
+  const bad = forbiddenHeaderChar(decoded);
+  if (bad) throw new AddressSyntaxError(`the ${what} contains ${bad} once percent-decoded`);
+  return decoded;
+}
 
 /**
- * The `List-Unsubscribe` form of a mailto target: `mailto:` + the normalized address + an optional
- * `?query` of URI characters (no `,`). Accepts a bare address or a `mailto:` URL.
+ * The `List-Unsubscribe` form of a mailto target: `mailto:` + the normalized address (one
+ * recipient; atext RFC 6068 reserves is percent-encoded) + an optional `?query` of `subject=` and
+ * `body=` hfields in URI characters (no `,`). Refuses other hfields (`to`, `cc`, `bcc` would add
+ * recipients) and values that percent-decode to controls or line separators. Accepts a bare
+ * address or a `mailto:` URL.
  * @throws AddressSyntaxError
  */
 export function unsubscribeMailto(input: string): string {
@@ -247,6 +279,18 @@ export function unsubscribeMailto(input: string): string {
   if (query && !MAILTO_QUERY.test(query)) {
     throw new AddressSyntaxError('the query must be URI characters without "," (percent-encode the rest)');
   }
+  for (const hfield of query ? query.slice(1).split('&') : []) {
+    const equals = hfield.indexOf('=');
+    const name = equals > 0 ? decodeMailtoPart(hfield.slice(0, equals), 'hfield name').toLowerCase() : '';
+    if (!MAILTO_HFIELDS.has(name)) {
+      throw new AddressSyntaxError('the query may only hold subject=… and body=… fields, joined by "&"');
+    }
+    decodeMailtoPart(hfield.slice(equals + 1), `${name} field`);
+  }
   const { address } = parseAddress(question >= 0 ? body.slice(0, question) : body);
-  return `mailto:${address}${query}`;
+  const at = address.lastIndexOf('@');
+  const local = address
+    .slice(0, at)
+    .replace(MAILTO_LOCAL_ESCAPE, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `mailto:${local}${address.slice(at)}${query}`;
 }

@@ -46,6 +46,16 @@ const hostile = fc.constantFrom(
   ')',
   '[',
   ']',
+  '\uff20',
+  '\ufe6b',
+  '\uff1c',
+  '\uff1e',
+  '\ufe64',
+  '\u200b',
+  '\u2060',
+  '\ufeff',
+  '\u00ad',
+  'ceo\uff20once.example',
 );
 const text = fc
   .array(fc.oneof(hostile, fc.string({ unit: 'binary', maxLength: 6 }), fc.string({ maxLength: 6 })), {
@@ -113,6 +123,8 @@ describe('header injection (property)', () => {
           ? inputName.slice(1, -1).replace(/\\(.)/g, '$1')
           : inputName.replace(/ {2,}/g, ' ');
         expect(decodeWords(parsed[0].name)).toBe(expectedName);
+        // Nothing a mail client would show as an address or hide from the reader.
+        expect(decodeWords(parsed[0].name).normalize('NFKC')).not.toMatch(/[@<>]|\p{Cf}/u);
       }),
       { seed, numRuns: runs },
     );
@@ -160,6 +172,107 @@ describe('header injection (property)', () => {
     console.log(`List-Unsubscribe targets: ${seen.accepted} accepted, ${seen.refused} refused`);
     expect(seen.accepted).toBeGreaterThan(runs / 10);
     expect(seen.refused).toBeGreaterThan(runs / 10);
+  });
+
+  it('a List-Unsubscribe mailto is refused (naming the field) or, parsed back per RFC 6068, has exactly the one given recipient and only subject/body fields without controls', () => {
+    const hfieldName = fc.constantFrom(
+      'subject',
+      'body',
+      'Subject',
+      'BODY',
+      'to',
+      'cc',
+      'bcc',
+      'To',
+      'BCC',
+      '%74o',
+      '%63c',
+      'su%62ject',
+    );
+    const pct = fc.constantFrom(
+      '%0d%0a',
+      '%0D%0ABcc:%20x@evil.example',
+      '%00',
+      '%09',
+      '%7f',
+      '%c2%85',
+      '%e2%80%a8',
+      '%E2%80%A9',
+      '%2C',
+      '%2C%20b@evil.example',
+      '%26to=b@evil.example',
+      '%3F',
+      '%ff',
+      'b@evil.example',
+      'unsubscribe%20',
+    );
+    const value = fc
+      .array(fc.oneof(pct, hostile, fc.stringMatching(/^[A-Za-z0-9@.=&?%-]{0,6}$/)), { maxLength: 4 })
+      .map((p) => p.join(''));
+    const query = fc.oneof(
+      fc.constant(''),
+      fc
+        .array(fc.tuple(hfieldName, value), { minLength: 1, maxLength: 3 })
+        .map((fields) => `?${fields.map(([n, v]) => `${n}=${v}`).join('&')}`),
+      value.map((v) => `?${v}`),
+    );
+    const addressLocal = fc.oneof(
+      local,
+      fc
+        .tuple(local, fc.constantFrom('%2C', '%2Cb%40evil.example', '#', '&', '=', '%', '/', '{|}'))
+        .map(([l, x]) => `${l}${x}`),
+    );
+    const mailto = fc
+      .tuple(
+        fc.boolean(),
+        addressLocal,
+        domain,
+        fc.constantFrom('', ',b@evil.example', '%2Cb@evil.example'),
+        query,
+      )
+      .map(([scheme, l, d, extra, q]) => `${scheme ? 'mailto:' : ''}${l}@${d}${extra}${q}`);
+    const decode = (part: string) => {
+      try {
+        return decodeURIComponent(part);
+      } catch {
+        return part;
+      }
+    };
+    const seen = { accepted: 0, refused: 0 };
+    fc.assert(
+      fc.property(mailto, (m) => {
+        const { mail, error } = attempt({ ...base, listUnsubscribe: { mailto: m } });
+        if (error) {
+          seen.refused++;
+          expect(error.fields).toContain('listUnsubscribe.mailto');
+          return;
+        }
+        seen.accepted++;
+        const header = mail!.headers.find((h) => h.name === 'List-Unsubscribe')!.value;
+        const target = /^<(mailto:[^<>\s,#]+)>$/.exec(header)?.[1];
+        expect(target).toBeDefined();
+        // RFC 6068: to-part and hfields are percent-decoded; to, cc and bcc hfields add recipients.
+        const [toPart, hfields] = target!.slice('mailto:'.length).split(/\?(.*)/s);
+        const recipients = decode(toPart).split(',');
+        for (const hfield of hfields === undefined ? [] : hfields.split('&')) {
+          const [name, ...rest] = hfield.split('=');
+          const decoded = decode(rest.join('='));
+          expect(['subject', 'body']).toContain(decode(name).toLowerCase());
+          expect(decoded).not.toMatch(controls);
+          if (['to', 'cc', 'bcc'].includes(decode(name).toLowerCase()))
+            recipients.push(...decoded.split(','));
+        }
+        expect(recipients).toHaveLength(1);
+        const inputAddress = m.replace(/^mailto:/, '').split('?')[0];
+        expect(recipients[0].toLowerCase()).toBe(
+          `${inputAddress.slice(0, inputAddress.lastIndexOf('@'))}@${new URL(`https://${inputAddress.slice(inputAddress.lastIndexOf('@') + 1)}`).hostname}`.toLowerCase(),
+        );
+      }),
+      { seed, numRuns: runs },
+    );
+    console.log(`List-Unsubscribe mailto: ${seen.accepted} accepted, ${seen.refused} refused`);
+    expect(seen.accepted).toBeGreaterThan(runs / 20);
+    expect(seen.refused).toBeGreaterThan(runs / 20);
   });
 
   it('any control character, CR, LF, NUL, U+2028 or U+2029 in the subject is refused, naming subject', () => {

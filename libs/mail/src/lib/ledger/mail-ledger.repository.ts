@@ -55,7 +55,13 @@ export interface NewLedgerRow {
 
 export type LedgerOutcome =
   | { status: 'sent'; sesMessageId: string }
-  | { status: 'failed'; error: string; retryable: boolean }
+  | {
+      status: 'failed';
+      error: string;
+      retryable: boolean;
+      /** The attempt was stamped but did not call SES after all: the stamp is cleared. */
+      sesNotCalled?: boolean;
+    }
   | { status: 'unknown'; error: string }
   | { status: 'suppressed'; suppressed: string[] };
 
@@ -179,10 +185,23 @@ export class MailLedgerRepository {
   ): Promise<SesCallStamp> {
     const keyOf = new Map(recipients.map((address) => [address, addressKey(address)]));
     const keys = [...new Set(keyOf.values())];
+    const budgetMs = this.stampBudgetMs();
+    const startedAt = Date.now();
+    // Postgres bounds one lock wait (lock_timeout) or one statement (statement_timeout), never a
+    // transaction: before each statement both are set to what is left of the stamp's budget, so
+    // the whole stamp (pool wait included) fails, rolled back and SES not called, once it is spent.
+    const bound = async (db: EntityManager) => {
+      const leftMs = budgetMs - (Date.now() - startedAt);
+      if (leftMs <= 0) throw new Error(`the stamp took longer than its ${budgetMs} ms budget`);
+      await db.query(
+        `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $1, true)`,
+        [`${leftMs}ms`],
+      );
+    };
     return this.dataSource.transaction(async (db) => {
-      // Bounded: a stamp stuck behind a lock fails (retryable, SES not called) instead of eating the deadline.
-      await db.query(`SELECT set_config('lock_timeout', $1, true)`, [`${this.stampLockTimeoutMs()}ms`]);
+      await bound(db);
       await lockAddressKeys(db, keys, 'shared');
+      await bound(db);
       const owned = await queryRows<{ suppressed: string[] }>(
         db,
         `SELECT ARRAY(SELECT email FROM mail_suppressions WHERE email = ANY($3::text[])) AS suppressed
@@ -205,6 +224,7 @@ export class MailLedgerRepository {
         );
         return { status: 'suppressed' as const, suppressed };
       }
+      await bound(db);
       await db.query(
         `UPDATE mail_ledger
             SET ses_called_at = now(), updated_at = now(),
@@ -219,8 +239,11 @@ export class MailLedgerRepository {
     });
   }
 
-  /** How long a stamp may wait for a lock: half the SES deadline, so the call keeps the rest. */
-  private stampLockTimeoutMs(): number {
+  /**
+   * How long a whole stamp may take: half the SES deadline, which starts before the stamp; the call
+   * needs the other half (the dispatcher does not call SES with less, see `minSesCallMs`).
+   */
+  private stampBudgetMs(): number {
     return Math.max(1, Math.floor(this.options.sesRequestTimeoutMs / 2));
   }
 
@@ -271,17 +294,22 @@ export class MailLedgerRepository {
     const sesMessageId = outcome.status === 'sent' ? outcome.sesMessageId : null;
     const error = outcome.status === 'failed' || outcome.status === 'unknown' ? outcome.error : null;
     const retryable = outcome.status === 'failed' ? outcome.retryable : null;
+    const sesNotCalled = outcome.status === 'failed' && outcome.sesNotCalled === true;
     const suppressed = outcome.status === 'suppressed' ? JSON.stringify(outcome.suppressed) : null;
     const event = historyEvent(
-      `'event', $3::text, 'attempt', attempts, 'sesMessageId', $4::text, 'error', $5::text, 'suppressed', $7::jsonb`,
+      `'event', $3::text, 'attempt', attempts, 'sesMessageId', $4::text, 'error', $5::text, 'suppressed', $7::jsonb,
+       'sesCalled', CASE WHEN $8::boolean THEN false END`,
     );
+    // Only throttling is retried within an attempt, and SES certainly refused those calls: with
+    // `sesNotCalled` no call of this attempt can have reached SES, so its stamp goes.
     const updated = await queryRows<{ attempts: number }>(
       this.dataSource,
       `UPDATE mail_ledger
-          SET status = $3, ses_message_id = $4, error = $5, retryable = $6, updated_at = now(), history = history || ${event}
+          SET status = $3, ses_message_id = $4, error = $5, retryable = $6, updated_at = now(),
+              ses_called_at = CASE WHEN $8::boolean THEN NULL ELSE ses_called_at END, history = history || ${event}
         WHERE idempotency_key = $1 AND claim_token = $2 AND status = 'pending'
         RETURNING attempts`,
-      [idempotencyKey, claimToken, outcome.status, sesMessageId, error, retryable, suppressed],
+      [idempotencyKey, claimToken, outcome.status, sesMessageId, error, retryable, suppressed, sesNotCalled],
     );
     if (updated.length > 0) return true;
     await this.dataSource.query(

@@ -111,7 +111,50 @@ describe('MailDispatcher', () => {
       retryable: true,
       error: expect.stringContaining('deadline'),
     });
-    expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: true });
+    expect(outcomes[0]).toMatchObject({ status: 'failed', retryable: true, sesNotCalled: true });
+  });
+
+  it.each([
+    ['14.8 s of the 15 s (two contended recipient locks)', 14_800],
+    ['just over half of the deadline', 7_501],
+  ])(
+    'does not call SES when the stamp took %s, records a retryable failure and clears the stamp',
+    async (_label, stampMs) => {
+      const { dispatcher, outcomes, transport, repository } = setup(async () => 'ses-1');
+      const now = Date.now();
+      const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+      repository.markSesCall.mockImplementationOnce(async () => {
+        clock.mockReturnValue(now + stampMs);
+        return { status: 'stamped', recipients: ['a@example.com'], suppressed: [] };
+      });
+      const result = await dispatcher.deliver(row, ['a@example.com'], []);
+      clock.mockRestore();
+      expect(transport.send).not.toHaveBeenCalled();
+      expect(result).toMatchObject({
+        status: 'failed',
+        ledgerStatus: 'failed',
+        retryable: true,
+        error: expect.stringContaining('SES was not called'),
+      });
+      // The stamp committed, but SES never saw the call: the row must not later read as unknown.
+      expect(outcomes).toEqual([
+        { status: 'failed', retryable: true, sesNotCalled: true, error: expect.stringContaining('deadline') },
+      ]);
+    },
+  );
+
+  it('calls SES when at least half of the deadline is left after the stamp', async () => {
+    const { dispatcher, transport, repository } = setup(async () => 'ses-1');
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+    repository.markSesCall.mockImplementationOnce(async (_key, _token, recipients) => {
+      clock.mockReturnValue(now + 7_500);
+      return { status: 'stamped', recipients: [...recipients], suppressed: [] };
+    });
+    const result = await dispatcher.deliver(row, ['a@example.com'], []);
+    clock.mockRestore();
+    expect(result).toMatchObject({ status: 'sent' });
+    expect((transport.send.mock.calls[0] as unknown[])[1]).toBe(7_500);
   });
 
   it('does not call SES when the stamp cannot be written, and records a retryable failure', async () => {

@@ -13,6 +13,14 @@ import {
 } from './mail-ledger.repository';
 
 /**
+ * The least of its deadline an SES call must have left after the stamp (half of it); the stamp's
+ * own budget is the other half (see `MailLedgerRepository.markSesCall`).
+ */
+export function minSesCallMs(options: Pick<ResolvedMailOptions, 'sesRequestTimeoutMs'>): number {
+  return Math.ceil(options.sesRequestTimeoutMs / 2);
+}
+
+/**
  * Delivers a claimed ledger row: waits for a rate-limit slot, stamps the row right before each SES
  * call (only while it still holds the row's claim token, re-checking the suppression list: each
  * call goes only to recipients not suppressed when it was stamped), calls SES under a hard deadline
@@ -85,10 +93,15 @@ export class MailDispatcher {
       to = stamp.recipients;
       const sent = { ...base, slotAt: slot.slotAt };
       const deadlineMs = deadlineAt - Date.now();
-      if (deadlineMs <= 0) {
-        const error = `the ledger stamp took longer than the ${this.options.sesRequestTimeoutMs} ms SES deadline; SES was not called`;
-        this.logger.error({ msg: 'mail not sent: no time left for the SES call', idempotencyKey, error });
-        return this.finish(row, sent, { status: 'failed', error, retryable: true });
+      // A call with only a sliver of its deadline left would most likely be aborted, and so be unknown.
+      if (deadlineMs < minSesCallMs(this.options)) {
+        const error = `the ledger stamp left ${Math.max(0, deadlineMs)} ms of the ${this.options.sesRequestTimeoutMs} ms SES deadline (less than half); SES was not called`;
+        this.logger.error({
+          msg: 'mail not sent: too little time left for the SES call',
+          idempotencyKey,
+          error,
+        });
+        return this.finish(row, sent, { status: 'failed', error, retryable: true, sesNotCalled: true });
       }
       try {
         const sesMessageId = await this.transport.send({ ...row.message, to }, deadlineMs);

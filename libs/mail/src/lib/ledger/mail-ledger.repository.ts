@@ -322,6 +322,28 @@ export class MailLedgerRepository {
   }
 
   /**
+   * Records SES's answer that arrived after the attempt's deadline (the call was recorded, or is
+   * being recorded, as unknown): proof SES accepted the email. While the attempt still owns the row
+   * (`pending` or `unknown`) the row settles `sent` with the MessageId and a `late-sent` event, so
+   * it is never resent; after a resend took it over, only the history gets `late-sent` (the
+   * `complete` late path). Returns whether the row settled.
+   */
+  async recordLateSent(idempotencyKey: string, claimToken: string, sesMessageId: string): Promise<boolean> {
+    const settled = await queryRows<{ attempts: number }>(
+      this.dataSource,
+      `UPDATE mail_ledger
+          SET status = 'sent', ses_message_id = $3, error = NULL, retryable = NULL, updated_at = now(),
+              history = history || ${historyEvent(`'event', 'late-sent', 'attempt', attempts, 'sesMessageId', $3::text`)}
+        WHERE idempotency_key = $1 AND claim_token = $2 AND status IN ('pending', 'unknown')
+        RETURNING attempts`,
+      [idempotencyKey, claimToken, sesMessageId],
+    );
+    if (settled.length > 0) return true;
+    await this.complete(idempotencyKey, claimToken, { status: 'sent', sesMessageId });
+    return false;
+  }
+
+  /**
    * Takes a `failed` or `unknown` row (stored, or pending past its window) for a new attempt,
    * recording who asked. An `unknown` row is taken only once its last SES call started longer ago
    * than the stale window, so the new attempt never overlaps a call that may still be open.

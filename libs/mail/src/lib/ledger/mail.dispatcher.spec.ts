@@ -19,7 +19,10 @@ const options = {
   throttleRetry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
 } as unknown as ResolvedMailOptions;
 
-function setup(sendImpl: (mail: TransportMail) => Promise<string>, slot: Partial<RateReservation> = {}) {
+function setup(
+  sendImpl: (mail: TransportMail, deadlineMs: number, onLate?: (id: string) => void) => Promise<string>,
+  slot: Partial<RateReservation> = {},
+) {
   const outcomes: LedgerOutcome[] = [];
   const stamps: string[] = [];
   const repository = {
@@ -34,6 +37,10 @@ function setup(sendImpl: (mail: TransportMail) => Promise<string>, slot: Partial
       return true;
     }),
     find: jest.fn(async () => ({ ...row, effective_status: 'pending', pending_for_ms: 4_000, attempts: 2 })),
+    recordLateSent: jest.fn(async (_key: string, _token: string, sesMessageId: string) => {
+      outcomes.push({ status: 'sent', sesMessageId });
+      return true;
+    }),
   };
   const limiter = {
     acquire: jest.fn(async () => ({ granted: true, waitMs: 0, slotAt: new Date(0), ...slot })),
@@ -243,6 +250,31 @@ describe('MailDispatcher', () => {
       error: expect.stringContaining('deadline'),
     });
     expect(outcomes[0]).toMatchObject({ status: 'unknown' });
+  });
+
+  it('records a MessageId that SES sends after the deadline as a late sent, after the unknown', async () => {
+    let answerLate: ((id: string) => void) | undefined;
+    const { dispatcher, outcomes, repository } = setup(async (_mail, _deadlineMs, onLate) => {
+      answerLate = onLate;
+      throw new SesDeadlineError('SendEmail', 15_000);
+    });
+    let finishUnknown: () => void = () => undefined;
+    repository.complete.mockImplementationOnce(async (_key, _token, outcome) => {
+      // The late answer arrives while the unknown is still being written.
+      answerLate?.('ses-late');
+      await new Promise<void>((resolve) => (finishUnknown = resolve));
+      outcomes.push(outcome);
+      return true;
+    });
+    const delivering = dispatcher.deliver(row, ['a@example.com'], []);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(repository.recordLateSent).not.toHaveBeenCalled();
+    finishUnknown();
+    const result = await delivering;
+    expect(result).toMatchObject({ status: 'unknown', ledgerStatus: 'unknown' });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(repository.recordLateSent).toHaveBeenCalledWith('digest:1', 'token-1', 'ses-late');
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['unknown', 'sent']);
   });
 
   it('records a timeout as unknown and never retries it', async () => {

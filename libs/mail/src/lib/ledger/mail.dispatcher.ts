@@ -24,8 +24,9 @@ export function minSesCallMs(options: Pick<ResolvedMailOptions, 'sesRequestTimeo
  * Delivers a claimed ledger row: waits for a rate-limit slot, stamps the row right before each SES
  * call (only while it still holds the row's claim token, re-checking the suppression list: each
  * call goes only to recipients not suppressed when it was stamped), calls SES under a hard deadline
- * (retrying only throttling, which SES certainly refused), and records the outcome (see
- * `SesErrorKind`; a call that hit its deadline is `unknown`). Internal to the module.
+ * (retrying only throttling, which SES certainly refused) if at least half of it is left after the
+ * stamp, and records the outcome (see `SesErrorKind`; a call that hit its deadline is `unknown`,
+ * and becomes `sent` if SES's answer still arrives later). Internal to the module.
  */
 @Injectable()
 export class MailDispatcher {
@@ -103,8 +104,13 @@ export class MailDispatcher {
         });
         return this.finish(row, sent, { status: 'failed', error, retryable: true, sesNotCalled: true });
       }
+      // A client that ignores the abort may still get SES's answer after the deadline (only then is
+      // the call ambiguous): it is recorded once the `unknown` is, so the late `sent` comes after it.
+      let unknownRecorded!: () => void;
+      const recorded = new Promise<void>((resolve) => (unknownRecorded = resolve));
+      const onLateAnswer = (sesMessageId: string) => void this.recordLateSent(row, recorded, sesMessageId);
       try {
-        const sesMessageId = await this.transport.send({ ...row.message, to }, deadlineMs);
+        const sesMessageId = await this.transport.send({ ...row.message, to }, deadlineMs, onLateAnswer);
         this.logger.log({ msg: 'mail sent', idempotencyKey, sesMessageId, attempt: row.attempts });
         return this.finish(row, sent, { status: 'sent', sesMessageId });
       } catch (error) {
@@ -129,7 +135,9 @@ export class MailDispatcher {
             idempotencyKey,
             error: description,
           });
-          return this.finish(row, sent, { status: 'unknown', error: description });
+          const result = await this.finish(row, sent, { status: 'unknown', error: description });
+          unknownRecorded();
+          return result;
         }
         // Throttled out, SES unreachable or an account-level refusal: SES certainly did not take
         // it, and only the caller (e.g. a queue redelivery) retries it, later. Rejected: final.
@@ -181,6 +189,30 @@ export class MailDispatcher {
       retryAfterMs: inFlight ? (current?.pending_for_ms ?? undefined) : undefined,
       attempts: current?.attempts ?? row.attempts,
     };
+  }
+
+  /** SES answered after the deadline with a MessageId: the email was accepted (see `recordLateSent`). */
+  private async recordLateSent(row: LedgerRow, recorded: Promise<void>, sesMessageId: string): Promise<void> {
+    const idempotencyKey = row.idempotency_key;
+    await recorded;
+    try {
+      const settled = await this.repository.recordLateSent(idempotencyKey, row.claim_token, sesMessageId);
+      this.logger.warn({
+        msg: settled
+          ? 'SES accepted the mail after its deadline; the row is now sent'
+          : 'SES accepted the mail after its deadline, but a resend took the row over; kept in its history',
+        idempotencyKey,
+        sesMessageId,
+        attempt: row.attempts,
+      });
+    } catch (error) {
+      this.logger.error({
+        msg: 'could not record the late SES answer; the row stays unknown',
+        idempotencyKey,
+        sesMessageId,
+        error: (error as Error).message,
+      });
+    }
   }
 
   private async finish(

@@ -37,7 +37,8 @@ describe('SesTransport deadline', () => {
     const error = jest.spyOn(Logger.prototype, 'error');
 
     const started = Date.now();
-    const sending = transport.send(mail, 50);
+    const late: string[] = [];
+    const sending = transport.send(mail, 50, (messageId) => late.push(messageId));
     await expect(sending).rejects.toBeInstanceOf(SesDeadlineError);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(client.send.mock.calls[0][0]).toBeInstanceOf(SendEmailCommand);
@@ -45,9 +46,11 @@ describe('SesTransport deadline', () => {
     expect(signals[0].reason).toBeInstanceOf(SesDeadlineError);
     expect(classifySesError(await sending.catch((e: unknown) => e))).toBe('ambiguous');
 
-    // A late answer changes nothing; it is only logged, with the key.
+    // A late answer does not change the call's result; it is logged with the key and handed over.
+    expect(late).toEqual([]);
     answerLate('late-1');
     await new Promise((resolve) => setImmediate(resolve));
+    expect(late).toEqual(['late-1']);
     expect(error).toHaveBeenCalledWith(
       expect.objectContaining({ idempotencyKey: 'digest:1', messageId: 'late-1' }),
     );

@@ -73,9 +73,14 @@ export class SesTransport implements OnModuleInit, OnApplicationShutdown {
   /**
    * Sends one email; resolves SES's MessageId. Throws the SDK error as is (see `classifySesError`),
    * or {@link SesDeadlineError} once `deadlineMs` (default: the SES request timeout) has passed; the
-   * call is aborted then, so it never outlives its deadline.
+   * call is aborted then. A client whose HTTP handler ignores the abort may still get SES's answer
+   * later: `onLateAnswer` gets its MessageId then (proof SES accepted the email).
    */
-  async send(mail: TransportMail, deadlineMs = this.options.sesRequestTimeoutMs): Promise<string> {
+  async send(
+    mail: TransportMail,
+    deadlineMs = this.options.sesRequestTimeoutMs,
+    onLateAnswer?: (sesMessageId: string) => void,
+  ): Promise<string> {
     const key = mail.headers.find((header) => header.name.toLowerCase() === 'x-once-key')?.value;
     const command = new SendEmailCommand({
       FromEmailAddress: mail.from,
@@ -92,8 +97,14 @@ export class SesTransport implements OnModuleInit, OnApplicationShutdown {
         },
       },
     });
-    const output = await this.withDeadline('SendEmail', deadlineMs, key, (abortSignal) =>
-      this.client.send(command, { abortSignal }),
+    const output = await this.withDeadline(
+      'SendEmail',
+      deadlineMs,
+      key,
+      (abortSignal) => this.client.send(command, { abortSignal }),
+      (late) => {
+        if (late.MessageId) onLateAnswer?.(late.MessageId);
+      },
     );
     if (!output.MessageId) throw new Error('SES accepted the email but returned no MessageId');
     return output.MessageId;
@@ -115,13 +126,14 @@ export class SesTransport implements OnModuleInit, OnApplicationShutdown {
    * Runs one SDK call under a hard deadline, whatever client it is: at the deadline the signal
    * aborts the request (every SDK HTTP handler destroys the socket on abort) and the call rejects
    * with {@link SesDeadlineError} at once, even if a custom handler ignored the signal. Such a
-   * handler's late answer is only logged: the outcome was already decided as ambiguous.
+   * handler's late answer is logged and handed to `onLate`.
    */
   private withDeadline<T>(
     operation: string,
     deadlineMs: number,
     idempotencyKey: string | undefined,
     call: (abortSignal: AbortSignal) => Promise<T>,
+    onLate?: (output: T) => void,
   ): Promise<T> {
     const deadlineError = new SesDeadlineError(operation, deadlineMs);
     if (deadlineMs <= 0) return Promise.reject(deadlineError);
@@ -140,11 +152,21 @@ export class SesTransport implements OnModuleInit, OnApplicationShutdown {
       (output) => {
         if (!expired) return;
         this.logger.error({
-          msg: 'SES answered after the deadline; its outcome was already recorded as ambiguous',
+          msg: 'SES answered after the deadline (the client ignored the abort)',
           idempotencyKey,
           operation,
           messageId: (output as { MessageId?: string } | undefined)?.MessageId,
         });
+        try {
+          onLate?.(output);
+        } catch (error) {
+          this.logger.error({
+            msg: 'handling a late SES answer failed',
+            idempotencyKey,
+            operation,
+            error: (error as Error).message,
+          });
+        }
       },
       () => undefined,
     );

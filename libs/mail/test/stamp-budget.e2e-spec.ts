@@ -1,0 +1,88 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '@once/testing';
+import type { QueryRunner } from 'typeorm';
+import { MailLedgerService, MailService } from '../src';
+import {
+  createMailTestApp,
+  emailsTo,
+  emulatorSesConfig,
+  type MailTestApp,
+  uniqueAddress,
+  uniqueKey,
+} from './support/mail-e2e.harness';
+
+/** The SES deadline; the stamp before the call may take half of it. */
+const DEADLINE_MS = 2_000;
+const STAMP_BUDGET_MS = DEADLINE_MS / 2;
+/** The advisory lock class of suppression addresses (see address-lock.util). */
+const ADDRESS_LOCK_CLASS = 0x6d61696c;
+
+describe('the stamp before an SES call is bounded as a whole, not per lock', () => {
+  let t: MailTestApp;
+  let mail: MailService;
+  let ledger: MailLedgerService;
+  const holders: QueryRunner[] = [];
+
+  beforeAll(async () => {
+    t = await createMailTestApp({ ses: emulatorSesConfig(undefined, DEADLINE_MS) });
+    mail = t.app.get(MailService);
+    ledger = t.app.get(MailLedgerService);
+  });
+
+  afterAll(async () => {
+    for (const holder of holders) if (!holder.isReleased) await holder.release();
+    await t.close();
+  });
+
+  /** A transaction holding the exclusive address lock of `key`, as a suppression in progress does. */
+  async function holdAddressLock(key: string): Promise<QueryRunner> {
+    const holder = t.dataSource.createQueryRunner();
+    holders.push(holder);
+    await holder.startTransaction();
+    await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))::text', [ADDRESS_LOCK_CLASS, key]);
+    return holder;
+  }
+
+  const waitingForAddressLock = async () => {
+    const rows: Array<{ n: number }> = await t.dataSource.query(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1::oid`,
+      [ADDRESS_LOCK_CLASS],
+    );
+    return rows[0].n > 0 ? true : undefined;
+  };
+
+  it('two recipient locks released one after the other, each within a lock timeout: SES is not called, the send fails retryable, the row is not stamped', async () => {
+    const [first, second] = [uniqueAddress('a'), uniqueAddress('b')];
+    // The stamp takes the locks in lock-id order: hold the one it takes first and the other one.
+    const ordered: Array<{ key: string }> = await t.dataSource.query(
+      `SELECT key FROM unnest($1::text[]) AS key ORDER BY hashtext(key)`,
+      [[first, second]],
+    );
+    const [lockedFirst, lockedSecond] = await Promise.all(ordered.map(({ key }) => holdAddressLock(key)));
+    const key = uniqueKey('stamp-budget');
+
+    const sending = mail.send({ idempotencyKey: key, to: [first, second], subject: 'Digest', text: 'Hi.' });
+    await waitFor('the stamp to wait for the first address lock', waitingForAddressLock, { intervalMs: 20 });
+    // Each wait stays below the per-lock timeout (the budget), together they exceed the budget.
+    await sleep(STAMP_BUDGET_MS * 0.7);
+    await lockedFirst.commitTransaction();
+    await sleep(STAMP_BUDGET_MS * 0.6);
+    await lockedSecond.commitTransaction();
+    const result = await sending;
+
+    expect(result).toMatchObject({
+      status: 'failed',
+      retryable: true,
+      error: expect.stringContaining('stamp'),
+    });
+    const entry = await ledger.get(key);
+    expect(entry).toMatchObject({ status: 'failed', retryable: true });
+    expect(entry?.sesCalledAt).toBeUndefined();
+    // SES never saw it: a send to other recipients right after arrives, this one does not.
+    const probe = uniqueAddress('probe');
+    await mail.send({ idempotencyKey: uniqueKey('probe'), to: probe, subject: 'Probe', text: 'Hi.' });
+    await waitFor('the probe email', async () => ((await emailsTo(probe)).length > 0 ? true : undefined));
+    expect(await emailsTo(first)).toHaveLength(0);
+    expect(await emailsTo(second)).toHaveLength(0);
+  });
+});

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '@once/testing';
 import type { QueryRunner } from 'typeorm';
+import { randomUUID } from 'node:crypto';
 import { MailLedgerService, MailService } from '../src';
+import { MailLedgerRepository } from '../src/lib/ledger/mail-ledger.repository';
 import {
   createMailTestApp,
   emailsTo,
@@ -84,5 +86,38 @@ describe('the stamp before an SES call is bounded as a whole, not per lock', () 
     await waitFor('the probe email', async () => ((await emailsTo(probe)).length > 0 ? true : undefined));
     expect(await emailsTo(first)).toHaveLength(0);
     expect(await emailsTo(second)).toHaveLength(0);
+  });
+
+  it('a stamped attempt that then does not call SES (too little deadline left) is recorded failed with its stamp cleared', async () => {
+    const repository = t.app.get(MailLedgerRepository);
+    const key = uniqueKey('not-called');
+    const to = uniqueAddress();
+    const claimToken = randomUUID();
+    const message = { to: [to], from: 'digest@once.example', subject: 'S', text: 'T', headers: [] };
+    await repository.claim({
+      idempotencyKey: key,
+      status: 'pending',
+      recipients: [to],
+      message,
+      contentHash: 'h',
+      claimToken,
+      suppressed: [],
+    });
+    expect(await repository.markSesCall(key, claimToken, [to])).toMatchObject({ status: 'stamped' });
+    expect((await ledger.get(key))?.sesCalledAt).toBeInstanceOf(Date);
+    const error =
+      'the ledger stamp left 10 ms of the 2000 ms SES deadline (less than half); SES was not called';
+    expect(
+      await repository.complete(key, claimToken, {
+        status: 'failed',
+        error,
+        retryable: true,
+        sesNotCalled: true,
+      }),
+    ).toBe(true);
+    const entry = await ledger.get(key);
+    expect(entry).toMatchObject({ status: 'failed', retryable: true, error });
+    expect(entry?.sesCalledAt).toBeUndefined();
+    expect(entry?.history.at(-1)).toMatchObject({ event: 'failed', sesCalled: false });
   });
 });

@@ -90,6 +90,35 @@ describe('POST /admin/jobs/:job/trigger', () => {
     expect(await queuedEventIds()).toEqual(['monthly-reminder:2026-11']);
   });
 
+  it('refuses a slot that has not fallen due yet (it would use up that period now), also with the schedule off', async () => {
+    const server = await boot({ REMINDER_CRON: 'off' });
+    const before = Date.now();
+    const refused = await trigger(server, 'daily-digest', '2027-01-15T07:00:00Z').expect(400);
+    expect(refused.body.message).toContain('2027-01-15T07:00:00.000Z is in the future');
+    expect(refused.body).toMatchObject({ cron: '0 7 * * *', timeZone: 'UTC' });
+    // The neighbours are those of now: the latest slot that may be triggered and the next one due.
+    expect(Date.parse(refused.body.previous)).toBeLessThanOrEqual(Date.now());
+    expect(Date.parse(refused.body.next)).toBeGreaterThan(before);
+    // Tomorrow's slot, on the schedule but not due yet.
+    const tomorrow = new Date(before + 86_400_000);
+    tomorrow.setUTCHours(7, 0, 0, 0);
+    await trigger(server, 'daily-digest', tomorrow.toISOString())
+      .expect(400)
+      .expect((res) => expect(res.body.message).toContain('is in the future'));
+    const soon = new Date(before + 3_600_000).toISOString();
+    await trigger(server, 'monthly-reminder', soon)
+      .expect(400)
+      .expect((res) => expect(res.body.message).toContain('is in the future'));
+    // Nothing was enqueued, and the slot that is due still is accepted.
+    const due = new Date(before);
+    if (due.getUTCHours() < 7) due.setUTCDate(due.getUTCDate() - 1);
+    due.setUTCHours(7, 0, 0, 0);
+    await trigger(server, 'daily-digest', due.toISOString())
+      .expect(200)
+      .expect((res) => expect(res.body).toMatchObject({ status: 'enqueued' }));
+    expect(await queuedEventIds()).toEqual([`daily-digest:${due.toISOString().slice(0, 10)}`]);
+  });
+
   it('refuses a bad body or an unknown job', async () => {
     const server = await boot();
     await trigger(server, 'daily-digest', 'yesterday').expect(400);

@@ -31,7 +31,7 @@ export class JobsAdminController {
   @HttpCode(200)
   @ApiOperation({
     summary:
-      'Enqueue a scheduled job for a slot on its schedule (DIGEST_CRON/REMINDER_CRON in SCHEDULER_TIMEZONE; 400 with the neighbouring slots otherwise); idempotent per period like the cron (a period already enqueued is a duplicate)',
+      'Enqueue a scheduled job for a slot on its schedule (DIGEST_CRON/REMINDER_CRON in SCHEDULER_TIMEZONE) that has fallen due (400 with the neighbouring slots otherwise: an off-grid or future slot); idempotent per period like the cron (a period already enqueued is a duplicate)',
   })
   async trigger(
     @Param('job', jobParam) job: JobName,

@@ -16,13 +16,12 @@ import {
   METRICS_REGISTRY,
   PublishResult,
   slotsBetween,
+  TICK_TOLERANCE_MS,
 } from '@once/platform';
 import { SchedulerConfig } from '../config/scheduler.config';
 
 export { jobSchedules };
 
-/** A cron tick may run a few ms before the wall clock reads its slot; its slot still counts as due. */
-const TICK_TOLERANCE_MS = 250;
 /** Periods remembered per job as enqueued (a day's worth of per-second test crons is far below). */
 const REMEMBERED_PERIODS = 64;
 

@@ -1,8 +1,7 @@
-import { waitFor } from '@once/testing';
+import { OwnRedisServer, waitFor } from '@once/testing';
 import { AdminErrorReporter, MailService } from '../src';
 import { ADMIN_FALLBACK_BUDGET } from '../src/lib/rate-limit/local-fallback.budget';
-import { createMailAppOnRedis, type OwnRedisMailApp } from './support/b-mail.app';
-import { OwnRedisServer } from './support/b-redis.server';
+import { createMailAppOnRedis, type OwnRedisMailApp } from './support/own-redis-mail.app';
 import { emailsTo, uniqueAddress, uniqueKey, waitForEmails } from './support/mail-e2e.harness';
 
 /** The same error (message and stack) each time, so it has one fingerprint. */

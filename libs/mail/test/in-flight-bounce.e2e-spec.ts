@@ -9,7 +9,7 @@ import {
   MailSuppressionService,
   SesFeedbackService,
 } from '../src';
-import { createMailAppOnRedis, type OwnRedisMailApp } from './support/b-mail.app';
+import { createMailAppOnRedis, type OwnRedisMailApp } from './support/own-redis-mail.app';
 import { env, header } from './support/mail-e2e.harness';
 import { SesFaultProxy } from './support/ses-fault.proxy';
 

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SesMailbox, waitFor } from '@once/testing';
+import { OwnRedisServer, SesMailbox, waitFor } from '@once/testing';
 import { MailLedgerService, type MailSendResult, MailService } from '../src';
-import { createMailAppOnRedis, type OwnRedisMailApp } from './support/b-mail.app';
-import { OwnRedisServer } from './support/b-redis.server';
+import { createMailAppOnRedis, type OwnRedisMailApp } from './support/own-redis-mail.app';
 import { env, uniqueAddress, uniqueKey } from './support/mail-e2e.harness';
 
 const RATE = 20;

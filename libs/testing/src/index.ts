@@ -1,3 +1,4 @@
 export * from './lib/wait-for';
 export * from './lib/ses-mailbox';
 export * from './lib/sqs-test-queue';
+export * from './lib/own-redis.server';

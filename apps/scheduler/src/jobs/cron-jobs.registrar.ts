@@ -15,7 +15,7 @@ import {
   latestSlot,
   METRICS_REGISTRY,
   PublishResult,
-  slotsBetween,
+  dueSlots,
   TICK_TOLERANCE_MS,
 } from '@once/platform';
 import { SchedulerConfig } from '../config/scheduler.config';
@@ -189,28 +189,30 @@ export class CronJobsRegistrar implements OnApplicationBootstrap, OnApplicationS
     this.logger.log({ msg: 'scheduled', job, cron, next: cronJob.nextDate().toJSDate().toISOString() });
   }
 
-  /** Everything that fell due since the last slot this replica accounted for, by the tick's clock. */
+  /**
+   * Everything that fell due since the last slot this replica accounted for, by the tick's clock.
+   * Cheap after any stall ({@link dueSlots} bounds cron's arithmetic): the skipped count is exact
+   * for short gaps and a lower bound after long ones.
+   */
   private tick(job: JobName, cron: string): void {
     const after = this.lastSlot.get(job) ?? new Date();
     const until = new Date(Date.now() + TICK_TOLERANCE_MS);
-    const { slots, dropped } = slotsBetween(cron, this.config.SCHEDULER_TIMEZONE, after, until);
-    if (slots.length === 0) return;
-    this.lastSlot.set(job, slots[slots.length - 1]);
-    const skipped = slots.length - 1 + dropped;
+    const due = dueSlots(job, cron, this.config.SCHEDULER_TIMEZONE, after, until);
+    if (!due.last) return;
+    this.lastSlot.set(job, due.last);
+    const skipped = due.count - 1;
     if (skipped > 0) {
       this.skippedSlots.inc({ job }, skipped);
       this.logger.warn({
         msg: 'cron ticks skipped; their periods are published by this tick',
         job,
         skipped,
-        firstSkipped: (dropped > 0 ? undefined : slots[0])?.toISOString(),
-        lastSkipped: slots[slots.length - 2]?.toISOString(),
-        tick: slots[slots.length - 1].toISOString(),
+        skippedExact: due.exact,
+        since: after.toISOString(),
+        tick: due.last.toISOString(),
       });
     }
-    const latestOfPeriod = new Map<string, Date>();
-    for (const slot of slots) latestOfPeriod.set(jobPeriod(job, slot, this.config.SCHEDULER_TIMEZONE), slot);
-    for (const slot of latestOfPeriod.values()) void this.due(job, slot, 'cron');
+    for (const slot of due.latestOfPeriods) void this.due(job, slot, 'cron');
   }
 
   /** Starts publishing the period of `slot` unless it is enqueued or already being retried. */

@@ -1,4 +1,5 @@
 import { CronTime } from 'cron';
+import { DateTime } from 'luxon';
 import type { JobName } from '../messages/job.message';
 import { jobPeriodBounds } from './job-period';
 
@@ -9,18 +10,22 @@ import { jobPeriodBounds } from './job-period';
 export const TICK_TOLERANCE_MS = 250;
 
 /**
- * cron's next instant strictly after `after`. cron 4's `getNextDateFrom` can answer an instant at
- * or before its start inside a repeated local hour (America/Santiago, 2026-04-05: from 03:00Z a
- * half-hourly cron answers 02:30Z), so a walk would loop there: the start is then moved on in
- * growing steps until cron answers something later.
+ * cron's next instant strictly after `after`. Inside the second occurrence of a repeated local
+ * hour cron 4's `getNextDateFrom` answers the first occurrence of the wall time it means (America/
+ * Santiago, 2026-04-05: from 03:00Z a half-hourly cron answers 02:30Z), so a walk would loop: the
+ * answer is moved to the wall time's other occurrence (by the offset change), and failing that the
+ * start is moved on in growing steps until cron answers something later.
  */
 function stepper(cron: string, timeZone: string): (after: Date) => Date {
   const time = new CronTime(cron, timeZone);
+  const offset = (instant: Date) => DateTime.fromJSDate(instant, { zone: timeZone }).offset;
   return (after) => {
     let probe = after.getTime();
     for (let step = 1_000, i = 0; i < 48; step *= 2, i++) {
       const next = time.getNextDateFrom(new Date(probe), timeZone).toJSDate();
       if (next.getTime() > after.getTime()) return next;
+      const other = new Date(next.getTime() + Math.abs(offset(after) - offset(next)) * 60_000);
+      if (other.getTime() > after.getTime()) return other;
       probe += step;
     }
     throw new Error(`cron "${cron}" names no instant after ${after.toISOString()}`);

@@ -122,4 +122,45 @@ describe('scheduler: the deploy boundary (claims from before periods)', () => {
     const jobs = (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => JSON.parse(m.Body!).eventId);
     expect(jobs).toEqual(['daily-digest:2026-11-23']);
   });
+
+  it("honours an older release's claim on an earlier slot of the period (a cron firing several times a day)", async () => {
+    await app?.close();
+    const hourly = `${process.env.REDIS_KEY_PREFIX}boundary-hourly:`;
+    // The previous release enqueued 07:00Z and mailed under digest:<slot>; at 10:00Z it was mid-send.
+    await redis.set(
+      `${hourly}enqueue:daily-digest:2026-11-22T07:00:00.000Z`,
+      'enqueued:cron:old-7',
+      'PX',
+      60_000,
+    );
+    await redis.set(`${hourly}enqueue:daily-digest:2026-11-24T10:00:00.000Z`, 'pending:cron', 'PX', 60_000);
+    app = await bootstrap({
+      env: {
+        // Hourly at :00: no tick of its own runs during the test.
+        DIGEST_CRON: '0 0 * * * *',
+        REMINDER_CRON: 'off',
+        SCHEDULER_CATCH_UP: 'false',
+        OPS_PORT: '0',
+        REDIS_KEY_PREFIX: hourly,
+      },
+    });
+    const registrar = app.get(CronJobsRegistrar);
+    const later = await registrar.fire('daily-digest', new Date('2026-11-22T09:00:00.000Z'), 'cron');
+    expect(later).toMatchObject({
+      status: 'duplicate',
+      eventId: 'daily-digest:2026-11-22',
+      enqueuedBy: 'enqueued:legacy:cron:old-7',
+    });
+    // The period is remembered as enqueued: a later slot or a restart sees it without the legacy keys.
+    expect(await redis.get(`${hourly}enqueue:daily-digest:2026-11-22`)).toBe('enqueued:legacy:cron:old-7');
+    // An older release still sending an earlier slot of the 24th: not enqueued here, asked again later.
+    const busy = await registrar.fire('daily-digest', new Date('2026-11-24T13:00:00.000Z'), 'cron');
+    expect(busy).toMatchObject({ status: 'duplicate', enqueuedBy: 'pending:cron' });
+    expect(await redis.get(`${hourly}enqueue:daily-digest:2026-11-24`)).toBeNull();
+    // A period the older release never touched is enqueued once.
+    const fresh = await registrar.fire('daily-digest', new Date('2026-11-23T09:00:00.000Z'), 'cron');
+    expect(fresh).toMatchObject({ status: 'enqueued', eventId: 'daily-digest:2026-11-23' });
+    const jobs = (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => JSON.parse(m.Body!).eventId);
+    expect(jobs.filter((id) => id.startsWith('daily-digest:2026-11-2'))).toEqual(['daily-digest:2026-11-23']);
+  });
 });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { isScheduledSlot, latestSlot, nextSlot, previousSlot, slotsBetween } from './cron-slots';
+import { recentSlots, isScheduledSlot, latestSlot, nextSlot, previousSlot, slotsBetween } from './cron-slots';
 
 describe('latestSlot', () => {
   const hour = 3_600_000;
@@ -144,5 +144,26 @@ describe('slot helpers', () => {
     expect(previousSlot('0 9 1 * *', 'UTC', instant)?.toISOString()).toBe('2026-11-01T09:00:00.000Z');
     expect(previousSlot('* * * * * *', 'UTC', instant)?.toISOString()).toBe('2026-11-22T07:00:00.000Z');
     expect(nextSlot('0 7 * * *', 'UTC', instant).toISOString()).toBe('2026-11-23T07:00:00.000Z');
+  });
+
+  it('lists the newest slots of a period up to an instant, bounded (the publisher reads their pre-period claims)', async () => {
+    const start = new Date('2026-11-22T00:00:00.000Z');
+    const hourly = await recentSlots('0 0 * * * *', 'UTC', start, new Date('2026-11-22T09:59:59.999Z'), 1440);
+    expect(hourly.map((d) => d.toISOString().slice(11, 16))).toEqual(
+      ['00', '01', '02', '03', '04', '05', '06', '07', '08', '09'].map((h) => `${h}:00`),
+    );
+    const minutes = await recentSlots(
+      '0 * * * * *',
+      'UTC',
+      start,
+      new Date('2026-11-22T23:59:00.000Z'),
+      1440,
+    );
+    expect(minutes).toHaveLength(1440);
+    expect(minutes[0].toISOString()).toBe('2026-11-22T00:00:00.000Z');
+    const seconds = await recentSlots('* * * * * *', 'UTC', start, new Date('2026-11-22T12:00:00.000Z'), 100);
+    expect(seconds).toHaveLength(100);
+    expect(seconds[99].toISOString()).toBe('2026-11-22T12:00:00.000Z');
+    expect(seconds[0].toISOString()).toBe('2026-11-22T11:58:21.000Z');
   });
 });

@@ -197,8 +197,8 @@ function latestSlotIn(next: (after: Date) => Date, floor: Date, until: Date): Da
 
 /**
  * The newest scheduled instants of `cron` in `[from, until]`, at most `max` of them, oldest
- * first. The walk starts about `max` slot intervals before `until` (the interval read at
- * `until`), and yields to the event loop every few steps: callers are async paths (a publish),
+ * first. The walk starts about `max` slot intervals before `until` (the interval between the
+ * two slots after `until`), and yields to the event loop every few steps: callers are async paths (a publish),
  * and cron's arithmetic costs about 1 ms a step.
  */
 export async function recentSlots(
@@ -209,7 +209,8 @@ export async function recentSlots(
   max: number,
 ): Promise<Date[]> {
   const next = stepper(cron, timeZone);
-  const interval = Math.max(next(until).getTime() - until.getTime(), 1_000);
+  const following = next(until);
+  const interval = Math.max(next(following).getTime() - following.getTime(), 1_000);
   let cursor = new Date(Math.max(from.getTime(), until.getTime() - interval * max) - 1);
   const slots: Date[] = [];
   for (let i = 0; i < 2 * max; i++) {

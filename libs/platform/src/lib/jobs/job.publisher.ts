@@ -1,11 +1,22 @@
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import {
+  DynamicModule,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  OnApplicationShutdown,
+  Optional,
+} from '@nestjs/common';
 import type Redis from 'ioredis';
-import type { AwsEnv } from '../config/config.schemas';
+import { APP_CONFIG } from '../config/app-config.module';
+import type { AwsEnv, SchedulesEnv } from '../config/config.schemas';
 import { jobEventId, JobMessage, jobMessageSchema, JobName, legacyJobEventId } from '../messages/job.message';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { createSqsClient, resolveQueueUrl } from '../sqs/sqs-client.factory';
-import { jobPeriod } from './job-period';
+import { recentSlots } from './cron-slots';
+import { jobPeriod, jobPeriodBounds } from './job-period';
+import { jobSchedules } from './job-schedule';
 
 export interface JobPublisherOptions {
   aws: AwsEnv;
@@ -18,7 +29,18 @@ export interface JobPublisherOptions {
   rememberMs?: number;
   /** How long a publisher may hold a slot before another may try (covers a crash mid-send). */
   leaseMs?: number;
+  /**
+   * Each job's cron (or `off`), to find the pre-period claims of a period's earlier slots;
+   * defaults to DIGEST_CRON / REMINDER_CRON of the app's config.
+   */
+  schedules?: Record<JobName, string>;
 }
+
+/**
+ * Pre-period claims looked up per publish: the period's latest slots up to the one published
+ * (a day of a per-minute cron; a denser cron's older slots are not looked at).
+ */
+const LEGACY_SLOTS = 1440;
 
 export type PublishResult =
   | { status: 'enqueued'; eventId: string; messageId: string | undefined; message: JobMessage }
@@ -34,7 +56,9 @@ const JOB_PUBLISHER_OPTIONS = Symbol('JOB_PUBLISHER_OPTIONS');
  *
  * Deploy boundary: the slot's pre-period claim key (`enqueue:daily-digest:<slot ISO>`) is claimed
  * too, so a slot an older scheduler already enqueued (or is enqueuing) is a duplicate here, and
- * an older replica still running sees this one's claim.
+ * an older replica still running sees this one's claim; the pre-period keys of the period's
+ * earlier slots are read too (a cron firing several times a day: the older release enqueued, and
+ * mailed, the period under an earlier slot).
  */
 @Injectable()
 export class JobPublisher implements OnApplicationShutdown {
@@ -45,6 +69,7 @@ export class JobPublisher implements OnApplicationShutdown {
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(JOB_PUBLISHER_OPTIONS) private readonly options: JobPublisherOptions,
+    @Optional() @Inject(APP_CONFIG) private readonly appConfig?: Partial<SchedulesEnv>,
   ) {
     this.sqs = createSqsClient(options.aws);
   }
@@ -68,8 +93,19 @@ export class JobPublisher implements OnApplicationShutdown {
       this.logger.log({ msg: 'job period already enqueued', job, eventId, slot, trigger, holder });
       return { status: 'duplicate', eventId, enqueuedBy: holder };
     }
-    if ((await this.redis.set(legacyKey, `pending:${by}`, 'PX', leaseMs, 'NX')) !== 'OK') {
-      const holder = await this.redis.get(legacyKey);
+    const earlier = await this.earlierLegacyKeys(job, slot);
+    const earlierHolders =
+      earlier.length > 0
+        ? await this.redis.mget(...earlier).catch(async (error) => {
+            await this.redis.del(key).catch(() => undefined);
+            throw error;
+          })
+        : [];
+    const earlierHolder =
+      earlierHolders.find((holder) => holder?.startsWith('enqueued:')) ??
+      earlierHolders.find((holder) => holder);
+    if (earlierHolder || (await this.redis.set(legacyKey, `pending:${by}`, 'PX', leaseMs, 'NX')) !== 'OK') {
+      const holder = earlierHolder ?? (await this.redis.get(legacyKey));
       if (holder?.startsWith('enqueued:')) {
         const enqueuedBy = `enqueued:legacy:${holder.slice('enqueued:'.length)}`;
         await this.redis.set(key, enqueuedBy, 'PX', rememberMs);
@@ -124,8 +160,29 @@ export class JobPublisher implements OnApplicationShutdown {
     const holders = await this.redis.mget(
       this.claimKey(jobEventId(job, period)),
       this.claimKey(legacyJobEventId(job, slot)),
+      ...(await this.earlierLegacyKeys(job, slot)),
     );
     return holders.some((holder) => holder?.startsWith('enqueued:'));
+  }
+
+  /** The pre-period claim keys of the scheduled slots of `slot`'s period before it (newest {@link LEGACY_SLOTS}). */
+  private async earlierLegacyKeys(job: JobName, slot: Date): Promise<string[]> {
+    const schedules =
+      this.options.schedules ??
+      (this.appConfig?.DIGEST_CRON && this.appConfig.REMINDER_CRON
+        ? jobSchedules(this.appConfig as SchedulesEnv)
+        : undefined);
+    const cron = schedules?.[job];
+    if (!cron || cron === 'off') return [];
+    const { start } = jobPeriodBounds(job, slot, this.options.timeZone);
+    const slots = await recentSlots(
+      cron,
+      this.options.timeZone,
+      start,
+      new Date(slot.getTime() - 1),
+      LEGACY_SLOTS,
+    );
+    return slots.map((earlier) => this.claimKey(legacyJobEventId(job, earlier)));
   }
 
   private claimKey(eventId: string): string {

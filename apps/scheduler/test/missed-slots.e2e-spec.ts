@@ -1,11 +1,18 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { JobMessage, jobMessageSchema, METRICS_REGISTRY } from '@once/platform';
-import { drain, e2eQueueUrl, SesMailbox, testSqsClient, waitFor } from '@once/testing';
+import {
+  createTestQueue,
+  drain,
+  e2eQueueUrl,
+  OwnRedisServer,
+  SesMailbox,
+  testSqsClient,
+  waitFor,
+} from '@once/testing';
 import type { Registry } from 'prom-client';
 import { bootstrap } from '../src/bootstrap';
 import { CronJobsRegistrar } from '../src/jobs/cron-jobs.registrar';
-import { OwnRedisServer } from './support/own-redis.server';
 import { SlowTcpProxy } from './support/slow-tcp.proxy';
 
 /**
@@ -66,46 +73,96 @@ describe('scheduler: no silently lost slots, failed fires retried', () => {
 
   afterAll(() => sqs.destroy());
 
-  it('publishes every period once, with the slot due at the tick, although each publish is slower than the interval', async () => {
-    const endpoint = new URL(process.env.SQS_ENDPOINT!);
-    const proxy = new SlowTcpProxy(endpoint.hostname, Number(endpoint.port));
-    const port = await proxy.listen();
-    cleanups.push(() => proxy.close());
-    const midnight = nextMinute(8_000);
-    // The first tick (about 3 s before midnight) publishes the old day for 4.5 s, across midnight.
-    await sleepUntil(midnight - 3_800);
-    await boot({
-      DIGEST_CRON: '* * * * * *',
-      SCHEDULER_TIMEZONE: zoneWithMidnightAt(midnight),
-      // Requests go to the endpoint; the queue URL in them names the emulator's queue.
-      SQS_ENDPOINT: `http://127.0.0.1:${port}`,
-    });
-    proxy.delayMs = 4_500;
+  // Both scenarios need a period boundary during the test, and fixed-offset zones put local
+  // midnight only on a whole UTC minute: they share one midnight (and one wait for it).
+  it('around one midnight: slow publishes lose no period; a period whose fire kept failing counts as missed and mails the admins once', async () => {
+    const midnight = nextMinute(9_000);
+    const { url: queueUrl } = await createTestQueue(sqs, `once-jobs-missed-${Date.now()}`);
+    const slowPublishes = async () => {
+      const endpoint = new URL(process.env.SQS_ENDPOINT!);
+      const proxy = new SlowTcpProxy(endpoint.hostname, Number(endpoint.port));
+      const port = await proxy.listen();
+      cleanups.push(() => proxy.close());
+      // The first tick (about 3 s before midnight) publishes the old day for 4.5 s, across midnight.
+      await sleepUntil(midnight - 3_800);
+      await boot({
+        DIGEST_CRON: '* * * * * *',
+        SCHEDULER_TIMEZONE: zoneWithMidnightAt(midnight),
+        // Requests go to the endpoint; the queue URL in them names the emulator's queue.
+        SQS_ENDPOINT: `http://127.0.0.1:${port}`,
+      });
+      proxy.delayMs = 4_500;
 
-    const seen: JobMessage[] = [];
-    const jobs = await waitFor(
-      'a digest for the day before and the day after midnight',
-      async () => {
-        const all = (await jobsOnQueue()).concat(seen);
-        seen.splice(0, seen.length, ...all);
-        const periods = new Set(all.map((job) => job.period));
-        return periods.size >= 2 && Date.now() > midnight + 8_000 ? all : undefined;
-      },
-      { timeoutMs: 30_000 },
-    );
-    expect(jobs).toHaveLength(2);
-    const [before, after] = [...jobs].sort((a, b) => a.slot.localeCompare(b.slot));
-    expect(Date.parse(before.slot)).toBeLessThan(midnight);
-    // The new day goes out at its first tick, while the old day's publish is still running.
-    expect(Date.parse(after.slot)).toBeGreaterThanOrEqual(midnight);
-    expect(Date.parse(after.slot) - midnight).toBeLessThan(2_000);
-    expect(after.period).not.toBe(before.period);
-    for (const job of jobs) {
-      expect(job.eventId).toBe(`daily-digest:${job.period}`);
-      // Named by the slot that was due when the tick ran, never a stale one from ticks ago.
-      expect(Date.parse(job.firedAt) - Date.parse(job.slot)).toBeLessThan(2_000);
-    }
-  }, 90_000);
+      const seen: JobMessage[] = [];
+      const jobs = await waitFor(
+        'a digest for the day before and the day after midnight',
+        async () => {
+          const all = (await jobsOnQueue()).concat(seen);
+          seen.splice(0, seen.length, ...all);
+          const periods = new Set(all.map((job) => job.period));
+          return periods.size >= 2 && Date.now() > midnight + 8_000 ? all : undefined;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(jobs).toHaveLength(2);
+      const [before, after] = [...jobs].sort((a, b) => a.slot.localeCompare(b.slot));
+      expect(Date.parse(before.slot)).toBeLessThan(midnight);
+      // The new day goes out at its first tick, while the old day's publish is still running.
+      expect(Date.parse(after.slot)).toBeGreaterThanOrEqual(midnight);
+      expect(Date.parse(after.slot) - midnight).toBeLessThan(2_000);
+      expect(after.period).not.toBe(before.period);
+      for (const job of jobs) {
+        expect(job.eventId).toBe(`daily-digest:${job.period}`);
+        // Named by the slot that was due when the tick ran, never a stale one from ticks ago.
+        expect(Date.parse(job.firedAt) - Date.parse(job.slot)).toBeLessThan(2_000);
+      }
+    };
+    const failingFire = async () => {
+      const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
+      await mailbox.clear();
+      const redis = await OwnRedisServer.start();
+      cleanups.push(() => redis.stop());
+      const slot = midnight - 3_000;
+      await sleepUntil(slot - 4_000);
+      const app = await boot({
+        SQS_JOBS_QUEUE: queueUrl,
+        REDIS_URL: redis.url,
+        // 23:59:57 local, three seconds before the zone's midnight.
+        DIGEST_CRON: '57 59 23 * * *',
+        SCHEDULER_TIMEZONE: zoneWithMidnightAt(midnight),
+        SCHEDULER_RETRY_BASE_MS: '200',
+        SCHEDULER_RETRY_MAX_MS: '1000',
+        ADMIN_EMAILS: 'ops@example.com',
+        DATABASE_MIGRATE_ON_BOOT: 'true',
+      });
+      await redis.kill();
+      const missed = await waitFor(
+        'the missed period counted',
+        async () =>
+          (await counter(app, 'once_scheduler_missed_periods_total', 'daily-digest')) ? true : undefined,
+        { timeoutMs: 20_000 },
+      );
+      expect(missed).toBe(true);
+      expect(Date.now()).toBeGreaterThanOrEqual(midnight);
+      const registrar = app.get(CronJobsRegistrar);
+      expect(registrar.status().pending).toEqual([]);
+      expect(registrar.status().missed).toEqual([{ job: 'daily-digest', period: expect.any(String) }]);
+      const period = registrar.status().missed[0].period;
+      // The admin reports go out although the Redis the scheduler (and its throttle) uses is down.
+      const reports = await waitFor('the missed-period admin mail', async () => {
+        const mails = (await mailbox.all()).filter(
+          (mail) =>
+            mail.destination.to.includes('ops@example.com') &&
+            (mail.body.text ?? '').includes('never enqueued'),
+        );
+        return mails.length ? mails : undefined;
+      });
+      expect(reports).toHaveLength(1);
+      expect(reports[0].body.text).toContain(`daily-digest for period ${period}`);
+      expect(await drain(sqs, queueUrl, 0)).toEqual([]);
+    };
+    await Promise.all([slowPublishes(), failingFire()]);
+  }, 120_000);
 
   it('counts and logs the slots whose ticks a stalled event loop skipped', async () => {
     const app = await boot({ DIGEST_CRON: '* * * * * *' });
@@ -127,8 +184,7 @@ describe('scheduler: no silently lost slots, failed fires retried', () => {
   });
 
   it('retries a fire that failed while Redis was down, until it goes out', async () => {
-    const redis = new OwnRedisServer();
-    await redis.start();
+    const redis = await OwnRedisServer.start();
     cleanups.push(() => redis.stop());
     const slot = Date.now() + 4_000;
     const app = await boot({
@@ -137,7 +193,7 @@ describe('scheduler: no silently lost slots, failed fires retried', () => {
       SCHEDULER_RETRY_BASE_MS: '200',
       SCHEDULER_RETRY_MAX_MS: '1000',
     });
-    await redis.stop();
+    await redis.kill();
     await sleepUntil(slot + 2_500);
     const registrar = app.get(CronJobsRegistrar);
     expect(registrar.status().pending).toEqual([
@@ -151,7 +207,7 @@ describe('scheduler: no silently lost slots, failed fires retried', () => {
     ).toBeGreaterThanOrEqual(1);
     expect(await jobsOnQueue()).toEqual([]);
 
-    await redis.start();
+    await redis.restart();
     const jobs = await waitFor('the retried digest', async () => {
       const all = await jobsOnQueue();
       return all.length ? all : undefined;
@@ -186,50 +242,4 @@ describe('scheduler: no silently lost slots, failed fires retried', () => {
       }),
     ]);
   });
-
-  it('counts a period that ended while its fire kept failing as missed, and mails the admins once', async () => {
-    const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
-    await mailbox.clear();
-    const redis = new OwnRedisServer();
-    await redis.start();
-    cleanups.push(() => redis.stop());
-    const midnight = nextMinute(8_000);
-    const slot = midnight - 3_000;
-    await sleepUntil(slot - 4_000);
-    const app = await boot({
-      REDIS_URL: redis.url,
-      // 23:59:57 local, three seconds before the zone's midnight.
-      DIGEST_CRON: '57 59 23 * * *',
-      SCHEDULER_TIMEZONE: zoneWithMidnightAt(midnight),
-      SCHEDULER_RETRY_BASE_MS: '200',
-      SCHEDULER_RETRY_MAX_MS: '1000',
-      ADMIN_EMAILS: 'ops@example.com',
-      DATABASE_MIGRATE_ON_BOOT: 'true',
-    });
-    await redis.stop();
-    const missed = await waitFor(
-      'the missed period counted',
-      async () =>
-        (await counter(app, 'once_scheduler_missed_periods_total', 'daily-digest')) ? true : undefined,
-      { timeoutMs: 20_000 },
-    );
-    expect(missed).toBe(true);
-    expect(Date.now()).toBeGreaterThanOrEqual(midnight);
-    const registrar = app.get(CronJobsRegistrar);
-    expect(registrar.status().pending).toEqual([]);
-    expect(registrar.status().missed).toEqual([{ job: 'daily-digest', period: expect.any(String) }]);
-    const period = registrar.status().missed[0].period;
-    // The admin reports go out although the Redis the scheduler (and its throttle) uses is down.
-    const reports = await waitFor('the missed-period admin mail', async () => {
-      const mails = (await mailbox.all()).filter(
-        (mail) =>
-          mail.destination.to.includes('ops@example.com') &&
-          (mail.body.text ?? '').includes('never enqueued'),
-      );
-      return mails.length ? mails : undefined;
-    });
-    expect(reports).toHaveLength(1);
-    expect(reports[0].body.text).toContain(`daily-digest for period ${period}`);
-    expect(await jobsOnQueue()).toEqual([]);
-  }, 60_000);
 });

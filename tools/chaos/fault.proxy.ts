@@ -1,13 +1,6 @@
-import {
-  Agent,
-  createServer,
-  IncomingHttpHeaders,
-  IncomingMessage,
-  request,
-  Server,
-  ServerResponse,
-} from 'node:http';
+import { Agent, createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { forwardableHeaders, forwardRequest, readBody, type UpstreamResponse } from '@once/testing';
 import type { SeededRandom } from './seeded.random';
 import type { MessageTrail } from './message.trail';
 import { sleep } from './net.util';
@@ -19,36 +12,11 @@ export interface ProxyListener {
   close(): Promise<void>;
 }
 
-interface UpstreamResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
 interface Exchange {
   label: string;
   req: IncomingMessage;
   res: ServerResponse;
   body: Buffer;
-}
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-function copyHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const copy: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) copy[name] = value;
-  }
-  return copy;
 }
 
 /** A buffering HTTP proxy in front of one emulator, with any number of labelled listeners. */
@@ -108,34 +76,13 @@ abstract class LabelledProxy {
   protected abstract handle(exchange: Exchange): Promise<void>;
 
   protected forward({ req, body }: Exchange): Promise<UpstreamResponse> {
-    return new Promise((resolve, reject) => {
-      const upstream = request(
-        {
-          protocol: this.upstream.protocol,
-          hostname: this.upstream.hostname,
-          port: this.upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...copyHeaders(req.headers), 'content-length': String(body.length) },
-          agent: this.agent,
-        },
-        (response) => {
-          readBody(response).then(
-            (responseBody) =>
-              resolve({ status: response.statusCode ?? 502, headers: response.headers, body: responseBody }),
-            reject,
-          );
-        },
-      );
-      upstream.on('error', reject);
-      upstream.end(body);
-    });
+    return forwardRequest(this.upstream, this.agent, req, body);
   }
 
   protected reply({ res }: Exchange, response: UpstreamResponse): void {
     if (res.destroyed) return;
     res.writeHead(response.status, {
-      ...copyHeaders(response.headers),
+      ...forwardableHeaders(response.headers),
       'content-length': String(response.body.length),
     });
     res.end(response.body);

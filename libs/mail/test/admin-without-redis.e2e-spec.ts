@@ -1,29 +1,44 @@
 import { OwnRedisServer, waitFor } from '@once/testing';
 import { AdminErrorReporter, MailService } from '../src';
 import { ADMIN_FALLBACK_BUDGET } from '../src/lib/rate-limit/local-fallback.budget';
-import { createMailAppOnRedis, type OwnRedisMailApp } from './support/own-redis-mail.app';
-import { emailsTo, uniqueAddress, uniqueKey, waitForEmails } from './support/mail-e2e.harness';
+import {
+  createMailTestApp,
+  emailsTo,
+  type MailTestApp,
+  uniqueAddress,
+  uniqueKey,
+  waitForEmails,
+} from './support/mail-e2e.harness';
 
 /** The same error (message and stack) each time, so it has one fingerprint. */
 const redisDown = () => new Error('ECONNREFUSED 127.0.0.1: redis is down');
 
 describe('admin error mail while Redis is down (own redis-server, SES emulator)', () => {
   let server: OwnRedisServer;
-  let t: OwnRedisMailApp;
+  let t: MailTestApp;
   let reporter: AdminErrorReporter;
   const admin = uniqueAddress('admin-noredis');
 
   beforeAll(async () => {
     server = await OwnRedisServer.start();
-    t = await createMailAppOnRedis(server.url, {
-      rateLimit: {
-        maxSendRate: 50,
-        burst: 1,
-        perRecipient: { limit: 10, windowMs: 3_600_000 },
-        maxWaitMs: 5_000,
+    t = await createMailTestApp(
+      {
+        rateLimit: {
+          maxSendRate: 50,
+          burst: 1,
+          perRecipient: { limit: 10, windowMs: 3_600_000 },
+          maxWaitMs: 5_000,
+        },
+        adminErrors: {
+          recipients: [admin],
+          appName: 'scheduler',
+          appVersion: '1.0.0',
+          windowMs: 15 * 60_000,
+        },
       },
-      adminErrors: { recipients: [admin], appName: 'scheduler', appVersion: '1.0.0', windowMs: 15 * 60_000 },
-    });
+      {},
+      { redisUrl: server.url },
+    );
     reporter = t.app.get(AdminErrorReporter);
   });
 

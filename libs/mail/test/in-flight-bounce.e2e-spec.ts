@@ -9,8 +9,7 @@ import {
   MailSuppressionService,
   SesFeedbackService,
 } from '../src';
-import { createMailAppOnRedis, type OwnRedisMailApp } from './support/own-redis-mail.app';
-import { env, header } from './support/mail-e2e.harness';
+import { createMailTestApp, env, header, type MailTestApp } from './support/mail-e2e.harness';
 import { SesFaultProxy } from './support/ses-fault.proxy';
 
 /** Emails whose recipients include `address`, compared as mailboxes (case-insensitively). */
@@ -52,7 +51,7 @@ class Gate {
 type Phase = 'before-send' | 'waiting-for-slot' | 'in-ses-call' | 'throttled-call' | 'after-sent' | 'race';
 
 describe('a hard bounce or complaint while a send to that address is in flight', () => {
-  let t: OwnRedisMailApp;
+  let t: MailTestApp;
   let mail: MailService;
   let feedback: SesFeedbackService;
   let proxy: SesFaultProxy;
@@ -81,11 +80,15 @@ describe('a hard bounce or complaint while a send to that address is in flight',
       },
       { step: 'initialize', name: 'testSesGate' },
     );
-    t = await createMailAppOnRedis(env('REDIS_URL'), {
-      ses: { client },
-      rateLimit: { maxSendRate: 500, burst: 50, perRecipient: false },
-      throttleRetry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 50 },
-    });
+    t = await createMailTestApp(
+      {
+        ses: { client },
+        rateLimit: { maxSendRate: 500, burst: 50, perRecipient: false },
+        throttleRetry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 50 },
+      },
+      {},
+      { redisUrl: env('REDIS_URL') },
+    );
     // Holds the limiter's reservation: the row is pending and SES has not been called.
     const evaluate = t.redis.eval.bind(t.redis) as (...args: unknown[]) => Promise<unknown>;
     (t.redis as unknown as { eval: (...args: unknown[]) => Promise<unknown> }).eval = async (...args) => {

@@ -2,8 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OwnRedisServer, SesMailbox, waitFor } from '@once/testing';
 import { MailLedgerService, type MailSendResult, MailService } from '../src';
-import { createMailAppOnRedis, type OwnRedisMailApp } from './support/own-redis-mail.app';
-import { env, uniqueAddress, uniqueKey } from './support/mail-e2e.harness';
+import {
+  createMailTestApp,
+  env,
+  type MailTestApp,
+  uniqueAddress,
+  uniqueKey,
+} from './support/mail-e2e.harness';
 
 const RATE = 20;
 const BURST = 2;
@@ -18,13 +23,17 @@ const OUTSTANDING_BOUND = Math.ceil((MAX_WAIT_MS / 1000) * RATE) + BURST;
 
 describe('rate limiter across a real Redis restart (own redis-server, kill -9)', () => {
   let server: OwnRedisServer;
-  let t: OwnRedisMailApp;
+  let t: MailTestApp;
 
   beforeAll(async () => {
     server = await OwnRedisServer.start();
-    t = await createMailAppOnRedis(server.url, {
-      rateLimit: { maxSendRate: RATE, burst: BURST, perRecipient: false, maxWaitMs: MAX_WAIT_MS },
-    });
+    t = await createMailTestApp(
+      {
+        rateLimit: { maxSendRate: RATE, burst: BURST, perRecipient: false, maxWaitMs: MAX_WAIT_MS },
+      },
+      {},
+      { redisUrl: server.url },
+    );
   });
 
   afterAll(async () => {
@@ -46,8 +55,8 @@ describe('rate limiter across a real Redis restart (own redis-server, kill -9)',
       redisKeyPrefix: prefix,
       rateLimit: { maxSendRate: RATE, burst: BURST, perRecipient: false as const, maxWaitMs: MAX_WAIT_MS },
     };
-    const a = await createMailAppOnRedis(server.url, options);
-    const b = await createMailAppOnRedis(server.url, options);
+    const a = await createMailTestApp(options, {}, { redisUrl: server.url });
+    const b = await createMailTestApp(options, {}, { redisUrl: server.url });
     try {
       const { worst } = await stream([a, b], { longOutage: false });
       // After Redis lost its keys the first process to reserve restores its own floor; the other
@@ -60,7 +69,7 @@ describe('rate limiter across a real Redis restart (own redis-server, kill -9)',
   }, 120_000);
 
   /** Runs WORKERS sequential senders spread over `apps` through a kill -9 + restart (and optionally a long outage). */
-  async function stream(apps: OwnRedisMailApp[], { longOutage }: { longOutage: boolean }) {
+  async function stream(apps: MailTestApp[], { longOutage }: { longOutage: boolean }) {
     const subject = `restart ${randomUUID().slice(0, 8)}`;
     const results: Array<{ key: string; result: MailSendResult }> = [];
     let stop = false;

@@ -2,3 +2,4 @@ export * from './lib/wait-for';
 export * from './lib/ses-mailbox';
 export * from './lib/sqs-test-queue';
 export * from './lib/own-redis.server';
+export * from './lib/http-forward.util';

@@ -80,13 +80,17 @@ export interface MailTestApp {
 /**
  * A Nest app with real Postgres (migrations run), Redis and the SES emulator, like the apps wire
  * it. `options` override the defaults; `redisKeyPrefix` defaults to a fresh one per app.
+ * `redisUrl` names another Redis (a test's own server, to kill): its errors are expected then, and
+ * closing does not wait for it to answer.
  */
 export async function createMailTestApp(
   options: Partial<Omit<MailModuleOptions, 'redis'>> = {},
   metadata: Pick<ModuleMetadata, 'controllers' | 'providers'> = {},
+  { redisUrl }: { redisUrl?: string } = {},
 ): Promise<MailTestApp> {
   Logger.overrideLogger(['error']);
-  const redis = new Redis(env('REDIS_URL'), { maxRetriesPerRequest: 3 });
+  const redis = new Redis(redisUrl ?? env('REDIS_URL'), { maxRetriesPerRequest: 3 });
+  if (redisUrl) redis.on('error', () => undefined);
   const moduleRef = await Test.createTestingModule({
     imports: [
       TypeOrmModule.forRoot({
@@ -127,7 +131,8 @@ export async function createMailTestApp(
     dataSource: app.get(DataSource),
     async close() {
       await app.close();
-      await redis.quit();
+      if (redisUrl) redis.disconnect();
+      else await redis.quit();
     },
   };
 }

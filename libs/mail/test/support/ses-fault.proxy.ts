@@ -1,13 +1,6 @@
-import {
-  Agent,
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  request,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { forwardableHeaders, forwardRequest, readBody, type UpstreamResponse } from '@once/testing';
 
 /**
  * What the proxy does with one SES request:
@@ -42,31 +35,6 @@ export interface SesExchange {
   /** When the client's connection for this request closed or the answer was fully written. */
   closedAt?: number;
   readonly at: number;
-}
-
-interface UpstreamResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade']);
-
-function readBody(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
-
-function copyHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
-  const copy: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name)) copy[name] = value;
-  }
-  return copy;
 }
 
 function describeRequest(req: IncomingMessage, body: Buffer): { key?: string; operation: string } {
@@ -155,7 +123,7 @@ export class SesFaultProxy {
           }
           exchange.status = response.status;
           const headers = {
-            ...copyHeaders(response.headers),
+            ...forwardableHeaders(response.headers),
             'content-length': String(response.body.length),
           };
           if (action.kind === 'hold') {
@@ -265,27 +233,6 @@ export class SesFaultProxy {
   }
 
   private forward(req: IncomingMessage, body: Buffer): Promise<UpstreamResponse> {
-    return new Promise((resolve, reject) => {
-      const upstream = request(
-        {
-          protocol: this.upstream.protocol,
-          hostname: this.upstream.hostname,
-          port: this.upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...copyHeaders(req.headers), 'content-length': String(body.length) },
-          agent: this.agent,
-        },
-        (response) => {
-          readBody(response).then(
-            (responseBody) =>
-              resolve({ status: response.statusCode ?? 502, headers: response.headers, body: responseBody }),
-            reject,
-          );
-        },
-      );
-      upstream.on('error', reject);
-      upstream.end(body);
-    });
+    return forwardRequest(this.upstream, this.agent, req, body);
   }
 }

@@ -1,28 +1,16 @@
 import { INestApplicationContext } from '@nestjs/common';
 import Redis from 'ioredis';
-import { JobMessage, jobMessageSchema } from '@once/platform';
 import { drain, e2eQueueUrl, testSqsClient } from '@once/testing';
 import { bootstrap } from '../src/bootstrap';
+import { schedulerHarness } from './support/scheduler-e2e.harness';
 import { CronJobsRegistrar } from '../src/jobs/cron-jobs.registrar';
 
 /** Issue 11 item 4: a digest is once per period (the scheduler's calendar day), not once per instant. */
 describe('scheduler: one job per period', () => {
-  const sqs = testSqsClient();
-  const quiet = { DIGEST_CRON: 'off', REMINDER_CRON: 'off', SCHEDULER_CATCH_UP: 'false', OPS_PORT: '0' };
-  const running: INestApplicationContext[] = [];
-  let run = 0;
-  const boot = async (env: Record<string, string>) => {
-    const app = await bootstrap({
-      env: { ...quiet, REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}periods${run}:`, ...env },
-    });
-    running.push(app);
-    return app;
-  };
-  const stopAll = () => Promise.all(running.splice(0).map((app) => app.close()));
-  const jobsOnQueue = async (): Promise<JobMessage[]> =>
-    (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => jobMessageSchema.parse(JSON.parse(m.Body!)));
+  // Each test gets its own dedup namespace so periods enqueued by one test do not collapse another's.
+  const { sqs, nextRun, boot, stopAll, jobsOnQueue } = schedulerHarness('periods');
 
-  beforeEach(() => run++);
+  beforeEach(nextRun);
 
   afterEach(async () => {
     await stopAll();

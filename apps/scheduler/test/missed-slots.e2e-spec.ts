@@ -1,17 +1,9 @@
 import { INestApplicationContext } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { JobMessage, jobMessageSchema, METRICS_REGISTRY } from '@once/platform';
-import {
-  createTestQueue,
-  drain,
-  e2eQueueUrl,
-  OwnRedisServer,
-  SesMailbox,
-  testSqsClient,
-  waitFor,
-} from '@once/testing';
+import { JobMessage, METRICS_REGISTRY } from '@once/platform';
+import { createTestQueue, drain, e2eQueueUrl, OwnRedisServer, SesMailbox, waitFor } from '@once/testing';
 import type { Registry } from 'prom-client';
-import { bootstrap } from '../src/bootstrap';
+import { schedulerHarness } from './support/scheduler-e2e.harness';
 import { CronJobsRegistrar } from '../src/jobs/cron-jobs.registrar';
 import { SlowTcpProxy } from './support/slow-tcp.proxy';
 
@@ -21,20 +13,9 @@ import { SlowTcpProxy } from './support/slow-tcp.proxy';
  * and restarted, and period boundaries made to fall during the test by a fixed-offset time zone.
  */
 describe('scheduler: no silently lost slots, failed fires retried', () => {
-  const sqs = testSqsClient();
-  const quiet = { DIGEST_CRON: 'off', REMINDER_CRON: 'off', SCHEDULER_CATCH_UP: 'false', OPS_PORT: '0' };
-  const running: INestApplicationContext[] = [];
+  // Each test gets its own dedup namespace so periods enqueued by one test do not collapse another's.
+  const { sqs, nextRun, boot, stopAll, jobsOnQueue } = schedulerHarness('missed');
   const cleanups: Array<() => Promise<void>> = [];
-  let run = 0;
-  const boot = async (env: Record<string, string>) => {
-    const app = await bootstrap({
-      env: { ...quiet, REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}missed${run}:`, ...env },
-    });
-    running.push(app);
-    return app;
-  };
-  const jobsOnQueue = async (): Promise<JobMessage[]> =>
-    (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => jobMessageSchema.parse(JSON.parse(m.Body!)));
   const counter = async (
     app: INestApplicationContext,
     name: string,
@@ -63,10 +44,10 @@ describe('scheduler: no silently lost slots, failed fires retried', () => {
     return `${d.getUTCSeconds()} ${d.getUTCMinutes()} ${d.getUTCHours()} * * *`;
   };
 
-  beforeEach(() => run++);
+  beforeEach(nextRun);
 
   afterEach(async () => {
-    await Promise.all(running.splice(0).map((app) => app.close()));
+    await stopAll();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     await drain(sqs, e2eQueueUrl('once-jobs'), 0);
   });

@@ -1,29 +1,16 @@
-import { INestApplicationContext } from '@nestjs/common';
-import { JobMessage, jobMessageSchema } from '@once/platform';
-import { drain, e2eQueueUrl, SesMailbox, testSqsClient, waitFor } from '@once/testing';
-import { bootstrap } from '../src/bootstrap';
+import { jobMessageSchema } from '@once/platform';
+import { drain, e2eQueueUrl, SesMailbox, waitFor } from '@once/testing';
+import { schedulerHarness } from './support/scheduler-e2e.harness';
 import { CronJobsRegistrar } from '../src/jobs/cron-jobs.registrar';
 
 describe('scheduler', () => {
-  const sqs = testSqsClient();
-  const quiet = { DIGEST_CRON: 'off', REMINDER_CRON: 'off', SCHEDULER_CATCH_UP: 'false', OPS_PORT: '0' };
-  const running: INestApplicationContext[] = [];
-  let run = 0;
-  const boot = async (env: Record<string, string>) => {
-    // Each test gets its own dedup namespace so slots enqueued by one test do not collapse another's.
-    const app = await bootstrap({
-      env: { ...quiet, REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}run${run}:`, ...env },
-    });
-    running.push(app);
-    return app;
-  };
-  const jobsOnQueue = async (): Promise<JobMessage[]> =>
-    (await drain(sqs, e2eQueueUrl('once-jobs'), 0)).map((m) => jobMessageSchema.parse(JSON.parse(m.Body!)));
+  // Each test gets its own dedup namespace so periods enqueued by one test do not collapse another's.
+  const { sqs, nextRun, boot, stopAll, jobsOnQueue } = schedulerHarness('run');
 
-  beforeEach(() => run++);
+  beforeEach(nextRun);
 
   afterEach(async () => {
-    await Promise.all(running.splice(0).map((app) => app.close()));
+    await stopAll();
     await drain(sqs, e2eQueueUrl('once-jobs'), 0);
   });
 
@@ -50,7 +37,7 @@ describe('scheduler', () => {
     };
     await Promise.all([boot(env), boot(env)]);
     await new Promise((resolve) => setTimeout(resolve, 4500));
-    await Promise.all(running.splice(0).map((app) => app.close()));
+    await stopAll();
     const jobs = await jobsOnQueue();
     // Two replicas × two slots or more, all of one calendar day: one job (unless the test ran across midnight).
     expect(jobs.length).toBe(new Set(jobs.map((job) => job.period)).size);

@@ -5,8 +5,8 @@ import { AdminErrorFilter } from '@once/mail';
 import { JobPublisherModule, PlatformModule, trackingOptionsFromEnv } from '@once/platform';
 import { ClickSummaryService, TrackingClick } from '@once/tracking';
 import { ApiConfig } from './config/api.config';
-import { AdminAuthGuard } from './admin-auth/admin-auth.guard';
-import { AdminRateLimitGuard } from './admin-auth/admin-rate-limit.guard';
+import { AdminAuthModule } from './admin-auth/admin-auth.module';
+import { HttpInputModule } from './common/http-input.module';
 import { DailyModule } from './daily/daily.module';
 import { HealthController } from './health/health.controller';
 import { IdempotencyAdminController } from './idempotency/idempotency-admin.controller';
@@ -40,6 +40,8 @@ export class AppModule {
         }),
         // The stats reuse the clicks summary of DailyModule, whose TrackingModule is not global.
         TypeOrmModule.forFeature([TrackingClick]),
+        AdminAuthModule,
+        HttpInputModule,
       ],
       controllers: [
         HealthController,
@@ -50,8 +52,6 @@ export class AppModule {
         StatsAdminController,
       ],
       providers: [
-        AdminAuthGuard,
-        AdminRateLimitGuard,
         QueueAdminService,
         ClickSummaryService,
         AdminStatsService,

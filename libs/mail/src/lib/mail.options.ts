@@ -3,6 +3,9 @@ import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type Redis from 'ioredis';
 import { z } from 'zod';
 import { AddressSyntaxError, parseAddress, parseMailbox } from './address/mail-address';
+import type { RedactorOptions } from './admin/secret.redactor';
+
+export type { RedactorOptions } from './admin/secret.redactor';
 
 /** Injection token of the resolved {@link MailModuleOptions}. */
 export const MAIL_OPTIONS = Symbol('MAIL_OPTIONS');
@@ -54,16 +57,6 @@ export interface MailThrottleRetryOptions {
   baseDelayMs?: number;
   /** Default 5 s. */
   maxDelayMs?: number;
-}
-
-/** What the secret redactor hides in admin error mail, in addition to its built-in rules. */
-export interface RedactorOptions {
-  /** Header, field and query-parameter names whose values are hidden (case-insensitive strings or patterns). */
-  keys?: Array<string | RegExp>;
-  /** Literal secret values (API keys, passwords from config) hidden wherever they appear. Values shorter than 4 characters are ignored. */
-  secrets?: string[];
-  /** Extra patterns whose matches are hidden. */
-  patterns?: RegExp[];
 }
 
 export interface AdminErrorOptions {
@@ -168,13 +161,8 @@ const scalarOptionsSchema = z.object({
       environment: z.string().optional(),
       windowMs: positiveInt.default(15 * 60_000),
       subjectPrefix: z.string().default('[Once]'),
-      redact: z
-        .object({
-          keys: z.array(z.union([z.string().min(1), z.instanceof(RegExp)])).default([]),
-          secrets: z.array(z.string()).default([]),
-          patterns: z.array(z.instanceof(RegExp)).default([]),
-        })
-        .prefault({}),
+      // Validated by SecretRedactor itself (its options are its own concern).
+      redact: z.custom<RedactorOptions>((value) => typeof value === 'object' && value !== null).default({}),
     })
     .optional(),
   sesRequestTimeoutMs: positiveInt.default(15_000),

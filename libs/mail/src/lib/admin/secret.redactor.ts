@@ -1,6 +1,14 @@
-import type { RedactorOptions } from '../mail.options';
-
 export const REDACTED = '[REDACTED]';
+
+/** What the secret redactor hides in admin error mail, in addition to its built-in rules. */
+export interface RedactorOptions {
+  /** Header, field and query-parameter names whose values are hidden (case-insensitive strings or patterns). */
+  keys?: Array<string | RegExp>;
+  /** Literal secret values (API keys, passwords from config) hidden wherever they appear. Values shorter than 4 characters are ignored. */
+  secrets?: string[];
+  /** Extra patterns whose matches are hidden. */
+  patterns?: RegExp[];
+}
 
 /** Names whose values are always hidden (headers, fields, query parameters), case-insensitive. */
 export const DEFAULT_REDACTED_KEYS: ReadonlyArray<string | RegExp> = [

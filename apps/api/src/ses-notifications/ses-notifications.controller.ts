@@ -1,4 +1,12 @@
-import { Controller, ForbiddenException, HttpCode, Logger, Post, Req } from '@nestjs/common';
+import {
+  Controller,
+  ForbiddenException,
+  HttpCode,
+  Logger,
+  Post,
+  Req,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { SesFeedbackService, SnsSignatureVerifier, SnsVerificationError, type SnsMessage } from '@once/mail';
 import { readSnsBody, type SnsHttpRequest } from './sns-body.reader';
 
@@ -8,7 +16,8 @@ export interface SesWebhookResponse {
 
 /**
  * SNS HTTPS endpoint for SES bounce, complaint and delivery notifications. Every message is
- * signature-checked; a 2xx tells SNS not to redeliver, so failures to record answer 5xx.
+ * signature-checked (403 when it is not genuine or current); a 2xx tells SNS not to redeliver, so
+ * failures to record, and certificate downloads refused under load, answer 5xx.
  */
 @Controller('webhooks/ses')
 export class SesNotificationsController {
@@ -48,6 +57,13 @@ export class SesNotificationsController {
   private reject(error: unknown): never {
     if (error instanceof SnsVerificationError) {
       this.logger.warn({ msg: 'SNS message rejected', reason: error.reason, detail: error.message });
+      if (error.reason === 'certificate-busy') {
+        throw new ServiceUnavailableException({
+          statusCode: 503,
+          message: 'SNS message not verified: try again later',
+          reason: error.reason,
+        });
+      }
       throw new ForbiddenException({
         statusCode: 403,
         message: 'SNS message rejected',

@@ -1,6 +1,23 @@
-import { X509Certificate, createVerify } from 'node:crypto';
+import { createVerify } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { z } from 'zod';
+import {
+  DEFAULT_SNS_CERTIFICATE_OPTIONS,
+  SnsCertificateStore,
+  boundedGet,
+  fetchText,
+  type SnsCertificateOptions,
+  type SnsHttpGet,
+} from './sns-certificate.store';
+import { SnsVerificationError } from './sns-verification.error';
+
+export { SnsVerificationError, type SnsRejectionReason } from './sns-verification.error';
+export {
+  DEFAULT_SNS_CERTIFICATE_OPTIONS,
+  type SnsCertificateOptions,
+  type SnsHttpGet,
+  type SnsHttpGetOptions,
+} from './sns-certificate.store';
 
 /** Hosts SNS signs from and sends SubscribeURLs for: `sns.<region>.amazonaws.com(.cn)`. */
 export const DEFAULT_SNS_HOST_PATTERN = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
@@ -23,34 +40,38 @@ export interface SnsMessage {
   UnsubscribeURL?: string;
 }
 
-export type SnsRejectionReason =
-  | 'malformed'
-  | 'topic-not-allowed'
-  | 'certificate-url'
-  | 'certificate'
-  | 'unsupported-signature-version'
-  | 'signature'
-  | 'subscribe-url';
-
-/** The message is not a genuine SNS delivery for an allowed topic. */
-export class SnsVerificationError extends Error {
-  constructor(
-    readonly reason: SnsRejectionReason,
-    detail: string,
-  ) {
-    super(`SNS message rejected (${reason}): ${detail}`);
-    this.name = 'SnsVerificationError';
-  }
-}
-
 export interface SnsVerifierOptions {
   /** TopicArns accepted (exact match). Anything else is rejected before any certificate is fetched. */
   topicArns: string[];
   /** Hosts allowed for SigningCertURL and SubscribeURL. Default {@link DEFAULT_SNS_HOST_PATTERN}; https is always required. */
   hostPattern?: RegExp;
-  /** GETs a URL and returns its body; used for the certificate and to confirm subscriptions. Default: `fetch`, 5 s timeout, no redirects. */
-  httpGet?: (url: URL) => Promise<string>;
+  /** GETs a URL and returns its body; used for the certificate and to confirm subscriptions. Default: `fetch`, no redirects. */
+  httpGet?: SnsHttpGet;
+  /** Oldest `Timestamp` accepted, in ms before now (keep it above the delivery policy's retry span). Default 1 h. */
+  maxMessageAgeMs?: number;
+  /** How far a `Timestamp` may be ahead of this host's clock. Default 5 min. */
+  maxClockSkewMs?: number;
+  /** Bounds on certificate downloads; see {@link SnsCertificateOptions}. */
+  certificates?: SnsCertificateOptions;
+  /** Clock for the Timestamp window, certificate validity and the caches. Default `Date.now`. */
+  now?: () => number;
 }
+
+export const DEFAULT_SNS_MAX_MESSAGE_AGE_MS = 3600_000;
+export const DEFAULT_SNS_MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
+const positiveInt = z.number().int().positive();
+const limitsSchema = z.object({
+  maxMessageAgeMs: positiveInt.optional(),
+  maxClockSkewMs: z.number().int().min(0).optional(),
+  certificates: z
+    .object(
+      Object.fromEntries(
+        Object.keys(DEFAULT_SNS_CERTIFICATE_OPTIONS).map((key) => [key, positiveInt.optional()]),
+      ),
+    )
+    .optional(),
+});
 
 const snsMessageSchema = z
   .object({
@@ -58,7 +79,9 @@ const snsMessageSchema = z
     MessageId: z.string().min(1).max(256),
     TopicArn: z.string().min(1).max(1024),
     Message: z.string(),
-    Timestamp: z.string().min(1),
+    Timestamp: z.iso
+      .datetime({ offset: true, error: 'Timestamp must be an ISO 8601 date-time' })
+      .refine((value) => Number.isFinite(Date.parse(value)), 'Timestamp must be an ISO 8601 date-time'),
     SignatureVersion: z.string(),
     Signature: z.string().min(1),
     SigningCertURL: z.string().min(1),
@@ -70,17 +93,6 @@ const snsMessageSchema = z
   .refine((message) => message.Type === 'Notification' || (message.Token && message.SubscribeURL), {
     message: 'confirmations need Token and SubscribeURL',
   });
-
-const MAX_CERTIFICATES = 20;
-const MAX_BODY_BYTES = 64 * 1024;
-
-async function defaultHttpGet(url: URL): Promise<string> {
-  const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5_000) });
-  if (!response.ok) throw new Error(`GET ${url.host}${url.pathname} answered ${response.status}`);
-  const body = await response.text();
-  if (body.length > MAX_BODY_BYTES) throw new Error(`GET ${url.host}${url.pathname} answered too much`);
-  return body;
-}
 
 /** The canonical string SNS signs: `name\nvalue\n` for each signed field, in this order. */
 export function snsStringToSign(message: SnsMessage): string {
@@ -100,20 +112,38 @@ export function snsStringToSign(message: SnsMessage): string {
 
 /**
  * Verifies SNS HTTP deliveries (SignatureVersion 1: SHA1, 2: SHA256) against the signing
- * certificate, which must come over https from an SNS host; rejects topics not on the allowlist.
- * Certificates are cached per URL.
+ * certificate, which must come over https from an SNS host; rejects topics not on the allowlist
+ * and Timestamps outside [now - maxMessageAgeMs, now + maxClockSkewMs]. Certificate downloads
+ * are bounded and cached ({@link SnsCertificateOptions}).
  */
 export class SnsSignatureVerifier {
   private readonly logger = new Logger(SnsSignatureVerifier.name);
   private readonly topics: ReadonlySet<string>;
   private readonly hostPattern: RegExp;
-  private readonly httpGet: (url: URL) => Promise<string>;
-  private readonly certificates = new Map<string, Promise<X509Certificate>>();
+  private readonly httpGet: SnsHttpGet;
+  private readonly maxMessageAgeMs: number;
+  private readonly maxClockSkewMs: number;
+  private readonly now: () => number;
+  private readonly certificates: SnsCertificateStore;
+  private readonly confirmLimits: { timeoutMs: number; maxBytes: number };
 
   constructor(options: SnsVerifierOptions) {
+    const limits = limitsSchema.safeParse(options);
+    if (!limits.success) {
+      throw new Error(
+        `Invalid SnsSignatureVerifier options: ${limits.error.issues
+          .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
+          .join('; ')}`,
+      );
+    }
     this.topics = new Set(options.topicArns);
     this.hostPattern = options.hostPattern ?? DEFAULT_SNS_HOST_PATTERN;
-    this.httpGet = options.httpGet ?? defaultHttpGet;
+    this.httpGet = options.httpGet ?? fetchText;
+    this.maxMessageAgeMs = options.maxMessageAgeMs ?? DEFAULT_SNS_MAX_MESSAGE_AGE_MS;
+    this.maxClockSkewMs = options.maxClockSkewMs ?? DEFAULT_SNS_MAX_CLOCK_SKEW_MS;
+    this.now = options.now ?? Date.now;
+    this.certificates = new SnsCertificateStore(this.httpGet, options.certificates, this.now);
+    this.confirmLimits = { ...DEFAULT_SNS_CERTIFICATE_OPTIONS, ...options.certificates };
   }
 
   /** Resolves the message when it is genuine; throws {@link SnsVerificationError} otherwise. */
@@ -124,11 +154,17 @@ export class SnsSignatureVerifier {
     const message = parsed.data as SnsMessage;
     if (!this.topics.has(message.TopicArn))
       throw new SnsVerificationError('topic-not-allowed', message.TopicArn);
+    // Timestamp is signed, so checking it before the signature only saves a certificate download.
+    this.checkTimestamp(message.Timestamp);
 
     const algorithm = { '1': 'RSA-SHA1', '2': 'RSA-SHA256' }[message.SignatureVersion];
     if (!algorithm) throw new SnsVerificationError('unsupported-signature-version', message.SignatureVersion);
     const certificateUrl = this.checkUrl(message.SigningCertURL, 'certificate-url');
-    const certificate = await this.certificate(certificateUrl);
+    const certificate = await this.certificates.get(certificateUrl);
+    const now = this.now();
+    if (Date.parse(certificate.validFrom) > now || Date.parse(certificate.validTo) < now) {
+      throw new SnsVerificationError('certificate', 'signing certificate is not currently valid');
+    }
 
     const valid = createVerify(algorithm)
       .update(snsStringToSign(message), 'utf8')
@@ -145,8 +181,24 @@ export class SnsSignatureVerifier {
     if (!this.topics.has(message.TopicArn))
       throw new SnsVerificationError('topic-not-allowed', message.TopicArn);
     const url = this.checkUrl(message.SubscribeURL, 'subscribe-url');
-    await this.httpGet(url);
+    await boundedGet(this.httpGet, url, this.confirmLimits);
     this.logger.log({ msg: 'SNS subscription confirmed', topicArn: message.TopicArn });
+  }
+
+  private checkTimestamp(timestamp: string): void {
+    const ageMs = this.now() - Date.parse(timestamp);
+    if (ageMs > this.maxMessageAgeMs) {
+      throw new SnsVerificationError(
+        'stale',
+        `Timestamp ${timestamp} is ${Math.round(ageMs / 1000)} s old, more than ${this.maxMessageAgeMs / 1000} s`,
+      );
+    }
+    if (-ageMs > this.maxClockSkewMs) {
+      throw new SnsVerificationError(
+        'future',
+        `Timestamp ${timestamp} is ${Math.round(-ageMs / 1000)} s ahead, more than ${this.maxClockSkewMs / 1000} s`,
+      );
+    }
   }
 
   private checkUrl(value: string, reason: 'certificate-url' | 'subscribe-url'): URL {
@@ -165,34 +217,5 @@ export class SnsSignatureVerifier {
       throw new SnsVerificationError(reason, 'certificate URL does not name a .pem file');
     }
     return url;
-  }
-
-  private certificate(url: URL): Promise<X509Certificate> {
-    const key = url.toString();
-    let pending = this.certificates.get(key);
-    if (!pending) {
-      pending = this.httpGet(url).then((pem) => new X509Certificate(pem));
-      this.certificates.set(key, pending);
-      if (this.certificates.size > MAX_CERTIFICATES) {
-        const oldest = this.certificates.keys().next().value;
-        if (oldest !== undefined) this.certificates.delete(oldest);
-      }
-      pending.catch(() => this.certificates.delete(key));
-    }
-    return pending.then(
-      (certificate) => {
-        const now = Date.now();
-        if (Date.parse(certificate.validFrom) > now || Date.parse(certificate.validTo) < now) {
-          throw new SnsVerificationError('certificate', 'signing certificate is not currently valid');
-        }
-        return certificate;
-      },
-      (error: unknown) => {
-        throw new SnsVerificationError(
-          'certificate',
-          `cannot load ${url.hostname}${url.pathname}: ${(error as Error).message}`,
-        );
-      },
-    );
   }
 }

@@ -159,4 +159,30 @@ describe('resolveMailOptions', () => {
       }
     });
   });
+  describe('adminErrors.budget', () => {
+    const base = { ses: { region: 'us-east-1' }, redis, defaultFrom: 'once@example.com' };
+    const admin = { recipients: ['ops@once.example'], appName: 'api', appVersion: '1' };
+
+    it('defaults to 10 mails per 15 minutes and a top-10 summary', () => {
+      expect(resolveMailOptions({ ...base, adminErrors: admin }).adminErrors?.budget).toEqual({
+        mails: 10,
+        windowMs: 15 * 60_000,
+        topFingerprints: 10,
+      });
+    });
+
+    it('refuses a budget that would silence or flood alerting, naming each field', () => {
+      expect(() =>
+        resolveMailOptions({
+          ...base,
+          adminErrors: { ...admin, budget: { mails: 0, windowMs: 10, topFingerprints: 1_000 } },
+        }),
+      ).toThrow(
+        /adminErrors\.budget\.mails[\s\S]*adminErrors\.budget\.windowMs[\s\S]*adminErrors\.budget\.topFingerprints/,
+      );
+      expect(() =>
+        resolveMailOptions({ ...base, adminErrors: { ...admin, budget: { mails: 1.5 } } }),
+      ).toThrow(/adminErrors\.budget\.mails/);
+    });
+  });
 });

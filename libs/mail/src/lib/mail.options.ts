@@ -72,6 +72,22 @@ export interface AdminErrorOptions {
   /** Default `[Once]`. */
   subjectPrefix?: string;
   redact?: RedactorOptions;
+  /** How many error mails a window may carry; past it errors go into one summary mail. */
+  budget?: AdminErrorBudgetOptions;
+}
+
+/**
+ * The admin error mail budget, shared by every process on the same Redis and key prefix (per
+ * process while Redis is down). It is its own: admin mail neither uses nor is refused by the
+ * per-recipient cap of `rateLimit.perRecipient`.
+ */
+export interface AdminErrorBudgetOptions {
+  /** Error mails per window, 1–1,000. Default 10. */
+  mails?: number;
+  /** 1 s – 24 h. Default 15 min. */
+  windowMs?: number;
+  /** Fingerprints the summary lists, most frequent first, 1–100. Default 10. */
+  topFingerprints?: number;
 }
 
 export interface MailModuleOptions {
@@ -163,6 +179,16 @@ const scalarOptionsSchema = z.object({
       subjectPrefix: z.string().default('[Once]'),
       // Validated by SecretRedactor itself (its options are its own concern).
       redact: z.custom<RedactorOptions>((value) => typeof value === 'object' && value !== null).default({}),
+      budget: z
+        .object({
+          mails: positiveInt.max(1_000).default(10),
+          windowMs: positiveInt
+            .min(1_000)
+            .max(24 * 3_600_000)
+            .default(15 * 60_000),
+          topFingerprints: positiveInt.max(100).default(10),
+        })
+        .prefault({}),
     })
     .optional(),
   sesRequestTimeoutMs: positiveInt.default(15_000),

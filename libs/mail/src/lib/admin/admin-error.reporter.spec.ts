@@ -2,42 +2,92 @@ import { Logger } from '@nestjs/common';
 import type { MailService } from '../mail.service';
 import { type MailModuleOptions, resolveMailOptions } from '../mail.options';
 import type { MailSendResult, SendMailInput } from '../mail.types';
-import { ADMIN_FALLBACK_BUDGET, currentLocalFallback } from '../rate-limit/local-fallback.budget';
+import { currentLocalFallback, recipientCapApplies } from '../rate-limit/local-fallback.budget';
+import { SUMMARY_GRACE_MS } from './admin-error.reporter';
 import { AdminErrorReporter } from './admin-error.reporter';
 
-/** Just enough of ioredis for the throttle script: a window lock and a counter. */
+/**
+ * The admin budget scripts over Maps (no TTLs): dispatched on the script, with the script's KEYS and
+ * ARGV. Shared by reporters to stand for several processes on one Redis.
+ */
 class FakeRedis {
-  readonly store = new Map<string, number>();
-  async eval(_script: string, _n: number, lockKey: string, counterKey: string): Promise<number> {
-    if (!this.store.has(lockKey)) {
-      this.store.set(lockKey, 1);
-      const count = this.store.get(counterKey) ?? 0;
-      this.store.delete(counterKey);
-      return count;
+  status = 'ready';
+  readonly strings = new Map<string, number>();
+  readonly hashes = new Map<string, Map<string, string>>();
+  readonly pending = new Set<number>();
+  async eval(script: string, n: number, ...rest: Array<string | number>): Promise<unknown> {
+    const keys = rest.slice(0, n).map(String);
+    const argv = rest.slice(n).map(String);
+    const hash = (key: string) => this.hashes.get(key) ?? this.hashes.set(key, new Map()).get(key)!;
+    const incr = (key: string) => this.strings.set(key, (this.strings.get(key) ?? 0) + 1).get(key)!;
+    if (script.includes('ZRANGEBYSCORE')) {
+      const [lock, unreported, used, counts, meta, , overflowCount] = keys;
+      const due = [...this.pending].filter((start) => start < Number(argv[7])).map(String);
+      if (this.strings.has(lock)) {
+        incr(unreported);
+        return ['throttled', 0, due];
+      }
+      const spent = incr(used);
+      if (spent <= Number(argv[2])) {
+        this.strings.set(lock, 1);
+        const count = this.strings.get(unreported) ?? 0;
+        this.strings.delete(unreported);
+        return ['mail', count, due];
+      }
+      if (hash(counts).has(argv[4]) || hash(counts).size < Number(argv[6])) {
+        hash(counts).set(argv[4], String(Number(hash(counts).get(argv[4]) ?? 0) + 1));
+        if (!hash(meta).has(argv[4])) hash(meta).set(argv[4], argv[5]);
+      } else incr(overflowCount);
+      this.pending.add(Number(argv[7]));
+      return ['summarised', spent - Number(argv[2]), due];
     }
-    this.store.set(counterKey, (this.store.get(counterKey) ?? 0) + 1);
-    return -1;
+    const [counts, meta, , overflowCount, , seq] = keys;
+    this.pending.delete(Number(argv[0]));
+    if (!this.hashes.get(counts)?.size) return [0];
+    const flat = (key: string) => [...(this.hashes.get(key) ?? [])].flat();
+    const reply = [incr(seq), flat(counts), flat(meta), 0, this.strings.get(overflowCount) ?? 0];
+    this.hashes.delete(counts);
+    this.hashes.delete(meta);
+    return reply;
   }
 }
+
+const START = new Date('2026-11-22T10:00:00.000Z');
 
 function setup(
   send: (input: SendMailInput) => Promise<MailSendResult>,
   overrides: Partial<MailModuleOptions> = {},
+  shared?: { redis: FakeRedis; clock: { now: Date } },
 ) {
-  let now = new Date('2026-11-22T10:00:00.000Z');
-  const redis = new FakeRedis();
+  const clock = shared?.clock ?? { now: START };
+  const redis = shared?.redis ?? new FakeRedis();
   const options = resolveMailOptions({
     ses: { region: 'us-east-1' },
     redis: redis as unknown as MailModuleOptions['redis'],
     defaultFrom: 'once@example.com',
-    adminErrors: { recipients: ['ops@example.com'], appName: 'api', appVersion: '1.2.3', windowMs: 60_000 },
-    clock: () => now,
+    adminErrors: {
+      recipients: ['ops@example.com'],
+      appName: 'api',
+      appVersion: '1.2.3',
+      windowMs: 60_000,
+      redact: { secrets: ['hunter2-from-config'] },
+      budget: { mails: 3, windowMs: 60_000, topFingerprints: 2 },
+    },
+    clock: () => clock.now,
     ...overrides,
   });
   const mail = { send: jest.fn(send) };
   const reporter = new AdminErrorReporter(options, mail as unknown as MailService);
-  return { reporter, mail, redis, advance: (ms: number) => (now = new Date(now.getTime() + ms)) };
+  const advance = (ms: number) => (clock.now = new Date(clock.now.getTime() + ms));
+  return { reporter, mail, redis, clock, advance };
 }
+
+/** A distinct error per job name (the scope is part of the fingerprint); the same stack each time. */
+const jobFailure = (reporter: AdminErrorReporter, job: string, message = 'job failed') =>
+  reporter.reportJobFailure(
+    Object.assign(new Error(message), { stack: `Error: ${message}\n    at Job.run (/app/dist/job.js:1:1)` }),
+    { job },
+  );
 
 const sent = (input: SendMailInput): Promise<MailSendResult> =>
   Promise.resolve({
@@ -60,7 +110,9 @@ describe('AdminErrorReporter', () => {
   beforeAll(() => Logger.overrideLogger(false));
 
   it('mails once per fingerprint and window, then counts the rest into the next mail', async () => {
-    const { reporter, mail, advance } = setup(sent);
+    const { reporter, mail, advance } = setup(sent, {
+      adminErrors: { recipients: ['ops@example.com'], appName: 'api', appVersion: '1.2.3', windowMs: 60_000 },
+    });
     const failOnce = () => reporter.report(boom(), { source: 'worker', details: { handler: 'send-email' } });
     const results = [];
     for (let i = 0; i < 3; i++) results.push(await failOnce());
@@ -84,23 +136,25 @@ describe('AdminErrorReporter', () => {
     expect(mail.send).toHaveBeenCalledTimes(1);
   });
 
-  it('keeps going without Redis, relying on the ledger key', async () => {
+  it('keeps going without Redis, throttling in this process', async () => {
     const { reporter, mail, redis } = setup(sent);
     redis.eval = () => Promise.reject(new Error('ECONNREFUSED'));
     await expect(reporter.report(boom())).resolves.toMatchObject({ status: 'sent' });
+    await expect(reporter.report(boom())).resolves.toMatchObject({ status: 'throttled' });
     expect(mail.send).toHaveBeenCalledTimes(1);
   });
 
-  it('sends inside the in-process fallback budget, so the limiter may grant without Redis', async () => {
-    const budgets: unknown[] = [];
+  it('sends outside the per-recipient cap and inside an in-process fallback budget (the admin budget and its summaries)', async () => {
+    const policies: unknown[] = [];
     const { reporter, redis } = setup((input) => {
-      budgets.push(currentLocalFallback());
+      policies.push({ fallback: currentLocalFallback(), recipientCap: recipientCapApplies() });
       return sent(input);
     });
     redis.eval = () => new Promise(() => undefined);
-    (redis as unknown as { status: string }).status = 'reconnecting';
+    redis.status = 'reconnecting';
     await expect(reporter.report(boom())).resolves.toMatchObject({ status: 'sent' });
-    expect(budgets).toEqual([ADMIN_FALLBACK_BUDGET]);
+    expect(policies).toEqual([{ fallback: { limit: 5, windowMs: 60_000 }, recipientCap: false }]);
+    expect(recipientCapApplies()).toBe(true);
   });
 
   it('only logs when admin mail is not configured', async () => {
@@ -124,5 +178,178 @@ describe('AdminErrorReporter', () => {
     release();
     await flushed;
     expect(done).toBe(true);
+  });
+});
+
+describe('AdminErrorReporter budget and summary', () => {
+  let warn: jest.SpyInstance;
+  beforeAll(() => Logger.overrideLogger(false));
+  beforeEach(() => (warn = jest.spyOn(Logger.prototype, 'warn')));
+  afterEach(() => {
+    warn.mockRestore();
+    jest.useRealTimers();
+  });
+
+  const summaries = (mail: { send: jest.Mock }) =>
+    (mail.send.mock.calls as Array<[SendMailInput]>)
+      .map(([input]) => input)
+      .filter((input) => input.idempotencyKey.startsWith('admin-error-summary:'));
+
+  it('past the budget counts distinct errors into one summary, sent at the first report after the window, and mails the new error', async () => {
+    const { reporter, mail, advance } = setup(sent);
+    const statuses = [];
+    for (const job of ['a', 'b', 'c', 'd', 'e', 'f']) statuses.push((await jobFailure(reporter, job)).status);
+    // Occurrences of a summarised fingerprint add to its count; of a mailed one, to its next mail.
+    statuses.push((await jobFailure(reporter, 'e')).status, (await jobFailure(reporter, 'a')).status);
+    expect(statuses).toEqual([
+      'sent',
+      'sent',
+      'sent',
+      'summarised',
+      'summarised',
+      'summarised',
+      'summarised',
+      'throttled',
+    ]);
+    expect(mail.send).toHaveBeenCalledTimes(3);
+    const exhausted = warn.mock.calls.filter(([entry]) =>
+      /budget used up/.test((entry as { msg: string }).msg),
+    );
+    expect(exhausted).toHaveLength(1);
+
+    advance(60_000);
+    await expect(jobFailure(reporter, 'g')).resolves.toMatchObject({ status: 'sent' });
+    await reporter.flush();
+    const [summary, ...more] = summaries(mail);
+    expect(more).toEqual([]);
+    expect(summary).toMatchObject({
+      idempotencyKey: 'admin-error-summary:2026-11-22T10:00:00.000Z',
+      to: ['ops@example.com'],
+    });
+    expect(summary.subject).toBe('[Once] api: 3 more distinct errors not mailed (budget 3 per 1 min)');
+    expect(summary.text).toContain('3 more distinct errors (4 occurrences) were counted but not mailed.');
+    expect(summary.text).toContain('Top 2 fingerprints by count:');
+    expect(summary.text).toMatch(/ {5}2 {2}[0-9a-f]{16} {2}Error in scheduler e: job failed\n/);
+    expect(summary.text).toContain('… and 1 more fingerprint.');
+    expect(mail.send).toHaveBeenCalledTimes(5);
+  });
+
+  it('never puts a raw secret into the summary', async () => {
+    const { reporter, mail, advance } = setup(sent);
+    for (const job of ['a', 'b', 'c']) await jobFailure(reporter, job);
+    await jobFailure(
+      reporter,
+      'token=abcdef123456 job',
+      'login failed for postgres://u:hunter2-from-config@db password=s3cr3t-value',
+    );
+    advance(60_000);
+    await jobFailure(reporter, 'next');
+    await reporter.flush();
+    const [summary] = summaries(mail);
+    expect(summary.text).toContain('[REDACTED]');
+    for (const secret of ['hunter2-from-config', 's3cr3t-value', 'abcdef123456']) {
+      expect(`${summary.subject}\n${summary.text}`).not.toContain(secret);
+    }
+  });
+
+  it('sends the summary at the window end by timer when no later error comes', async () => {
+    jest.useFakeTimers({ now: START });
+    const { reporter, mail, advance } = setup(sent);
+    for (const job of ['a', 'b', 'c', 'd']) await jobFailure(reporter, job);
+    advance(30_000);
+    await jest.advanceTimersByTimeAsync(30_000);
+    await jobFailure(reporter, 'e');
+    expect(summaries(mail)).toHaveLength(0);
+    advance(30_000);
+    await jest.advanceTimersByTimeAsync(30_000 + SUMMARY_GRACE_MS - 1);
+    expect(summaries(mail)).toHaveLength(0);
+    await jest.advanceTimersByTimeAsync(1);
+    await reporter.flush();
+    expect(summaries(mail).map((input) => input.text.split('\n')[1])).toEqual([
+      '2 more distinct errors (2 occurrences) were counted but not mailed.',
+    ]);
+  });
+
+  it('at shutdown sends what it counted in the open window, marked partial', async () => {
+    const { reporter, mail } = setup(sent);
+    for (const job of ['a', 'b', 'c', 'd']) await jobFailure(reporter, job);
+    await reporter.beforeApplicationShutdown();
+    const [summary] = summaries(mail);
+    expect(summary.text).toContain(
+      'were counted but not mailed so far (sent early: the process is shutting down).',
+    );
+  });
+
+  it('two processes on one Redis: the budget is shared, and the summary is taken once', async () => {
+    const first = setup(sent);
+    const second = setup(sent, {}, { redis: first.redis, clock: first.clock });
+    const statuses = [];
+    for (const [i, job] of ['a', 'b', 'c', 'd', 'e', 'f'].entries()) {
+      statuses.push((await jobFailure(i % 2 ? second.reporter : first.reporter, job)).status);
+    }
+    expect(statuses.filter((status) => status === 'sent')).toHaveLength(3);
+    first.advance(60_000);
+    await Promise.all([jobFailure(first.reporter, 'g'), jobFailure(second.reporter, 'h')]);
+    await Promise.all([first.reporter.flush(), second.reporter.flush()]);
+    await Promise.all([
+      first.reporter.beforeApplicationShutdown(),
+      second.reporter.beforeApplicationShutdown(),
+    ]);
+    expect([...summaries(first.mail), ...summaries(second.mail)]).toHaveLength(1);
+  });
+
+  it('errors counted after the summary was taken get a summary of their own', async () => {
+    const { reporter, mail, advance } = setup(sent);
+    for (const job of ['a', 'b', 'c', 'd']) await jobFailure(reporter, job);
+    await reporter.beforeApplicationShutdown();
+    const restarted = setup(
+      sent,
+      {},
+      {
+        redis: (reporter as unknown as { options: { redis: FakeRedis } }).options.redis,
+        clock: { now: START },
+      },
+    );
+    await jobFailure(restarted.reporter, 'late');
+    advance(60_000);
+    restarted.advance(60_000);
+    await jobFailure(restarted.reporter, 'next window');
+    await restarted.reporter.flush();
+    expect(summaries(mail).map((input) => input.idempotencyKey)).toEqual([
+      'admin-error-summary:2026-11-22T10:00:00.000Z',
+    ]);
+    expect(summaries(restarted.mail).map((input) => input.idempotencyKey)).toEqual([
+      'admin-error-summary:2026-11-22T10:00:00.000Z:2',
+    ]);
+  });
+
+  it('without Redis keeps the budget and the summary in this process', async () => {
+    const { reporter, mail, redis, advance } = setup(sent);
+    redis.eval = () => Promise.reject(new Error('ECONNREFUSED'));
+    const statuses = [];
+    for (const job of ['a', 'b', 'c', 'd', 'e']) statuses.push((await jobFailure(reporter, job)).status);
+    expect(statuses).toEqual(['sent', 'sent', 'sent', 'summarised', 'summarised']);
+    advance(60_000);
+    await jobFailure(reporter, 'f');
+    await reporter.flush();
+    const [summary] = summaries(mail);
+    expect(summary.idempotencyKey).toMatch(
+      /^admin-error-summary:2026-11-22T10:00:00\.000Z:process-[0-9a-f]{8}:1$/,
+    );
+    expect(summary.text).toContain('2 more distinct errors (2 occurrences)');
+    const fallbackWarnings = warn.mock.calls.filter(([entry]) =>
+      /unavailable in Redis/.test((entry as { msg: string }).msg),
+    );
+    expect(fallbackWarnings).toHaveLength(2);
+  });
+
+  it('a failing summary send is logged, never thrown', async () => {
+    const { reporter, mail, advance } = setup(sent);
+    for (const job of ['a', 'b', 'c', 'd']) await jobFailure(reporter, job);
+    mail.send.mockImplementation(() => Promise.reject(new Error('SES down')));
+    advance(60_000);
+    await expect(jobFailure(reporter, 'e')).resolves.toEqual({ status: 'failed' });
+    await expect(reporter.flush()).resolves.toBeUndefined();
+    expect(summaries(mail)).toHaveLength(1);
   });
 });

@@ -1,12 +1,32 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
+import { randomUUID } from 'node:crypto';
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { MAIL_OPTIONS, type ResolvedAdminErrorOptions, type ResolvedMailOptions } from '../mail.options';
 import { MailService } from '../mail.service';
-import { ADMIN_FALLBACK_BUDGET, redisCall, withLocalRateFallback } from '../rate-limit/local-fallback.budget';
+import type { MailSendResult } from '../mail.types';
+import {
+  type AdminErrorBudgetStore,
+  type AdmitRequest,
+  type AdmitResult,
+  LocalAdminErrorBudget,
+  RedisAdminErrorBudget,
+} from '../rate-limit/admin-error.budget';
+import { withLocalRateFallback, withoutRecipientCap } from '../rate-limit/local-fallback.budget';
+import { renderAdminErrorSummary } from './admin-error-summary.renderer';
 import { type AdminErrorContext, renderAdminErrorMail } from './admin-error-mail.renderer';
 import { describeThrown, errorFingerprint } from './error.fingerprint';
 import { SecretRedactor } from './secret.redactor';
 
-export type AdminReportStatus = 'sent' | 'throttled' | 'duplicate' | 'failed' | 'disabled';
+/**
+ * `throttled`: this fingerprint was mailed in its window already (counted into its next mail);
+ * `summarised`: the window's admin mail budget is used up (counted into the window's summary mail).
+ */
+export type AdminReportStatus = 'sent' | 'throttled' | 'summarised' | 'duplicate' | 'failed' | 'disabled';
 
 export interface AdminReportResult {
   status: AdminReportStatus;
@@ -15,6 +35,8 @@ export interface AdminReportResult {
   idempotencyKey?: string;
   /** Occurrences counted (not mailed) since the previous report, included in this mail. */
   moreOccurrences?: number;
+  /** `summarised`: ledger key of the window's summary mail, `admin-error-summary:<window start>`. */
+  summaryKey?: string;
 }
 
 /** Failure of a queue message handler, for {@link AdminErrorReporter.reportWorkerFailure}. */
@@ -34,52 +56,55 @@ export interface JobFailureContext {
   [detail: string]: unknown;
 }
 
-/**
- * At most one mail per fingerprint per window; later occurrences only count. KEYS: window lock,
- * counter. ARGV: lock TTL, counter TTL. Returns the count to report, or -1 when throttled.
- */
-const THROTTLE_SCRIPT = `
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
-  local count = tonumber(redis.call('GET', KEYS[2]) or '0')
-  redis.call('DEL', KEYS[2])
-  return count
-end
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return -1
-`;
-
-const COUNTER_TTL_MS = 7 * 24 * 3_600_000;
+/** How long after a budget window ends its summary timer fires: room for reports stamped just before the end. */
+export const SUMMARY_GRACE_MS = 2_000;
 
 /**
  * Mails unhandled errors to the admins (Django's ADMINS + AdminEmailHandler): redacted, throttled
- * per error fingerprint through Redis, and sent through the ledger with key
- * `admin-error:<fingerprint>:<window>`. Never throws, and its own failures are only logged. When
- * Redis is down it still mails: the throttle falls back to the ledger key (one mail per fingerprint
- * and window) and the send rate to an in-process budget (`ADMIN_FALLBACK_BUDGET` per process).
+ * per error fingerprint, and sent through the ledger with key `admin-error:<fingerprint>:<window>`.
+ * Admin mail has a budget of its own (`adminErrors.budget`, counted in Redis across processes) and
+ * skips the per-recipient cap of user mail; past the budget errors are counted into one summary
+ * mail per budget window (`admin-error-summary:<window start>`), sent by whichever process first
+ * sees the window over (its first report after it, or the timer of a process that counted into it;
+ * at shutdown the process sends what it counted). Never throws, and its own failures are only
+ * logged. When Redis is down the same budget and summary are kept in this process, and the send
+ * rate falls back to an in-process budget.
  */
 @Injectable()
-export class AdminErrorReporter implements OnApplicationShutdown {
+export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(AdminErrorReporter.name);
   private readonly redactor: SecretRedactor;
-  private readonly inFlight = new Set<Promise<AdminReportResult>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly shared?: RedisAdminErrorBudget;
+  private readonly local?: LocalAdminErrorBudget;
+  /** Budget windows this process counted into (Redis), each with the timer that sends its summary. */
+  private readonly summaryTimers = new Map<number, NodeJS.Timeout>();
+  /** Budget windows whose exhaustion / Redis fallback this process has logged (one warning per window). */
+  private readonly loggedExhausted = new Set<number>();
+  private readonly loggedFallback = new Set<number>();
+  private readonly instanceId = randomUUID().slice(0, 8);
+  private stopping = false;
 
   constructor(
     @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
     private readonly mail: MailService,
   ) {
-    this.redactor = new SecretRedactor(options.adminErrors?.redact);
+    const admin = options.adminErrors;
+    this.redactor = new SecretRedactor(admin?.redact);
+    if (admin) {
+      this.shared = new RedisAdminErrorBudget(options.redis, options.redisKeyPrefix, admin.budget);
+      this.local = new LocalAdminErrorBudget(admin.budget);
+    }
   }
 
-  /** Reports an error. Resolves (never rejects) once the mail is sent, throttled or given up. */
+  /** Reports an error. Resolves (never rejects) once the mail is sent, throttled, summarised or given up. */
   report(error: unknown, context: AdminErrorContext = {}): Promise<AdminReportResult> {
-    const task = this.deliver(error, context).catch((failure: unknown) => {
-      this.logger.error({ msg: 'admin error report failed', error: describeThrown(failure).name });
-      return { status: 'failed' } as AdminReportResult;
-    });
-    this.inFlight.add(task);
-    void task.finally(() => this.inFlight.delete(task));
-    return task;
+    return this.track(
+      this.deliver(error, context).catch((failure: unknown) => {
+        this.logger.error({ msg: 'admin error report failed', error: describeThrown(failure).name });
+        return { status: 'failed' } as AdminReportResult;
+      }),
+    );
   }
 
   /** For queue consumers: call from the handler's catch (HTTP filters never see these errors). */
@@ -92,13 +117,32 @@ export class AdminErrorReporter implements OnApplicationShutdown {
     return this.report(error, { source: 'scheduler', details: { ...context } });
   }
 
-  /** Waits for reports still being sent (tests, shutdown). */
+  /** Waits for reports and summaries still being sent (tests, shutdown). */
   async flush(): Promise<void> {
-    await Promise.all([...this.inFlight]);
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+  }
+
+  /**
+   * Sends the summaries of every window this process counted into, ended or not (nobody else may
+   * be left to), while the ledger and Redis are still open.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    await this.flush();
+    for (const timer of this.summaryTimers.values()) clearTimeout(timer);
+    const windows = new Set([...this.summaryTimers.keys(), ...(this.local?.windowsWithCounts() ?? [])]);
+    this.summaryTimers.clear();
+    await Promise.all([...windows].map((windowStart) => this.track(this.sendSummaries(windowStart))));
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.flush();
+  }
+
+  private track<T>(task: Promise<T>): Promise<T> {
+    this.inFlight.add(task);
+    void task.finally(() => this.inFlight.delete(task));
+    return task;
   }
 
   private async deliver(error: unknown, context: AdminErrorContext): Promise<AdminReportResult> {
@@ -126,20 +170,45 @@ export class AdminErrorReporter implements OnApplicationShutdown {
     const occurredAt = this.options.clock();
     const windowStart = new Date(Math.floor(occurredAt.getTime() / admin.windowMs) * admin.windowMs);
     const idempotencyKey = `admin-error:${fingerprint}:${windowStart.toISOString()}`;
+    const budgetWindowStart =
+      Math.floor(occurredAt.getTime() / admin.budget.windowMs) * admin.budget.windowMs;
 
-    const moreOccurrences = await this.throttle(fingerprint, windowStart, admin.windowMs);
-    if (moreOccurrences < 0) return { status: 'throttled', fingerprint, idempotencyKey };
+    const { admitted, store } = await this.admit({
+      fingerprint,
+      meta: {
+        name: this.redactor.redactString(name),
+        scope: this.redactor.redactString(scope),
+        message: this.redactor.redactString(message).slice(0, 500),
+      },
+      throttleWindowStart: windowStart.getTime(),
+      throttleWindowMs: admin.windowMs,
+      budgetWindowStart,
+    });
+    for (const due of admitted.dueWindows) void this.track(this.sendSummary(store, due));
 
+    if (admitted.verdict === 'throttled') return { status: 'throttled', fingerprint, idempotencyKey };
+    if (admitted.verdict === 'summarised') {
+      const summaryKey = summaryKeyOf(budgetWindowStart);
+      if (store === this.shared) this.scheduleSummary(budgetWindowStart);
+      if (firstInWindow(this.loggedExhausted, budgetWindowStart)) {
+        this.logger.warn({
+          msg: 'admin error mail budget used up; further errors go into the window summary',
+          budget: admin.budget.mails,
+          windowMs: admin.budget.windowMs,
+          summaryKey,
+          store: store === this.shared ? 'redis' : 'process',
+        });
+      }
+      return { status: 'summarised', fingerprint, summaryKey };
+    }
+
+    const moreOccurrences = admitted.moreOccurrences;
     const { subject, text } = renderAdminErrorMail(
       { error, context, fingerprint, occurredAt, moreOccurrences },
       admin,
       this.redactor,
     );
-    // Admin mail often reports the Redis outage itself: the shared limiter may fall back to an
-    // in-process budget so the report still goes out.
-    const result = await withLocalRateFallback(ADMIN_FALLBACK_BUDGET, () =>
-      this.mail.send({ idempotencyKey, to: admin.recipients, from: admin.from, subject, text }),
-    );
+    const result = await this.sendAdminMail({ idempotencyKey, subject, text });
     const status: AdminReportStatus =
       result.status === 'sent' ? 'sent' : result.status === 'duplicate' ? 'duplicate' : 'failed';
     if (status === 'failed') {
@@ -161,28 +230,122 @@ export class AdminErrorReporter implements OnApplicationShutdown {
     return { status, fingerprint, idempotencyKey, moreOccurrences };
   }
 
-  /** Count of unmailed occurrences to include, or -1 when this occurrence must not be mailed. */
-  private async throttle(fingerprint: string, windowStart: Date, windowMs: number): Promise<number> {
-    const prefix = `${this.options.redisKeyPrefix}admin-error:${fingerprint}`;
+  /** Counts the report in Redis, or in this process while Redis is unavailable. */
+  private async admit(
+    request: AdmitRequest,
+  ): Promise<{ admitted: AdmitResult; store: AdminErrorBudgetStore }> {
+    const shared = this.shared as RedisAdminErrorBudget;
+    const local = this.local as LocalAdminErrorBudget;
     try {
-      const reply = await redisCall(this.options.redis, () =>
-        this.options.redis.eval(
-          THROTTLE_SCRIPT,
-          2,
-          `${prefix}:window:${windowStart.getTime()}`,
-          `${prefix}:unreported`,
-          windowMs * 2,
-          COUNTER_TTL_MS,
-        ),
-      );
-      return Number(reply);
+      return { admitted: await shared.admit(request), store: shared };
     } catch (error) {
-      // Without Redis the ledger key still limits mail to one per fingerprint and window.
-      this.logger.warn({
-        msg: 'admin error throttle unavailable; relying on the ledger',
-        error: (error as Error).message,
-      });
-      return 0;
+      if (firstInWindow(this.loggedFallback, request.budgetWindowStart)) {
+        this.logger.warn({
+          msg: 'admin error budget unavailable in Redis; counting in this process for this window',
+          error: (error as Error).message,
+        });
+      }
+      return { admitted: await local.admit(request), store: local };
     }
   }
+
+  /**
+   * Admin mail: not counted in or refused by the per-recipient cap (it has its own budget), and,
+   * since it often reports the Redis outage itself, allowed an in-process send budget when the
+   * shared limiter cannot reach Redis (the budget and a summary or two per window).
+   */
+  private sendAdminMail(mail: {
+    idempotencyKey: string;
+    subject: string;
+    text: string;
+  }): Promise<MailSendResult> {
+    const admin = this.options.adminErrors as ResolvedAdminErrorOptions;
+    const fallback = { limit: admin.budget.mails + 2, windowMs: admin.budget.windowMs };
+    return withoutRecipientCap(() =>
+      withLocalRateFallback(fallback, () =>
+        this.mail.send({ ...mail, to: admin.recipients, from: admin.from }),
+      ),
+    );
+  }
+
+  /** A timer at the window's end sends its summary even if no later error comes. */
+  private scheduleSummary(windowStart: number): void {
+    if (this.stopping || this.summaryTimers.has(windowStart)) return;
+    const admin = this.options.adminErrors as ResolvedAdminErrorOptions;
+    const delay = windowStart + admin.budget.windowMs - this.options.clock().getTime() + SUMMARY_GRACE_MS;
+    const timer = setTimeout(
+      () => {
+        this.summaryTimers.delete(windowStart);
+        void this.track(this.sendSummaries(windowStart));
+      },
+      Math.max(0, delay),
+    );
+    timer.unref();
+    this.summaryTimers.set(windowStart, timer);
+  }
+
+  /** Both stores' summaries of a window (the process may have counted into either). */
+  private async sendSummaries(windowStart: number): Promise<void> {
+    await this.sendSummary(this.shared as AdminErrorBudgetStore, windowStart);
+    await this.sendSummary(this.local as AdminErrorBudgetStore, windowStart);
+  }
+
+  /** Takes the window's summary from `store` (once across processes for Redis) and mails it through the ledger. */
+  private async sendSummary(store: AdminErrorBudgetStore, windowStart: number): Promise<void> {
+    const admin = this.options.adminErrors as ResolvedAdminErrorOptions;
+    let summary;
+    try {
+      summary = await store.take(windowStart);
+    } catch (error) {
+      // Still in Redis: the next report (after Redis is back) finds it due.
+      this.logger.warn({
+        msg: 'admin error summary not taken',
+        windowStart,
+        error: (error as Error).message,
+      });
+      return;
+    }
+    if (!summary) return;
+    const base = summaryKeyOf(windowStart);
+    const idempotencyKey =
+      store === this.local
+        ? `${base}:process-${this.instanceId}:${summary.seq}`
+        : summary.seq > 1
+          ? `${base}:${summary.seq}`
+          : base;
+    const partial = this.options.clock().getTime() < windowStart + admin.budget.windowMs;
+    const { subject, text } = renderAdminErrorSummary(summary, admin, this.redactor, partial);
+    try {
+      const result = await this.sendAdminMail({ idempotencyKey, subject, text });
+      const log = result.status === 'sent' || result.status === 'duplicate' ? 'log' : 'error';
+      this.logger[log]({
+        msg: 'admin error summary mail',
+        idempotencyKey,
+        mailStatus: result.status,
+        distinct: summary.distinct,
+        occurrences: summary.occurrences,
+        error: result.error,
+      });
+    } catch (error) {
+      this.logger.error({
+        msg: 'admin error summary mail failed',
+        idempotencyKey,
+        distinct: summary.distinct,
+        error: describeThrown(error).name,
+      });
+    }
+  }
+}
+
+/** True the first time a window is seen; remembers the last few windows only. */
+function firstInWindow(seen: Set<number>, windowStart: number): boolean {
+  if (seen.has(windowStart)) return false;
+  seen.add(windowStart);
+  if (seen.size > 8) seen.delete(Math.min(...seen));
+  return true;
+}
+
+/** Ledger key of a budget window's (first) summary mail. */
+function summaryKeyOf(windowStart: number): string {
+  return `admin-error-summary:${new Date(windowStart).toISOString()}`;
 }

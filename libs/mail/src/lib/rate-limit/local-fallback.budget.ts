@@ -8,10 +8,20 @@ export interface LocalFallbackBudget {
   windowMs: number;
 }
 
-/** Admin error mail: 20 mails per hour per process while Redis is unavailable. */
+/**
+ * A default budget for {@link withLocalRateFallback}: 20 mails per hour per process while Redis is
+ * unavailable. Admin error mail derives its own from `adminErrors.budget` (the budget plus its summaries).
+ */
 export const ADMIN_FALLBACK_BUDGET: LocalFallbackBudget = { limit: 20, windowMs: 3_600_000 };
 
-const context = new AsyncLocalStorage<LocalFallbackBudget>();
+/** How the shared limiter treats the sends of the current async context. */
+interface SendPolicy {
+  fallback?: LocalFallbackBudget;
+  /** False: the per-recipient cap neither applies to nor counts these sends (the global rate does). */
+  recipientCap?: boolean;
+}
+
+const context = new AsyncLocalStorage<SendPolicy>();
 
 /**
  * Runs `fn` so that sends it makes may fall back to an in-process budget (spaced at the global send
@@ -19,12 +29,26 @@ const context = new AsyncLocalStorage<LocalFallbackBudget>();
  * failing. For mail that must go out when Redis is the thing that broke: admin error reports.
  */
 export function withLocalRateFallback<T>(budget: LocalFallbackBudget, fn: () => Promise<T>): Promise<T> {
-  return context.run(budget, fn);
+  return context.run({ ...context.getStore(), fallback: budget }, fn);
+}
+
+/**
+ * Runs `fn` so that its sends skip the per-recipient cap: they are neither refused by it nor
+ * counted in it (the global send rate still paces them). Module-internal, for admin error mail,
+ * which has a budget of its own; not exported from the package.
+ */
+export function withoutRecipientCap<T>(fn: () => Promise<T>): Promise<T> {
+  return context.run({ ...context.getStore(), recipientCap: false }, fn);
 }
 
 /** The fallback budget of the current async context, if any. */
 export function currentLocalFallback(): LocalFallbackBudget | undefined {
-  return context.getStore();
+  return context.getStore()?.fallback;
+}
+
+/** Whether the per-recipient cap applies to sends of the current async context. */
+export function recipientCapApplies(): boolean {
+  return context.getStore()?.recipientCap !== false;
 }
 
 /** Longest a limiter or throttle call waits for Redis before it counts as unavailable. */

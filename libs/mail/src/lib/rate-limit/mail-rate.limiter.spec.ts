@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { resolveMailOptions } from '../mail.options';
 import type { SesTransport } from '../ses/ses.transport';
-import { withLocalRateFallback } from './local-fallback.budget';
+import { withLocalRateFallback, withoutRecipientCap } from './local-fallback.budget';
 import { MailRateLimiter } from './mail-rate.limiter';
 
 const redis = { eval: () => undefined } as never;
@@ -80,5 +80,28 @@ describe('MailRateLimiter without Redis', () => {
     const limiter = limiterWith({ status: 'reconnecting', eval: evalCall });
     await expect(limiter.reserve(['a@b.io'])).rejects.toThrow('not connected (reconnecting)');
     expect(evalCall).not.toHaveBeenCalled();
+  });
+});
+
+describe('MailRateLimiter per-recipient cap', () => {
+  it('passes a key per recipient, except inside withoutRecipientCap (admin mail): only the global key', async () => {
+    const evalCall = jest.fn(async (..._args: unknown[]) => [1, 0, 0, 0]);
+    const limiter = new MailRateLimiter(
+      resolveMailOptions({
+        ses: { region: 'x' },
+        redis: { status: 'ready', eval: evalCall } as never,
+        defaultFrom: 'a@b.io',
+        rateLimit: { maxSendRate: 10, perRecipient: { limit: 3, windowMs: 60_000 } },
+      }),
+      {} as SesTransport,
+    );
+    await limiter.reserve(['a@b.io', 'c@d.io']);
+    await withoutRecipientCap(() =>
+      withLocalRateFallback({ limit: 1, windowMs: 1 }, () => limiter.reserve(['a@b.io'])),
+    );
+    await limiter.reserve(['a@b.io']);
+    const keyCounts = evalCall.mock.calls.map((call) => call[1]);
+    expect(keyCounts).toEqual([3, 1, 2]);
+    expect(evalCall.mock.calls[1][2]).toMatch(/rate:global$/);
   });
 });

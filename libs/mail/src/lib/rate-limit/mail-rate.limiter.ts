@@ -4,7 +4,12 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { addressKey } from '../address/mail-address';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
 import { SesTransport } from '../ses/ses.transport';
-import { currentLocalFallback, type LocalFallbackBudget, redisCall } from './local-fallback.budget';
+import {
+  currentLocalFallback,
+  type LocalFallbackBudget,
+  recipientCapApplies,
+  redisCall,
+} from './local-fallback.budget';
 
 /** A slot granted (or refused) by the shared limiter. Times are on the Redis clock. */
 export interface RateReservation {
@@ -60,7 +65,8 @@ const RATE_TTL_FALLBACK_MS = 60_000;
 
 /**
  * The send rate shared by every process that uses the same Redis and key prefix: the SES account
- * rate overall, and a cap per recipient. Recipients appear in keys only as hashes.
+ * rate overall, and a cap per recipient (skipped inside `withoutRecipientCap`: admin error mail,
+ * which has its own budget). Recipients appear in keys only as hashes.
  */
 @Injectable()
 export class MailRateLimiter {
@@ -110,7 +116,7 @@ export class MailRateLimiter {
     const keys = [`${redisKeyPrefix}rate:global`];
     let recipientInterval = 0;
     let recipientBurst = 1;
-    if (rateLimit.perRecipient) {
+    if (rateLimit.perRecipient && recipientCapApplies()) {
       recipientInterval = Math.ceil(rateLimit.perRecipient.windowMs / rateLimit.perRecipient.limit);
       recipientBurst = rateLimit.perRecipient.limit;
       for (const recipient of new Set(recipients.map(addressKey))) {

@@ -12,6 +12,7 @@ import {
   MailModule,
   MailService,
   MailSuppressionService,
+  type SnsHttpGet,
 } from '@once/mail';
 import { SesMailbox } from '@once/testing';
 import Redis from 'ioredis';
@@ -22,6 +23,7 @@ import { SesNotificationsModule } from '../src/ses-notifications/ses-notificatio
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:once-ses-feedback';
 const CERT_PATH = '/SimpleNotificationService-once-test.pem';
 const CERT_URL = `https://sns.us-east-1.amazonaws.com${CERT_PATH}`;
+const FLOOD_PATH_PREFIX = '/SimpleNotificationService-flood-';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -116,15 +118,17 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
   let certServer: Server;
   let certServerUrl: string;
   const fetchedUrls: string[] = [];
+  /** GETs of flood certificates that reached the local server, and how many were open at once. */
+  const floodGets = { total: 0, open: 0, maxOpen: 0, paths: [] as string[] };
   const confirmations: string[] = [];
   let redis: Redis;
   let app: INestApplication;
   let rawBodyApp: NestExpressApplication;
 
   /** The injected fetcher: the SNS URL stays what it was (and was checked), the bytes come from the local server. */
-  const httpGet = async (url: URL): Promise<string> => {
+  const httpGet: SnsHttpGet = async (url, { signal }) => {
     fetchedUrls.push(url.toString());
-    const response = await fetch(`${certServerUrl}${url.pathname}${url.search}`);
+    const response = await fetch(`${certServerUrl}${url.pathname}${url.search}`, { signal });
     if (!response.ok) throw new Error(`local SNS stand-in answered ${response.status}`);
     return response.text();
   };
@@ -176,6 +180,16 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === CERT_PATH) {
         res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(keys.cert);
+      } else if (url.pathname.startsWith(FLOOD_PATH_PREFIX)) {
+        // What sns.<region>.amazonaws.com answers for a made-up certificate, slowly enough to overlap.
+        floodGets.total += 1;
+        floodGets.paths.push(url.pathname);
+        floodGets.open += 1;
+        floodGets.maxOpen = Math.max(floodGets.maxOpen, floodGets.open);
+        setTimeout(() => {
+          floodGets.open -= 1;
+          res.writeHead(404).end();
+        }, 300);
       } else if (url.searchParams.get('Action') === 'ConfirmSubscription') {
         confirmations.push(url.searchParams.get('Token') ?? '');
         res.writeHead(200, { 'content-type': 'text/xml' }).end('<ConfirmSubscriptionResponse/>');
@@ -365,6 +379,77 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
     expect(response.body).toMatchObject({ message: 'SNS message rejected', reason });
     await expect(app.get(MailSuppressionService).isSuppressed(victim)).resolves.toBe(false);
     if (reason !== 'signature') expect(fetchedUrls.slice(fetchedBefore)).toEqual([]);
+  });
+
+  it.each([
+    ['stale', 'sent an hour and a minute ago', -61 * 60_000],
+    ['future', 'dated ten minutes ahead', 10 * 60_000],
+  ])(
+    'rejects a genuinely signed message %s (%s) with 403, before fetching a certificate',
+    async (reason, _when, offsetMs) => {
+      const victim = address(reason);
+      const fetchedBefore = fetchedUrls.length;
+      const timestamp = new Date(Date.now() + offsetMs).toISOString();
+
+      const response = await post(
+        sign(envelope(hardBounce(victim), { Timestamp: timestamp }), keys.private, '2'),
+      );
+
+      expect(response.status).toBe(403);
+      expect(response.body).toEqual({ statusCode: 403, message: 'SNS message rejected', reason });
+      expect(fetchedUrls.slice(fetchedBefore)).toEqual([]);
+      await expect(app.get(MailSuppressionService).isSuppressed(victim)).resolves.toBe(false);
+    },
+  );
+
+  it('refuses an unparsable Timestamp as malformed (403), like any envelope it cannot authenticate', async () => {
+    const victim = address('when');
+    const response = await post(
+      sign(envelope(hardBounce(victim), { Timestamp: 'last Tuesday' }), keys.private, '2'),
+    );
+    expect(response.status).toBe(403);
+    expect(response.body).toMatchObject({ reason: 'malformed' });
+    await expect(app.get(MailSuppressionService).isSuppressed(victim)).resolves.toBe(false);
+  });
+
+  it('keeps certificate GETs bounded under a flood of 200 forged posts naming 200 certificate URLs', async () => {
+    const flood = (round: string) =>
+      Array.from({ length: 200 }, (_, index) =>
+        post(
+          sign(
+            envelope(hardBounce(address(`flood-${round}`)), {
+              SigningCertURL: `https://sns.us-east-1.amazonaws.com${FLOOD_PATH_PREFIX}${index}.pem`,
+            }),
+            otherKeys.private,
+            '2',
+          ),
+        ),
+      );
+    const first = flood('first');
+    // A genuine message whose certificate is cached goes through while the flood holds every download slot.
+    const genuine = await post(sign(envelope(hardBounce(address('during-flood'))), keys.private, '2'));
+    expect(genuine.status).toBe(200);
+    const responses = await Promise.all(first);
+
+    const statuses = responses.map((response) => `${response.status} ${response.body.reason}`);
+    const counts = Object.fromEntries(
+      [...new Set(statuses)].map((status) => [status, statuses.filter((s) => s === status).length]),
+    );
+    expect(floodGets.maxOpen).toBeLessThanOrEqual(4);
+    expect(floodGets.total).toBeGreaterThan(0);
+    expect(floodGets.total).toBeLessThanOrEqual(8);
+    expect(counts).toEqual({
+      '403 certificate': floodGets.total,
+      '503 certificate-busy': 200 - floodGets.total,
+    });
+
+    // The URLs that failed are not fetched again for a while; the others take the freed slots, 4 at a time.
+    const failedPaths = new Set(floodGets.paths);
+    const totalBefore = floodGets.total;
+    await Promise.all(flood('second'));
+    expect(floodGets.maxOpen).toBeLessThanOrEqual(4);
+    expect(floodGets.total - totalBefore).toBeLessThanOrEqual(8);
+    expect(floodGets.paths.slice(totalBefore).filter((path) => failedPaths.has(path))).toEqual([]);
   });
 
   it('confirms subscriptions only for allowed topics through an SNS host', async () => {

@@ -1,9 +1,9 @@
 import { OwnRedisServer, waitFor } from '@once/testing';
 import { AdminErrorReporter, MailService } from '../src';
-import { ADMIN_FALLBACK_BUDGET } from '../src/lib/rate-limit/local-fallback.budget';
 import {
   createMailTestApp,
   emailsTo,
+  header,
   type MailTestApp,
   uniqueAddress,
   uniqueKey,
@@ -18,6 +18,10 @@ describe('admin error mail while Redis is down (own redis-server, SES emulator)'
   let t: MailTestApp;
   let reporter: AdminErrorReporter;
   const admin = uniqueAddress('admin-noredis');
+  const WINDOW_MS = 15 * 60_000;
+  const BUDGET = 10;
+  // A window of its own in the shared ledger, a minute in.
+  let now = new Date(Date.UTC(2032, 0, 1) + Math.floor(Math.random() * 100_000) * WINDOW_MS + 60_000);
 
   beforeAll(async () => {
     server = await OwnRedisServer.start();
@@ -33,8 +37,10 @@ describe('admin error mail while Redis is down (own redis-server, SES emulator)'
           recipients: [admin],
           appName: 'scheduler',
           appVersion: '1.0.0',
-          windowMs: 15 * 60_000,
+          windowMs: WINDOW_MS,
+          budget: { mails: BUDGET, windowMs: WINDOW_MS },
         },
+        clock: () => now,
       },
       {},
       { redisUrl: server.url },
@@ -64,18 +70,18 @@ describe('admin error mail while Redis is down (own redis-server, SES emulator)'
       error: expect.stringContaining('rate limiter unavailable'),
     });
 
-    // Twice from one call site: one fingerprint. Without the Redis throttle the ledger key still
-    // allows one mail per fingerprint and window.
+    // Twice from one call site: one fingerprint. Without Redis this process throttles it (and the
+    // ledger key would still allow one mail per fingerprint and window).
     const reports = [];
     for (let i = 0; i < 2; i++)
       reports.push(await reporter.reportJobFailure(redisDown(), { job: 'daily-digest' }));
-    expect(reports.map((report) => report.status)).toEqual(['sent', 'duplicate']);
+    expect(reports.map((report) => report.status)).toEqual(['sent', 'throttled']);
     const emails = await waitForEmails(admin, 2);
     expect(emails.some((email) => email.subject.includes('redis is down'))).toBe(true);
     expect(await emailsTo(admin)).toHaveLength(2);
   });
 
-  it('caps admin mail per process while Redis stays down, and uses Redis again once it is back', async () => {
+  it('keeps the budget per process while Redis stays down, summarises the rest, and sends that summary once Redis is back', async () => {
     const words =
       'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu'.split(
         ' ',
@@ -86,20 +92,33 @@ describe('admin error mail while Redis is down (own redis-server, SES emulator)'
         (await reporter.reportJobFailure(new Error(`storm ${word}`), { job: `storm-${word}` })).status,
       );
     }
+    // The in-process budget counts this window's mails since Redis went down (the previous test sent one).
     const sent = statuses.filter((status) => status === 'sent').length;
-    // The budget counts every fallback grant in this process (the previous test used one).
-    expect(sent).toBe(ADMIN_FALLBACK_BUDGET.limit - 1);
-    expect(statuses.filter((status) => status === 'failed')).toHaveLength(words.length - sent);
+    expect(sent).toBe(BUDGET - 1);
+    expect(statuses.filter((status) => status === 'summarised')).toHaveLength(words.length - sent);
     expect(await emailsTo(admin)).toHaveLength(2 + sent);
 
     await server.restart();
     await waitFor('the client to reconnect', () => (t.redis.status === 'ready' ? true : undefined), {
       timeoutMs: 30_000,
     });
+    const stormWindow = new Date(now.getTime() - (now.getTime() % WINDOW_MS)).toISOString();
+    now = new Date(now.getTime() + WINDOW_MS);
     const after = [];
     for (let i = 0; i < 2; i++)
       after.push(await reporter.reportJobFailure(new Error('after the restart'), { job: 'restarted' }));
     // The Redis throttle is back: the second occurrence is only counted.
     expect(after.map((report) => report.status)).toEqual(['sent', 'throttled']);
+    await reporter.flush();
+    const summaries = (await emailsTo(admin)).filter((email) =>
+      (header(email, 'X-Once-Key') ?? '').startsWith('admin-error-summary:'),
+    );
+    expect(summaries).toHaveLength(1);
+    expect(header(summaries[0], 'X-Once-Key')).toMatch(
+      new RegExp(`^admin-error-summary:${stormWindow.replace(/\./g, '\\.')}:process-[0-9a-f]{8}:1$`),
+    );
+    expect(summaries[0].body.text).toContain(
+      `${words.length - sent} more distinct errors (${words.length - sent} occurrences) were counted but not mailed.`,
+    );
   });
 });

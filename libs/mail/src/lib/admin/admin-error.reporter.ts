@@ -77,7 +77,7 @@ export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicat
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly shared?: RedisAdminErrorBudget;
   private readonly local?: LocalAdminErrorBudget;
-  /** Budget windows this process counted into (Redis), each with the timer that sends its summary. */
+  /** Budget windows this process counted into, each with the timer that sends its summary. */
   private readonly summaryTimers = new Map<number, NodeJS.Timeout>();
   /** Budget windows whose exhaustion / Redis fallback this process has logged (one warning per window). */
   private readonly loggedExhausted = new Set<number>();
@@ -185,11 +185,18 @@ export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicat
       budgetWindowStart,
     });
     for (const due of admitted.dueWindows) void this.track(this.sendSummary(store, due));
+    // Counted here while Redis was down: this process alone can send those.
+    if (store === this.shared) {
+      for (const due of this.local?.windowsWithCounts() ?? []) {
+        if (due < budgetWindowStart)
+          void this.track(this.sendSummary(this.local as AdminErrorBudgetStore, due));
+      }
+    }
 
     if (admitted.verdict === 'throttled') return { status: 'throttled', fingerprint, idempotencyKey };
     if (admitted.verdict === 'summarised') {
       const summaryKey = summaryKeyOf(budgetWindowStart);
-      if (store === this.shared) this.scheduleSummary(budgetWindowStart);
+      this.scheduleSummary(budgetWindowStart);
       if (firstInWindow(this.loggedExhausted, budgetWindowStart)) {
         this.logger.warn({
           msg: 'admin error mail budget used up; further errors go into the window summary',

@@ -3,8 +3,7 @@ import type { MailService } from '../mail.service';
 import { type MailModuleOptions, resolveMailOptions } from '../mail.options';
 import type { MailSendResult, SendMailInput } from '../mail.types';
 import { currentLocalFallback, recipientCapApplies } from '../rate-limit/local-fallback.budget';
-import { SUMMARY_GRACE_MS } from './admin-error.reporter';
-import { AdminErrorReporter } from './admin-error.reporter';
+import { AdminErrorReporter, SUMMARY_GRACE_MS } from './admin-error.reporter';
 
 /**
  * The admin budget scripts over Maps (no TTLs): dispatched on the script, with the script's KEYS and

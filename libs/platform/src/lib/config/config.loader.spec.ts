@@ -1,6 +1,16 @@
+import { inspect } from 'node:util';
 import { z } from 'zod';
 import { ConfigValidationError, loadConfig } from './config.loader';
-import { databaseEnvSchema, redisEnvSchema } from './config.schemas';
+import {
+  awsEnvSchema,
+  baseEnvSchema,
+  databaseEnvSchema,
+  dedupEnvSchema,
+  mailEnvSchema,
+  queuesEnvSchema,
+  redisEnvSchema,
+} from './config.schemas';
+import { trackingEnvSchema } from './tracking-env.schema';
 
 describe('loadConfig', () => {
   const schema = databaseEnvSchema.extend(redisEnvSchema.shape).extend({ PORT: z.coerce.number().int() });
@@ -32,5 +42,103 @@ describe('loadConfig', () => {
 
   it('treats empty strings as unset', () => {
     expect(loadConfig('api', schema, { PORT: '1', REDIS_URL: '' }).REDIS_URL).toBe('redis://127.0.0.1:6379');
+  });
+
+  describe('URL variables', () => {
+    // Every URL-ish variable an app reads (the apps' schemas extend these shapes).
+    const everything = baseEnvSchema
+      .extend(databaseEnvSchema.shape)
+      .extend(redisEnvSchema.shape)
+      .extend(awsEnvSchema.shape)
+      .extend(queuesEnvSchema.shape)
+      .extend(mailEnvSchema.shape)
+      .extend(dedupEnvSchema.shape)
+      .extend(trackingEnvSchema.shape);
+
+    const failure = (env: Record<string, string>): ConfigValidationError => {
+      try {
+        loadConfig('api', everything, { NODE_ENV: 'test', ...env });
+      } catch (error) {
+        if (error instanceof ConfigValidationError) return error;
+        throw new Error(`expected a ConfigValidationError, got ${inspect(error)}`);
+      }
+      throw new Error(`expected ${JSON.stringify(Object.keys(env))} to be refused`);
+    };
+
+    const NOT_A_URL = 'not a valid URL';
+    const cases: Array<[string, string, string]> = [
+      ['DATABASE_URL', 'not a url', NOT_A_URL],
+      ['DATABASE_URL', 'postgres://once:Pa55-w0rd@db.internal:99999/once', NOT_A_URL],
+      ['DATABASE_URL', 'postgres://once:Pa55-w0rd@[db.internal]/once', NOT_A_URL],
+      ['DATABASE_URL', 'mysql://once:Pa55-w0rd@db.internal/once', 'must be a postgres: or postgresql: URL'],
+      ['DATABASE_URL', 'db.internal:5432', 'must be a postgres: or postgresql: URL'],
+      ['REDIS_URL', 'redis//127.0.0.1:6379', NOT_A_URL],
+      ['REDIS_URL', 'rediss://:Pa55-w0rd@cache:70000', NOT_A_URL],
+      ['REDIS_URL', 'http://cache:6379', 'must be a redis: or rediss: URL'],
+      ['SQS_ENDPOINT', 'http://', NOT_A_URL],
+      ['SQS_ENDPOINT', 'localhost:4566', 'must be an http: or https: URL'],
+      ['SES_ENDPOINT', 'http://[::1', NOT_A_URL],
+      ['SES_ENDPOINT', 'ftp://127.0.0.1:8005', 'must be an http: or https: URL'],
+      ['TRACKING_BASE_URL', 'difio.example', NOT_A_URL],
+      ['TRACKING_BASE_URL', 'ftp://difio.example', 'must be an http: or https: URL'],
+      ['TRACKING_BASE_URL', 'https://difio.example/updates/', 'must be an origin only'],
+      ['TRACKING_BASE_URL', 'https://user:Pa55-w0rd@difio.example', 'must be an origin only'],
+      ['SQS_JOBS_QUEUE', 'http://127.0.0.1:99999/000000000000/once-jobs', NOT_A_URL],
+      ['SQS_JOBS_QUEUE', 'ftp://127.0.0.1/000000000000/once-jobs', 'must be an http: or https: URL'],
+      ['SQS_EMAIL_QUEUE', 'https:/sqs.us-east-1.amazonaws.com/1/once', 'must be an http: or https: URL'],
+      ['SQS_EMAIL_QUEUE', 'once send email', 'must be a queue name'],
+      ['SQS_EMAIL_QUEUE', 'x'.repeat(81), 'must be a queue name'],
+    ];
+
+    it.each(cases)('refuses %s=%j, naming the variable and the problem', (name, value, problem) => {
+      const error = failure({ [name]: value });
+      expect(error.message).toContain(`${name}: ${problem}`);
+      expect(error.issues).toHaveLength(1);
+    });
+
+    it('never repeats a refused value, which may hold a password', () => {
+      for (const [name, value] of cases) {
+        const error = failure({ [name]: value });
+        for (const shown of [error.message, inspect(error, { depth: 10 }), JSON.stringify(error)]) {
+          expect(shown).not.toContain('Pa55-w0rd');
+          if (value.length > 8) expect(shown).not.toContain(value);
+        }
+      }
+    });
+
+    it('names every bad URL variable at once', () => {
+      const error = failure({
+        DATABASE_URL: 'nope',
+        REDIS_URL: 'nope',
+        SQS_ENDPOINT: 'nope',
+        SES_ENDPOINT: 'nope',
+        TRACKING_BASE_URL: 'nope',
+      });
+      expect(error.issues).toEqual([
+        `DATABASE_URL: ${NOT_A_URL}`,
+        `REDIS_URL: ${NOT_A_URL}`,
+        `SQS_ENDPOINT: ${NOT_A_URL}`,
+        `SES_ENDPOINT: ${NOT_A_URL}`,
+        `TRACKING_BASE_URL: ${NOT_A_URL}`,
+      ]);
+    });
+
+    it('accepts the URLs the apps run with', () => {
+      const config = loadConfig('api', everything, {
+        NODE_ENV: 'test',
+        DATABASE_URL: 'postgresql://once:p%40ss@db.internal:5432/once?sslmode=require',
+        REDIS_URL: 'rediss://:secret@cache.internal:6380/2',
+        SQS_ENDPOINT: 'http://127.0.0.1:4566',
+        SES_ENDPOINT: 'https://email.eu-west-1.amazonaws.com',
+        TRACKING_BASE_URL: 'https://difio.example/',
+        SQS_JOBS_QUEUE: 'https://sqs.eu-west-1.amazonaws.com/123456789012/once-jobs.fifo',
+        SQS_EMAIL_QUEUE: 'once_send-email.fifo',
+      });
+      expect(config).toMatchObject({
+        DATABASE_URL: 'postgresql://once:p%40ss@db.internal:5432/once?sslmode=require',
+        TRACKING_BASE_URL: 'https://difio.example/',
+        SQS_EMAIL_QUEUE: 'once_send-email.fifo',
+      });
+    });
   });
 });

@@ -1,4 +1,5 @@
-import { schedulesEnvSchema } from './config.schemas';
+import fc from 'fast-check';
+import { schedulesEnvSchema, urlVariable } from './config.schemas';
 
 describe('schedulesEnvSchema', () => {
   it('defaults to a 07:00 UTC digest and a reminder on the 1st at 09:00', () => {
@@ -27,5 +28,54 @@ describe('schedulesEnvSchema', () => {
   it('refuses a bad cron expression but accepts off', () => {
     expect(schedulesEnvSchema.parse({ REMINDER_CRON: 'off' }).REMINDER_CRON).toBe('off');
     expect(schedulesEnvSchema.safeParse({ DIGEST_CRON: 'every morning' }).success).toBe(false);
+  });
+});
+
+describe('urlVariable', () => {
+  const endpoint = urlVariable(['http:', 'https:']);
+
+  it('refuses what is not a URL, another protocol, and (originOnly) anything beyond an origin', () => {
+    const issue = (schema: typeof endpoint, value: string) =>
+      schema.safeParse(value).error?.issues[0]?.message;
+    expect(issue(endpoint, 'http://127.0.0.1:4566')).toBeUndefined();
+    expect(issue(endpoint, 'HTTPS://Email.Example/')).toBeUndefined();
+    expect(issue(endpoint, 'localhost:4566')).toBe('must be an http: or https: URL');
+    expect(issue(endpoint, '127.0.0.1:4566')).toBe('not a valid URL');
+    expect(issue(endpoint, 'http//127.0.0.1')).toBe('not a valid URL');
+    expect(issue(urlVariable(['redis:', 'rediss:']), 'http://x')).toBe('must be a redis: or rediss: URL');
+    const origin = urlVariable(['https:'], { originOnly: true });
+    expect(issue(origin, 'https://site.example')).toBeUndefined();
+    for (const value of ['https://site.example/x', 'https://site.example/?a', 'https://a:b@site.example']) {
+      expect(issue(origin, value)).toMatch(/^must be an origin only/);
+    }
+  });
+
+  it('never throws and never quotes the value, whatever the input (property)', () => {
+    const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`config.schemas.spec urlVariable: fast-check seed ${seed}`);
+    const database = urlVariable(['postgres:', 'postgresql:']);
+    const origin = urlVariable(['http:', 'https:'], { originOnly: true });
+    const input = fc.oneof(
+      fc.string({ minLength: 12 }),
+      fc.webUrl({ withQueryParameters: true, withFragments: true }),
+      fc
+        .tuple(
+          fc.constantFrom('postgres', 'postgresql', 'mysql', 'http', 'https', 'redis', ''),
+          fc.constantFrom('://', ':/', ':', '//'),
+          fc.stringMatching(/^[a-z0-9:@%[\]. /-]{12,40}$/),
+        )
+        .map((parts) => parts.join('')),
+    );
+    fc.assert(
+      fc.property(input, (value) => {
+        for (const schema of [database, origin]) {
+          const result = schema.safeParse(value);
+          const shown = JSON.stringify(result.error?.issues.map((issue) => issue.message) ?? []);
+          expect(shown).not.toContain(value);
+          if (result.success) expect(URL.canParse(value)).toBe(true);
+        }
+      }),
+      { seed, numRuns: 300 },
+    );
   });
 });

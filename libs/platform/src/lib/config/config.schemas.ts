@@ -7,10 +7,48 @@ export const booleanString = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
-const url = (protocols: readonly string[]) =>
-  z.url().refine((value) => protocols.includes(new URL(value).protocol), {
-    message: `must be a ${protocols.join(' or ')} URL`,
+const protocolList = (protocols: readonly string[]) =>
+  `${/^([aeiou]|http)/.test(protocols[0] ?? '') ? 'an' : 'a'} ${protocols.join(' or ')}`;
+
+/** The issue with `value` as a URL of one of `protocols`, or undefined; never quotes the value (it may hold a password). */
+function urlProblem(value: string, protocols: readonly string[]): string | undefined {
+  if (!URL.canParse(value)) return 'not a valid URL';
+  const { protocol } = new URL(value);
+  // WHATWG parsing repairs "https:/host"; tools that test for "scheme://" would not.
+  if (!protocols.includes(protocol) || !value.toLowerCase().startsWith(`${protocol}//`))
+    return `must be ${protocolList(protocols)} URL`;
+  return undefined;
+}
+
+/**
+ * A URL variable with one of `protocols` (e.g. `['redis:', 'rediss:']`), refused with
+ * `not a valid URL` or `must be a redis: or rediss: URL` (messages never repeat the value: URLs
+ * such as DATABASE_URL carry passwords). `originOnly` also refuses a path, query, fragment or userinfo.
+ */
+export function urlVariable(protocols: readonly string[], { originOnly = false } = {}) {
+  return z.string().superRefine((value, context) => {
+    const problem = urlProblem(value, protocols);
+    if (problem) return void context.addIssue({ code: 'custom', message: problem });
+    const url = new URL(value);
+    if (originOnly && (url.pathname !== '/' || url.search || url.hash || url.username || url.password)) {
+      context.addIssue({
+        code: 'custom',
+        message:
+          'must be an origin only, such as https://site.example (no path, query, fragment or userinfo)',
+      });
+    }
   });
+}
+
+/** SQS: a queue name (resolved with GetQueueUrl) or an http(s) queue URL (used as is). */
+const queueNameOrUrl = z.string().superRefine((value, context) => {
+  const problem = /^[a-z][a-z0-9+.-]*:/i.test(value)
+    ? urlProblem(value, ['http:', 'https:'])
+    : /^[\w-]{1,75}(\.fifo)?$/.test(value) && value.length <= 80
+      ? undefined
+      : 'must be a queue name (up to 80 letters, digits, "-" or "_", optionally ending in .fifo) or an http(s) queue URL';
+  if (problem) context.addIssue({ code: 'custom', message: problem });
+});
 
 /** Variables every app reads. */
 export const baseEnvSchema = z.object({
@@ -23,13 +61,13 @@ export const baseEnvSchema = z.object({
 });
 
 export const databaseEnvSchema = z.object({
-  DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/test'),
+  DATABASE_URL: urlVariable(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/test'),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   DATABASE_MIGRATE_ON_BOOT: booleanString.default(false),
 });
 
 export const redisEnvSchema = z.object({
-  REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+  REDIS_URL: urlVariable(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().default('once:'),
 });
 
@@ -38,14 +76,14 @@ export const awsEnvSchema = z.object({
   AWS_REGION: z.string().default('us-east-1'),
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
-  SQS_ENDPOINT: url(['http:', 'https:']).optional(),
-  SES_ENDPOINT: url(['http:', 'https:']).optional(),
+  SQS_ENDPOINT: urlVariable(['http:', 'https:']).optional(),
+  SES_ENDPOINT: urlVariable(['http:', 'https:']).optional(),
 });
 
 /** Queue names (resolved with GetQueueUrl) or full queue URLs. */
 export const queuesEnvSchema = z.object({
-  SQS_JOBS_QUEUE: z.string().default('once-jobs'),
-  SQS_EMAIL_QUEUE: z.string().default('once-send-email'),
+  SQS_JOBS_QUEUE: queueNameOrUrl.default('once-jobs'),
+  SQS_EMAIL_QUEUE: queueNameOrUrl.default('once-send-email'),
 });
 
 const emailList = z

@@ -1,5 +1,6 @@
 import type { TrackingOptions } from '@once/tracking';
 import { z } from 'zod';
+import { urlVariable } from './config.schemas';
 import { DEVELOPMENT_SECRETS } from './development-secrets';
 
 const list = z.string().transform((value) =>
@@ -12,7 +13,7 @@ const list = z.string().transform((value) =>
 /** Click-tracking links: the api verifies them, the worker builds them, so both read the same variables. */
 export const trackingEnvSchema = z.object({
   /** The site's origin, e.g. https://difio.example: links point at it and redirects never leave it. */
-  TRACKING_BASE_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
+  TRACKING_BASE_URL: urlVariable(['http:', 'https:'], { originOnly: true }).default('http://127.0.0.1:3000'),
   /** Comma-separated HMAC secrets (>= 32 characters each), current first, then previous ones still accepted. */
   TRACKING_SECRETS: z
     .string()

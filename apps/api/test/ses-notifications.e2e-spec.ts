@@ -12,6 +12,7 @@ import {
   MailModule,
   MailService,
   MailSuppressionService,
+  SnsHttpStatusError,
   type SnsHttpGet,
 } from '@once/mail';
 import { SesMailbox } from '@once/testing';
@@ -24,6 +25,8 @@ const TOPIC = 'arn:aws:sns:us-east-1:123456789012:once-ses-feedback';
 const CERT_PATH = '/SimpleNotificationService-once-test.pem';
 const CERT_URL = `https://sns.us-east-1.amazonaws.com${CERT_PATH}`;
 const FLOOD_PATH_PREFIX = '/SimpleNotificationService-flood-';
+const FLAKY_PATH = '/SimpleNotificationService-flaky.pem';
+const TRANSIENT_FAILURE_TTL_MS = 300;
 
 function env(name: string): string {
   const value = process.env[name];
@@ -120,6 +123,7 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
   const fetchedUrls: string[] = [];
   /** GETs of flood certificates that reached the local server, and how many were open at once. */
   const floodGets = { total: 0, open: 0, maxOpen: 0, paths: [] as string[] };
+  let flakyGets = 0;
   const confirmations: string[] = [];
   let redis: Redis;
   let app: INestApplication;
@@ -129,7 +133,7 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
   const httpGet: SnsHttpGet = async (url, { signal }) => {
     fetchedUrls.push(url.toString());
     const response = await fetch(`${certServerUrl}${url.pathname}${url.search}`, { signal });
-    if (!response.ok) throw new Error(`local SNS stand-in answered ${response.status}`);
+    if (!response.ok) throw new SnsHttpStatusError(response.status);
     return response.text();
   };
 
@@ -161,7 +165,11 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
           defaultFrom: 'digest@once.example',
           rateLimit: { maxSendRate: 200, burst: 20, perRecipient: false },
         }),
-        SesNotificationsModule.forRoot({ topicArns: [TOPIC], httpGet }),
+        SesNotificationsModule.forRoot({
+          topicArns: [TOPIC],
+          httpGet,
+          certificates: { transientFailureTtlMs: TRANSIENT_FAILURE_TTL_MS },
+        }),
       ],
     }).compile();
     const created = moduleRef.createNestApplication<T>(options);
@@ -180,6 +188,10 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname === CERT_PATH) {
         res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(keys.cert);
+      } else if (url.pathname === FLAKY_PATH) {
+        flakyGets += 1;
+        if (flakyGets === 1) res.writeHead(500).end();
+        else res.writeHead(200, { 'content-type': 'application/x-pem-file' }).end(keys.cert);
       } else if (url.pathname.startsWith(FLOOD_PATH_PREFIX)) {
         // What sns.<region>.amazonaws.com answers for a made-up certificate, slowly enough to overlap.
         floodGets.total += 1;
@@ -410,6 +422,27 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
     expect(response.status).toBe(403);
     expect(response.body).toMatchObject({ reason: 'malformed' });
     await expect(app.get(MailSuppressionService).isSuppressed(victim)).resolves.toBe(false);
+  });
+
+  it('answers 503 when the certificate server fails (so SNS redelivers), and processes the redelivery', async () => {
+    const bounced = address('flaky');
+    const signed = sign(
+      envelope(hardBounce(bounced), { SigningCertURL: `https://sns.us-east-1.amazonaws.com${FLAKY_PATH}` }),
+      keys.private,
+      '2',
+    );
+    const first = await post(signed);
+    expect(first.status).toBe(503);
+    expect(first.body).toMatchObject({ reason: 'certificate-unavailable' });
+    expect((await post(signed)).status).toBe(503);
+    expect(flakyGets).toBe(1);
+
+    await new Promise((resolve) => setTimeout(resolve, TRANSIENT_FAILURE_TTL_MS + 50));
+    const redelivered = await post(signed);
+    expect(redelivered.status).toBe(200);
+    expect(redelivered.body).toEqual({ status: 'processed' });
+    expect(flakyGets).toBe(2);
+    await expect(app.get(MailSuppressionService).isSuppressed(bounced)).resolves.toBe(true);
   });
 
   it('keeps certificate GETs bounded under a flood of 200 forged posts naming 200 certificate URLs', async () => {

@@ -17,7 +17,7 @@ export interface SesWebhookResponse {
 /**
  * SNS HTTPS endpoint for SES bounce, complaint and delivery notifications. Every message is
  * signature-checked (403 when it is not genuine or current); a 2xx tells SNS not to redeliver, so
- * failures to record, and certificate downloads refused under load, answer 5xx.
+ * failures to record, and certificates that cannot be downloaded now (busy, unreachable), answer 5xx.
  */
 @Controller('webhooks/ses')
 export class SesNotificationsController {
@@ -57,7 +57,7 @@ export class SesNotificationsController {
   private reject(error: unknown): never {
     if (error instanceof SnsVerificationError) {
       this.logger.warn({ msg: 'SNS message rejected', reason: error.reason, detail: error.message });
-      if (error.reason === 'certificate-busy') {
+      if (error.retryable) {
         throw new ServiceUnavailableException({
           statusCode: 503,
           message: 'SNS message not verified: try again later',

@@ -1,6 +1,6 @@
 /**
  * A bounded cache: at most `maxEntries` values (the least recently used is evicted first), each
- * forgotten `ttlMs` after it was set. Time comes from `now` so tests can move it.
+ * forgotten `ttlMs` (or its own TTL) after it was set. Time comes from `now` so tests can move it.
  */
 export class LruCache<K, V> {
   private readonly entries = new Map<K, { value: V; expiresAt: number }>();
@@ -25,9 +25,10 @@ export class LruCache<K, V> {
     return entry.value;
   }
 
-  set(key: K, value: V): void {
+  /** Stores `value` for `ttlMs` (default: the cache's). */
+  set(key: K, value: V, ttlMs = this.ttlMs): void {
     this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
     for (const oldest of this.entries.keys()) {
       if (this.entries.size <= this.maxEntries) break;
       this.entries.delete(oldest);

@@ -8,8 +8,26 @@ export interface SnsHttpGetOptions {
   maxBytes: number;
 }
 
-/** GETs a URL and resolves its body; rejects on a non-2xx answer. */
+/**
+ * GETs a URL and resolves its body; rejects with {@link SnsHttpStatusError} on a non-2xx answer
+ * (any other error counts as transient: timeouts, connection failures).
+ */
 export type SnsHttpGet = (url: URL, options: SnsHttpGetOptions) => Promise<string>;
+
+/** A non-2xx answer. 4xx other than 408/429 is definitive (no such certificate); the rest may pass. */
+export class SnsHttpStatusError extends Error {
+  constructor(readonly status: number) {
+    super(`answered ${status}`);
+    this.name = 'SnsHttpStatusError';
+  }
+
+  get definitive(): boolean {
+    return this.status >= 400 && this.status < 500 && this.status !== 408 && this.status !== 429;
+  }
+}
+
+/** The URL answered something that is not a certificate of acceptable size. */
+class NotACertificateError extends Error {}
 
 /** Limits on downloading signing certificates, which any unauthenticated post can ask for. */
 export interface SnsCertificateOptions {
@@ -19,8 +37,10 @@ export interface SnsCertificateOptions {
   cacheSize?: number;
   /** How long a downloaded certificate is reused. Default 24 h (its validity dates are checked on every use). */
   cacheTtlMs?: number;
-  /** How long a URL whose download failed is refused without downloading it again. Default 5 min. */
+  /** How long a URL whose download failed for good (4xx, not a certificate, too big) is refused without downloading it again. Default 5 min. */
   failureTtlMs?: number;
+  /** The same after a transient failure (timeout, connection, 5xx), answered as retryable. Default 10 s (SNS retries 20 s apart by default). */
+  transientFailureTtlMs?: number;
   /** Failed URLs remembered. Default 1,000. */
   failureCacheSize?: number;
   /** Per download (and per SubscribeURL confirmation). Default 5 s. */
@@ -34,6 +54,7 @@ export const DEFAULT_SNS_CERTIFICATE_OPTIONS: Readonly<Required<SnsCertificateOp
   cacheSize: 100,
   cacheTtlMs: 24 * 3600_000,
   failureTtlMs: 5 * 60_000,
+  transientFailureTtlMs: 10_000,
   failureCacheSize: 1_000,
   timeoutMs: 5_000,
   maxBytes: 64 * 1024,
@@ -44,11 +65,11 @@ export async function fetchText(url: URL, { signal, maxBytes }: SnsHttpGetOption
   const response = await fetch(url, { redirect: 'error', signal });
   if (!response.ok) {
     await response.body?.cancel();
-    throw new Error(`answered ${response.status}`);
+    throw new SnsHttpStatusError(response.status);
   }
   if (Number(response.headers.get('content-length')) > maxBytes) {
     await response.body?.cancel();
-    throw new Error(`answered more than ${maxBytes} bytes`);
+    throw new NotACertificateError(`answered more than ${maxBytes} bytes`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -57,7 +78,7 @@ export async function fetchText(url: URL, { signal, maxBytes }: SnsHttpGetOption
     size += read.value.byteLength;
     if (size > maxBytes) {
       await reader?.cancel();
-      throw new Error(`answered more than ${maxBytes} bytes`);
+      throw new NotACertificateError(`answered more than ${maxBytes} bytes`);
     }
     chunks.push(read.value);
   }
@@ -88,7 +109,7 @@ export async function boundedGet(
       deadline,
     ]);
     if (Buffer.byteLength(body, 'utf8') > limits.maxBytes)
-      throw new Error(`answered more than ${limits.maxBytes} bytes`);
+      throw new NotACertificateError(`answered more than ${limits.maxBytes} bytes`);
     return body;
   } finally {
     clearTimeout(timer);
@@ -99,12 +120,13 @@ export async function boundedGet(
  * Signing certificates by URL, downloaded under bounds so forged posts naming new URLs cannot
  * make unbounded outbound requests: one download per URL at a time (concurrent messages share
  * it), at most `maxInFlight` downloads, each with a deadline and a size limit; successes in an
- * LRU cache, failures remembered for `failureTtlMs`.
+ * LRU cache, failures remembered for `failureTtlMs` (`transientFailureTtlMs` for failures that
+ * may pass, which are answered as retryable).
  */
 export class SnsCertificateStore {
   private readonly limits: Readonly<Required<SnsCertificateOptions>>;
   private readonly certificates: LruCache<string, X509Certificate>;
-  private readonly failures: LruCache<string, string>;
+  private readonly failures: LruCache<string, SnsVerificationError>;
   private readonly downloads = new Map<string, Promise<X509Certificate>>();
 
   constructor(
@@ -123,7 +145,7 @@ export class SnsCertificateStore {
     const cached = this.certificates.get(key);
     if (cached) return Promise.resolve(cached);
     const failure = this.failures.get(key);
-    if (failure !== undefined) return Promise.reject(this.unavailable(url, `${failure} (not retried yet)`));
+    if (failure) return Promise.reject(failure);
     const shared = this.downloads.get(key);
     if (shared) return shared;
     if (this.downloads.size >= this.limits.maxInFlight) {
@@ -135,24 +157,37 @@ export class SnsCertificateStore {
       );
     }
     const download = boundedGet(this.httpGet, url, this.limits)
-      .then((pem) => new X509Certificate(pem))
+      .then((pem) => {
+        try {
+          return new X509Certificate(pem);
+        } catch (error) {
+          throw new NotACertificateError((error as Error).message);
+        }
+      })
       .then(
         (certificate) => {
           this.certificates.set(key, certificate);
           return certificate;
         },
         (error: unknown) => {
+          const definitive =
+            error instanceof NotACertificateError ||
+            (error instanceof SnsHttpStatusError && error.definitive);
           const message = error instanceof Error ? error.message : String(error);
-          this.failures.set(key, message);
-          throw this.unavailable(url, message);
+          const failure = new SnsVerificationError(
+            definitive ? 'certificate' : 'certificate-unavailable',
+            `cannot load ${url.hostname}${url.pathname}: ${message}`,
+          );
+          this.failures.set(
+            key,
+            failure,
+            definitive ? this.limits.failureTtlMs : this.limits.transientFailureTtlMs,
+          );
+          throw failure;
         },
       )
       .finally(() => this.downloads.delete(key));
     this.downloads.set(key, download);
     return download;
-  }
-
-  private unavailable(url: URL, detail: string): SnsVerificationError {
-    return new SnsVerificationError('certificate', `cannot load ${url.hostname}${url.pathname}: ${detail}`);
   }
 }

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { generate } from 'selfsigned';
 import {
   type SnsMessage,
+  SnsHttpStatusError,
   SnsSignatureVerifier,
   type SnsVerifierOptions,
   SnsVerificationError,
@@ -179,7 +180,7 @@ describe('SnsSignatureVerifier', () => {
     const failing = new SnsSignatureVerifier({
       topicArns: [TOPIC],
       httpGet: async () => {
-        throw new Error('403 Forbidden');
+        throw new SnsHttpStatusError(403);
       },
     });
     expect(await rejection(failing.verify(sign(notification(), keys.private, '2')))).toBe('certificate');
@@ -418,7 +419,7 @@ describe('SnsSignatureVerifier', () => {
         now: () => now,
         httpGet: async (url) => {
           calls.push(url.toString());
-          throw new Error('404 Not Found');
+          throw new SnsHttpStatusError(404);
         },
       });
       const attempt = () =>
@@ -434,6 +435,38 @@ describe('SnsSignatureVerifier', () => {
       expect(calls).toEqual([CERT_URL, CERT_URL]);
     });
 
+    it('answers a transient download failure as retryable, and tries that URL again after transientFailureTtlMs', async () => {
+      let now = Date.now();
+      const calls: string[] = [];
+      let failWith: Error | undefined = new TypeError('fetch failed');
+      const flaky = new SnsSignatureVerifier({
+        topicArns: [TOPIC],
+        now: () => now,
+        httpGet: async (url) => {
+          calls.push(url.toString());
+          if (failWith) throw failWith;
+          return keys.cert;
+        },
+      });
+      const attempt = () =>
+        flaky.verify(sign(notification({ Timestamp: new Date(now).toISOString() }), keys.private, '2')).then(
+          () => 'accepted',
+          (error: SnsVerificationError) => `${error.reason}${error.retryable ? ' (retryable)' : ''}`,
+        );
+      expect(await attempt()).toBe('certificate-unavailable (retryable)');
+      now += 9_000;
+      expect(await attempt()).toBe('certificate-unavailable (retryable)');
+      expect(calls).toHaveLength(1);
+      now += 1_001;
+      failWith = new SnsHttpStatusError(503);
+      expect(await attempt()).toBe('certificate-unavailable (retryable)');
+      expect(calls).toHaveLength(2);
+      now += 10_001;
+      failWith = undefined;
+      expect(await attempt()).toBe('accepted');
+      expect(calls).toHaveLength(3);
+    });
+
     it('gives up on a download after timeoutMs, aborting it and freeing its slot', async () => {
       const signals: AbortSignal[] = [];
       let hang = true;
@@ -446,7 +479,9 @@ describe('SnsSignatureVerifier', () => {
         },
       });
       const started = Date.now();
-      expect(await rejection(slow.verify(sign(notification(), keys.private, '2')))).toBe('certificate');
+      expect(await rejection(slow.verify(sign(notification(), keys.private, '2')))).toBe(
+        'certificate-unavailable',
+      );
       expect(Date.now() - started).toBeLessThan(1_000);
       expect(signals[0]?.aborted).toBe(true);
 

@@ -14,6 +14,7 @@ import { SnsVerificationError } from './sns-verification.error';
 export { SnsVerificationError, type SnsRejectionReason } from './sns-verification.error';
 export {
   DEFAULT_SNS_CERTIFICATE_OPTIONS,
+  SnsHttpStatusError,
   type SnsCertificateOptions,
   type SnsHttpGet,
   type SnsHttpGetOptions,

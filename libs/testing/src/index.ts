@@ -3,3 +3,4 @@ export * from './lib/ses-mailbox';
 export * from './lib/sqs-test-queue';
 export * from './lib/own-redis.server';
 export * from './lib/http-forward.util';
+export * from './lib/redaction.corpus';

@@ -1,6 +1,6 @@
 import type { ResolvedAdminErrorOptions } from '../mail.options';
 import { describeThrown } from './error.fingerprint';
-import { SecretRedactor } from './secret.redactor';
+import { errorFields, ownEntries, type SecretRedactor } from './secret.redactor';
 
 /** Where an error happened. HTTP filters fill `request`; workers and schedulers fill `details`. */
 export interface AdminErrorContext {
@@ -32,6 +32,12 @@ export interface AdminErrorMailInput {
 }
 
 const MAX_SUBJECT = 180;
+/** The whole body is cut here (after redaction): far above any real report, well below SES's 10 MB. */
+const MAX_TEXT = 200_000;
+const MAX_CAUSES = 5;
+const MAX_AGGREGATED = 10;
+/** Fields every error shows in its own lines, not among its properties. */
+const SHOWN_FIELDS = new Set(['name', 'message', 'stack', 'cause', 'errors']);
 
 function indent(text: string, prefix = '  '): string {
   return text
@@ -40,22 +46,100 @@ function indent(text: string, prefix = '  '): string {
     .join('\n');
 }
 
-function header(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
+function header(value: unknown): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : typeof value === 'string' ? value : undefined;
 }
 
-/** Subject and plain-text body of an admin error mail; everything passes through the redactor. */
+/** Name, message and stack of anything thrown, redacted; a non-Error object's fields are redacted before they become its message. */
+function describeRedacted(
+  error: unknown,
+  redactor: SecretRedactor,
+): { name: string; message: string; stack?: string } {
+  const isPlainObject = typeof error === 'object' && error !== null && !(error instanceof Error);
+  const hasMessage = isPlainObject && typeof (error as { message?: unknown }).message === 'string';
+  if (isPlainObject && !hasMessage) {
+    const { name } = describeThrown(error);
+    return {
+      name: redactor.redactString(name, 200),
+      message: redactor.redactString(safeJson(redactor.redact(error))),
+    };
+  }
+  const described = describeThrown(error);
+  return {
+    name: redactor.redactString(described.name, 200),
+    message: redactor.redactString(described.message),
+    stack: described.stack === undefined ? undefined : redactor.redactString(described.stack),
+  };
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Own enumerable properties of a thrown value not shown elsewhere (a pg error's `detail`, an AWS SDK error's `$metadata`…). */
+function extraProperties(error: unknown): Record<string, unknown> | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const fields = error instanceof Error ? errorFields(error) : ownEntries(error);
+  const extra = Object.fromEntries(Object.entries(fields).filter(([key]) => !SHOWN_FIELDS.has(key)));
+  return Object.keys(extra).length > 0 ? extra : undefined;
+}
+
+/** Stack (or `name: message`), properties, cause chain and aggregated errors of one thrown value. */
+function errorLines(error: unknown, redactor: SecretRedactor, seen: Set<unknown>, depth: number): string[] {
+  seen.add(error);
+  const { name, message, stack } = describeRedacted(error, redactor);
+  const lines = [indent(stack ?? `${name}: ${message}`)];
+  const properties = extraProperties(error);
+  if (
+    properties &&
+    (error instanceof Error || typeof (error as { message?: unknown }).message === 'string')
+  ) {
+    lines.push('  Properties:', indent(JSON.stringify(redactor.redact(properties), null, 2), '    '));
+  }
+  if (error instanceof AggregateError) {
+    const errors = error.errors.slice(0, MAX_AGGREGATED);
+    errors.forEach((inner: unknown, index) => {
+      if (seen.has(inner)) return;
+      lines.push(
+        '',
+        `Aggregated error ${index + 1} of ${error.errors.length}`,
+        ...errorLines(inner, redactor, seen, depth + 1),
+      );
+    });
+    if (error.errors.length > errors.length)
+      lines.push('', `${error.errors.length - errors.length} more aggregated error(s) not shown.`);
+  }
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause !== undefined && !seen.has(cause)) {
+    lines.push(
+      '',
+      depth + 1 >= MAX_CAUSES ? 'Caused by: (further causes not shown)' : 'Caused by',
+      ...(depth + 1 >= MAX_CAUSES ? [] : errorLines(cause, redactor, seen, depth + 1)),
+    );
+  }
+  return lines;
+}
+
+/**
+ * Subject and plain-text body of an admin error mail. Every part (message, request, headers,
+ * details, stack, the error's own properties, its cause chain and aggregated errors) passes through
+ * the redactor, which redacts before it truncates; the assembled subject and body pass once more.
+ */
 export function renderAdminErrorMail(
   input: AdminErrorMailInput,
   options: ResolvedAdminErrorOptions,
   redactor: SecretRedactor,
 ): { subject: string; text: string } {
-  const { name, message, stack } = describeThrown(input.error);
-  const safeMessage = redactor.redactString(message);
+  const { name, message } = describeRedacted(input.error, redactor);
   const app = `${options.appName} ${options.appVersion}${options.environment ? ` (${options.environment})` : ''}`;
-  const source = input.context.source ?? 'app';
+  const source = redactor.redactString(input.context.source ?? 'app', 200);
 
-  const subjectLine = `${options.subjectPrefix} ${options.appName} ${source}: ${name}: ${safeMessage}`
+  const subjectLine = redactor
+    .redactString(`${options.subjectPrefix} ${options.appName} ${source}: ${name}: ${message}`, Infinity)
     .replace(/\s+/g, ' ')
     .trim();
   const subject =
@@ -64,7 +148,7 @@ export function renderAdminErrorMail(
   const lines = [
     `${app} reported an unhandled error.`,
     '',
-    `Error:       ${name}: ${safeMessage}`,
+    `Error:       ${name}: ${message}`,
     `Source:      ${source}`,
     `App:         ${options.appName}`,
     `Version:     ${options.appVersion}`,
@@ -81,18 +165,22 @@ export function renderAdminErrorMail(
 
   const request = input.context.request;
   if (request) {
-    const headers = redactor.redact(request.headers ?? {}) as Record<string, string | string[] | undefined>;
+    const headers = (redactor.redact(request.headers ?? {}) ?? {}) as Record<string, unknown>;
+    const field = (value: string | undefined) =>
+      value === undefined ? undefined : redactor.redactString(value, 2_000);
     lines.push(
       '',
       'Request',
-      `  Method:     ${request.method ?? '-'}`,
-      `  Path:       ${request.url ? redactor.redactString(request.url) : '-'}`,
-      ...(request.route ? [`  Route:      ${request.route}`] : []),
+      `  Method:     ${field(request.method) ?? '-'}`,
+      `  Path:       ${field(request.url) ?? '-'}`,
+      ...(request.route ? [`  Route:      ${field(request.route)}`] : []),
       `  User agent: ${header(headers['user-agent']) ?? '-'}`,
-      ...(request.ip ? [`  Client IP:  ${request.ip}`] : []),
-      ...(request.requestId ? [`  Request id: ${redactor.redactString(request.requestId)}`] : []),
+      ...(request.ip ? [`  Client IP:  ${field(request.ip)}`] : []),
+      ...(request.requestId ? [`  Request id: ${field(request.requestId)}`] : []),
       '  Headers:',
-      ...Object.entries(headers).map(([key, value]) => `    ${key}: ${header(value) ?? ''}`),
+      ...Object.entries(headers).map(
+        ([key, value]) => `    ${key}: ${header(value) ?? JSON.stringify(value) ?? ''}`,
+      ),
     );
   }
 
@@ -100,6 +188,7 @@ export function renderAdminErrorMail(
     lines.push('', 'Details', indent(JSON.stringify(redactor.redact(input.context.details), null, 2)));
   }
 
-  lines.push('', 'Stack', indent(redactor.redactString(stack ?? `${name}: ${message}`)));
-  return { subject, text: `${lines.join('\n')}\n` };
+  lines.push('', 'Stack', ...errorLines(input.error, redactor, new Set(), 0));
+  const text = redactor.redactString(`${lines.join('\n')}\n`, MAX_TEXT);
+  return { subject, text };
 }

@@ -17,7 +17,8 @@ export function describeThrown(error: unknown): { name: string; message: string;
 
 function safeJson(value: unknown): string {
   try {
-    return JSON.stringify(value)?.slice(0, 500) ?? String(value);
+    // Whole: a cut here could halve a secret before the redactor sees it (callers redact, then cut).
+    return JSON.stringify(value) ?? String(value);
   } catch {
     return String(value);
   }

@@ -1,4 +1,4 @@
-import { REDACTED, SecretRedactor } from './secret.redactor';
+import { isSecretName, REDACTED, SecretRedactor } from './secret.redactor';
 
 describe('SecretRedactor', () => {
   const planted = {
@@ -18,7 +18,7 @@ describe('SecretRedactor', () => {
     customField: 'internal-only-value',
   };
   const redactor = new SecretRedactor({
-    secrets: [planted.configured, 'abc'],
+    secrets: [planted.configured],
     keys: ['x-internal-field'],
     patterns: [/ticket-\d{6}/],
   });
@@ -98,5 +98,112 @@ describe('SecretRedactor', () => {
     expect((redacted['nested'] as Record<string, unknown>)['credentials']).toBe(REDACTED);
     expect(redacted['self']).toBe('[circular]');
     expect((redacted['error'] as Record<string, string>)['message']).toBe(`login failed for key ${REDACTED}`);
+  });
+
+  it('decides by name segments (split on -, _, . and camelCase), not by substrings', () => {
+    const secret = [
+      'X-Auth',
+      'x-apikey',
+      'x-session-id',
+      'x-goog-api-key',
+      'privateKey',
+      'accessKey',
+      'client_secret',
+      'XCSRFToken',
+      'PHPSESSID',
+      'connect.sid',
+      'X-Hub-Signature-256',
+      'db.pass',
+      'Set-Cookie',
+      'x-functions-key',
+    ];
+    const plain = [
+      'keyboard',
+      'monkey',
+      'tokenizer',
+      'secretary',
+      'author',
+      'authority',
+      'compass',
+      'bypass',
+      'passport',
+      'tokenType',
+      'passwordLength',
+      'sessionCount',
+      'Idempotency-Key',
+      'REDIS_KEY_PREFIX',
+      'primaryKey',
+      'x-amz-date',
+      'signatureVersion',
+      'user-agent',
+      'code',
+    ];
+    expect(secret.filter((name) => !isSecretName(name))).toEqual([]);
+    expect(plain.filter((name) => isSecretName(name))).toEqual([]);
+  });
+
+  it('replaces only the value: the rest of a message stays readable', () => {
+    expect(redactor.redactString('token expired for user 42; token=abc123def retry later')).toBe(
+      `token expired for user 42; token=${REDACTED} retry later`,
+    );
+    expect(redactor.redactString('Cookie: a=1; session=s3ss10n; csrftoken=c5rf | next')).toBe(
+      `Cookie: ${REDACTED}`,
+    );
+    expect(redactor.redactString('sent Cookie: a=1; session=s3ss10n | next')).toBe(
+      `sent Cookie: ${REDACTED} | next`,
+    );
+  });
+
+  it('hides query parameters only meaningful in URLs (code) without hiding error codes', () => {
+    expect(redactor.redactString('/oauth/callback?code=4/0Ab12&state=xyz')).toBe(
+      `/oauth/callback?code=${REDACTED}&state=xyz`,
+    );
+    expect(redactor.redact({ code: 'ECONNRESET' })).toEqual({ code: 'ECONNRESET' });
+  });
+
+  it('redacts before it cuts, and cuts at maxStringLength', () => {
+    const cut = new SecretRedactor({ maxStringLength: 100 });
+    const text = `${'x'.repeat(95)} password=abcdefgh12345678`;
+    expect(cut.redactString(text)).toBe(`${'x'.repeat(95)} pass…[truncated]`);
+    expect(cut.redactString(text, Infinity)).toBe(`${'x'.repeat(95)} password=${REDACTED}`);
+  });
+
+  it('walks error own properties, causes and aggregated errors, and hides function sources', () => {
+    const error = Object.assign(
+      new Error('outer', { cause: new AggregateError([new Error('token=inner12345')], 'agg') }),
+      {
+        detail: 'Key (api_key)=(dup-key-123) already exists.',
+        retry: () => 'source with password=fn-secret-1',
+      },
+    );
+    const json = JSON.stringify(redactor.redact(error));
+    expect(json).not.toMatch(/inner12345|dup-key-123|fn-secret-1/);
+    expect(json).toContain('"retry":"[function]"');
+    expect(json).toContain('Key (api_key)=([REDACTED]) already exists.');
+  });
+
+  describe('options', () => {
+    it.each([
+      [{ secrets: ['short'] }, 'secrets[0] is 5 characters, shorter than minSecretLength (8)'],
+      [{ secrets: ['long enough', 42] }, 'secrets[1] must be strings'],
+      [{ secret: ['typo-of-secrets'] }, 'secret is not an option'],
+      [{ keys: 'authorization' }, 'keys must be an array'],
+      [{ patterns: [/x*/] }, 'patterns[0] matches the empty string'],
+      [{ minSecretLength: 0 }, 'minSecretLength must be an integer of at least 1'],
+      [{ maxStringLength: 10.5 }, 'maxStringLength must be an integer of at least 100'],
+    ])('refuses %j naming the option', (options, message) => {
+      expect(() => new SecretRedactor(options as never)).toThrow(message);
+      expect(() => new SecretRedactor(options as never)).toThrow('adminErrors.redact');
+    });
+
+    it('never puts a refused secret in its error message', () => {
+      expect(() => new SecretRedactor({ secrets: ['hunter2'] })).toThrow(/^(?!.*hunter2)/s);
+    });
+
+    it('accepts shorter secrets when minSecretLength allows them', () => {
+      expect(
+        new SecretRedactor({ secrets: ['hunter2'], minSecretLength: 6 }).redactString('pw hunter2'),
+      ).toBe(`pw ${REDACTED}`);
+    });
   });
 });

@@ -2,139 +2,457 @@ export const REDACTED = '[REDACTED]';
 
 /** What the secret redactor hides in admin error mail, in addition to its built-in rules. */
 export interface RedactorOptions {
-  /** Header, field and query-parameter names whose values are hidden (case-insensitive strings or patterns). */
+  /** More header, field and query-parameter names whose values are hidden (case-insensitive exact names, or patterns). */
   keys?: Array<string | RegExp>;
-  /** Literal secret values (API keys, passwords from config) hidden wherever they appear. Values shorter than 4 characters are ignored. */
+  /**
+   * Literal secret values (API keys, passwords from config) hidden wherever they appear: raw,
+   * URL-encoded (once or twice), JSON-escaped, hex, base64 and base64url (also inside a longer
+   * base64 text). Each must have at least `minSecretLength` characters.
+   */
   secrets?: string[];
-  /** Extra patterns whose matches are hidden. */
+  /** Extra patterns whose matches are hidden (must not match the empty string). */
   patterns?: RegExp[];
+  /** Shortest configured secret accepted: shorter ones would mask common words. Default 8. */
+  minSecretLength?: number;
+  /** Strings are cut to this many characters, after redaction. Default 20 000. */
+  maxStringLength?: number;
 }
 
-/** Names whose values are always hidden (headers, fields, query parameters), case-insensitive. */
-export const DEFAULT_REDACTED_KEYS: ReadonlyArray<string | RegExp> = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'api-key',
-  'api_key',
-  'apikey',
-  'client_secret',
-  'private_key',
-  'session',
-  'sessionid',
-  's',
-  'sig',
-  'signature',
-  'credential',
-  'credentials',
-  /^x-amz-/i,
-  /^aws_/i,
-  /passw(or)?d|^pwd$/i,
-  /secret/i,
-  /token/i,
-];
+/** Names hidden whatever the segment rules say (headers, fields, query parameters), case-insensitive. */
+export const DEFAULT_REDACTED_KEYS: ReadonlyArray<string | RegExp> = ['s', 'x-amz-security-token'];
+
+/** Query parameters hidden only in URLs (`code` is an OAuth code there, an error code elsewhere). */
+const QUERY_ONLY_KEYS = new Set(['code', 'state_token', 'ticket']);
+
+/** A name segment (split on `-`, `_`, `.`, spaces and camelCase) that marks a secret. */
+const SECRET_SEGMENT =
+  /^(?:(?:api|access|secret|private|auth|refresh|id|client|session|csrf|xsrf|signing|master|encryption|app|bot|user|account|service|bearer|storage|shared|partner|webhook|oauth|security|personal)?(?:key|keys|token|tokens|secret|secrets)|pass|passwd|password|passwords|passphrase|pwd|pw|auth|authorization|authentication|credential|credentials|creds|cookie|cookies|session|sessions|sessionid|sessid|phpsessid|jsessionid|sid|signature|signatures|sig|private|jwt|otp|dsn|apikey|bearer)$/;
+/** A segment before `key` that makes it an identifier, not a secret (`Idempotency-Key`, `primaryKey`). */
+const PLAIN_KEY_QUALIFIER =
+  /^(?:idempotency|cache|primary|foreign|partition|sort|routing|dedup|dedupe|lock|redis|object|message|ledger|public|row|map|unique|composite|group|index|hash|s3|bucket|translation|i18n|react|hot)$/;
+/** A last segment that names data about a secret, not the secret (`tokenType`, `passwordLength`). */
+const METADATA_SUFFIX =
+  /^(?:count|counts|length|len|size|type|types|name|names|prefix|suffix|expires|expiry|expiration|exp|ttl|version|format|kind|limit|left|used|enabled|required|url|uri|endpoint|path|file|at|date|time|timeout|header|field|param|policy|algorithm|alg|scheme|mode|status|valid|invalid|error|errors|rotation|strength|policy)$/;
+/** Names whose unquoted value in text is a cookie list (`a=1; b=2`) or `Scheme credentials`. */
+const COOKIE_SEGMENT = /^(?:cookie|cookies)$/;
+const AUTHORIZATION_SEGMENT = /^(?:authorization|authentication)$/;
+const COOKIE_VALUE = /^[^\s;,]*(?:;[ \t]*[^\s;=,]+(?:=[^\s;,]*)?)*/;
+const SCHEME_VALUE = /^[^\s,;]+(?:[ \t]+[^\s,;]+)?/;
 
 const MAX_DEPTH = 8;
-const MAX_STRING = 20_000;
+const MAX_NODES = 2_000;
+const MAX_ENTRIES = 100;
+const DEFAULT_MAX_STRING = 20_000;
+/** Longer input is cut to this before redaction; far beyond any `maxStringLength` cut, so no partial secret survives. */
+const MAX_SCAN_FACTOR = 4;
 
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]*@/gi;
-const BEARER = /\b(Bearer)\s+[A-Za-z0-9\-._~+/]{6,}=*/gi;
-const BASIC = /\b(Basic)\s+[A-Za-z0-9+/]{8,}={0,2}/g;
-const JWT = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
-const AWS_KEY_ID = /\b(?:AKIA|ASIA)[A-Z0-9]{16,}\b/g;
+/** A PEM block; a cut one (no END line) runs while it looks like PEM (base64, headers, escaped newlines). */
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]{0,40})-----(?:[\s\S]*?-----END \1-----|[A-Za-z0-9+/=\s\\:,-]*)/g;
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi;
+const PARAM_SCHEME =
+  /\b(Digest|AWS4-HMAC-SHA256|OAuth|Hawk|HOBA|Mutual|SCRAM-SHA-(?:1|256)|GoogleLogin|SharedAccessSignature)\s+[\w.-]+=(?:"(?:[^"\\]|\\.)*"|[^\s,"]*)(?:\s*,\s*[\w.-]+=(?:"(?:[^"\\]|\\.)*"|[^\s,"]*))*/gi;
+const TOKEN_SCHEME =
+  /\b(Bearer|Token|ApiKey|Api-Key|SharedKey|Negotiate|NTLM|SSWS|DPoP|Basic)(\s+)([A-Za-z0-9\-._~+/]+=*(?::[A-Za-z0-9\-._~+/=]+)?)/gi;
+/** Words after a capitalised `Bearer` that are prose, not a credential. */
+const PROSE_AFTER_BEARER = new Set([
+  'of',
+  'and',
+  'the',
+  'is',
+  'was',
+  'to',
+  'for',
+  'token',
+  'tokens',
+  'header',
+  'auth',
+  'scheme',
+  'missing',
+  'required',
+  'invalid',
+  'expired',
+  'realm',
+]);
+
+/** Well-known credential formats, hidden whole wherever they appear. */
+const TOKEN_FORMATS: readonly RegExp[] = [
+  /\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})/g,
+  /\bxox[abposr]-[A-Za-z0-9-]{10,}/g,
+  /\bxapp-\d-[A-Za-z0-9-]{10,}/g,
+  /(?<=\bhttps:\/\/hooks\.slack\.com\/services\/)[A-Za-z0-9/_-]+/g,
+  /(?<=\bhttps:\/\/(?:discord(?:app)?\.com)\/api\/webhooks\/)[A-Za-z0-9/_-]+/g,
+  /\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}/g,
+  /\bwhsec_[A-Za-z0-9]{10,}/g,
+  /\bAIza[0-9A-Za-z_-]{30,}/g,
+  /\bya29\.[0-9A-Za-z_-]{10,}/g,
+  /\bnpm_[A-Za-z0-9]{30,}/g,
+  /\bglpat-[A-Za-z0-9_-]{20,}/g,
+  /\bsk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{20,}/g,
+  /\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}/g,
+  /\bhv[sb]\.[A-Za-z0-9_-]{16,}/g,
+  /\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}/g,
+  /\bdop_v1_[a-f0-9]{64}/g,
+  /\bhf_[A-Za-z]{30,}/g,
+  /\bpypi-[A-Za-z0-9_-]{50,}/g,
+  /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,3}/g,
+  /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{16,}\b/g,
+];
+/** An AWS secret access key: 40 base64-ish characters with upper, lower case and digits. */
+const AWS_SECRET = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
+/** A long random-looking token: mixed case, digits interleaved with letters. */
+const HIGH_ENTROPY = /(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+-]{32,}={0,2}(?![A-Za-z0-9_+/=-])/g;
 const QUERY_PARAM = /([?&;])([^=&\s#?;]+)=([^&\s#;"'<>]*)/g;
-const ASSIGNMENT = /(["']?)([A-Za-z][A-Za-z0-9_.-]{2,})\1(\s*[:=]\s*)(["']?)([^\s"',;&}]+)/g;
+/** `name` then `:`, `=` or `=>`; the name is not inside a path or a longer identifier. */
+const NAME_OPERATOR = /(?<![\w$./\\-])(\\*["'`]?)([A-Za-z_$][\w$.-]*)\1[ \t]*(=>|:|=)\s*/g;
+const HEADER_LINE = /^([ \t]*)([A-Za-z][\w-]*)([ \t]*:[ \t]*)(\S.*)$/gm;
+const PG_DETAIL = /\(([^()]+)\)=\(([^()]*)\)/g;
 
 function escapeRegExp(value: string): string {
   return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** Lower-case segments of a name: `X-Goog-Api-Key`, `privateKey`, `client_secret`, `XCSRFToken`. */
+function nameSegments(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+}
+
+/** Whether a name marks a secret by its segments (see {@link SecretRedactor.isSensitiveKey}). */
+export function isSecretName(name: string): boolean {
+  const segments = nameSegments(name);
+  if (segments.length === 0 || METADATA_SUFFIX.test(segments[segments.length - 1])) return false;
+  return segments.some((segment, index) => {
+    if (!SECRET_SEGMENT.test(segment)) return false;
+    return (
+      !(segment === 'key' || segment === 'keys') ||
+      index === 0 ||
+      !PLAIN_KEY_QUALIFIER.test(segments[index - 1])
+    );
+  });
+}
+
+function credentialLike(value: string): boolean {
+  return (
+    value.length >= 8 &&
+    (/\d/.test(value) || /[-._~+/=]/.test(value) || (/[a-z]/.test(value) && /[A-Z]/.test(value)))
+  );
+}
+
+function decodesToUserPassword(value: string): boolean {
+  if (!/^[A-Za-z0-9+/]+=*$/.test(value) || value.length < 4) return false;
+  const decoded = Buffer.from(value, 'base64').toString('latin1');
+  return /^[\x20-\x7e]+:[\x20-\x7e]*$/.test(decoded);
+}
+
+function looksRandom(value: string, minDigits: number, minSwitches: number): boolean {
+  if (!/[a-z]/.test(value) || !/[A-Z]/.test(value)) return false;
+  const digits = value.replace(/\D/g, '').length;
+  const switches = value.match(/[A-Za-z](?=\d)|\d(?=[A-Za-z])/g)?.length ?? 0;
+  return digits >= minDigits && switches >= minSwitches;
+}
+
+/** The part of `encode(pad + secret)` that depends on the secret alone, for each of 3 alignments. */
+function base64Cores(secret: string, encoding: 'base64' | 'base64url'): string[] {
+  const bytes = Buffer.from(secret);
+  return [0, 1, 2].map((shift) => {
+    const encoded = Buffer.concat([Buffer.alloc(shift), bytes])
+      .toString(encoding)
+      .replace(/=+$/, '');
+    return encoded.slice(Math.ceil((8 * shift) / 6), Math.floor((8 * (shift + bytes.length)) / 6));
+  });
+}
+
+/** Source of a regex matching `value` with percent-escapes and hex digits in either case. */
+function caseInsensitiveEscapes(value: string): string {
+  return escapeRegExp(value).replace(
+    /%([0-9A-F]{2})/g,
+    (_, hex: string) => `%(?:${hex}|${hex.toLowerCase()})`,
+  );
+}
+
+/** Builds the regexes that find configured secrets in their raw and encoded forms. */
+function secretMatchers(secrets: string[], minLength: number): RegExp[] {
+  if (secrets.length === 0) return [];
+  const exact = new Set<string>();
+  const escaped = new Set<string>();
+  const hex = new Set<string>();
+  for (const secret of secrets) {
+    exact.add(secret);
+    exact.add(JSON.stringify(secret).slice(1, -1));
+    for (const core of [...base64Cores(secret, 'base64'), ...base64Cores(secret, 'base64url')]) {
+      if (core.length >= minLength) exact.add(core);
+    }
+    const once = encodeURIComponent(secret);
+    for (const form of [once, encodeURI(secret), once.replace(/%20/g, '+'), encodeURIComponent(once)]) {
+      if (form !== secret) escaped.add(form);
+    }
+    hex.add(Buffer.from(secret).toString('hex'));
+  }
+  const bySize = (values: Set<string>) => [...values].sort((a, b) => b.length - a.length);
+  return [
+    new RegExp(bySize(exact).map(escapeRegExp).join('|'), 'g'),
+    ...(escaped.size ? [new RegExp(bySize(escaped).map(caseInsensitiveEscapes).join('|'), 'g')] : []),
+    new RegExp(bySize(hex).join('|'), 'gi'),
+  ];
+}
+
+function optionError(option: string, problem: string): Error {
+  return new Error(`Invalid admin error redaction options (adminErrors.redact): ${option} ${problem}`);
+}
+
+const OPTION_NAMES = new Set(['keys', 'secrets', 'patterns', 'minSecretLength', 'maxStringLength']);
+
+function validateOptions(options: unknown): RedactorOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw optionError('(root)', 'must be an object');
+  }
+  const given = options as Record<string, unknown>;
+  for (const name of Object.keys(given)) {
+    if (!OPTION_NAMES.has(name))
+      throw optionError(name, `is not an option (known: ${[...OPTION_NAMES].join(', ')})`);
+  }
+  const positiveInt = (name: string, least: number): void => {
+    const value = given[name];
+    if (value !== undefined && (!Number.isInteger(value) || (value as number) < least)) {
+      throw optionError(name, `must be an integer of at least ${least}`);
+    }
+  };
+  positiveInt('minSecretLength', 1);
+  positiveInt('maxStringLength', 100);
+  const list = (name: string, valid: (item: unknown) => boolean, expected: string): void => {
+    const value = given[name];
+    if (value === undefined) return;
+    if (!Array.isArray(value)) throw optionError(name, `must be an array of ${expected}`);
+    value.forEach((item, index) => {
+      if (!valid(item)) throw optionError(`${name}[${index}]`, `must be ${expected}`);
+    });
+  };
+  list(
+    'keys',
+    (item) => (typeof item === 'string' && item.length > 0) || item instanceof RegExp,
+    'non-empty strings or RegExps',
+  );
+  list('secrets', (item) => typeof item === 'string', 'strings');
+  list('patterns', (item) => item instanceof RegExp, 'RegExps');
+  const minLength = (given['minSecretLength'] as number | undefined) ?? 8;
+  (given['secrets'] as string[] | undefined)?.forEach((secret, index) => {
+    if (secret.length < minLength) {
+      throw optionError(
+        `secrets[${index}]`,
+        `is ${secret.length} characters, shorter than minSecretLength (${minLength}): it would mask common text, so it cannot be hidden reliably`,
+      );
+    }
+  });
+  (given['patterns'] as RegExp[] | undefined)?.forEach((pattern, index) => {
+    if (new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')).test('')) {
+      throw optionError(`patterns[${index}]`, 'matches the empty string');
+    }
+  });
+  return given as RedactorOptions;
+}
+
 /**
- * Hides secrets in what goes into admin error mail, by key (headers, object fields, query
- * parameters, `name=value` text) and by value (AWS key ids, Bearer/Basic credentials, JWTs, URL credentials,
- * configured secret values, extra patterns).
+ * Hides secrets in what goes into admin error mail. By name: headers, object fields, query
+ * parameters, `name=value` / `name: value` / JSON text whose name has a secret-ish segment (key,
+ * token, secret, session, auth, password, signature, credential, cookie, private…, split on `-`,
+ * `_`, `.` and camelCase; `keyboard` or `tokenType` are not). By value: configured secrets (raw and
+ * encoded), auth schemes, URL credentials, PEM blocks, well-known token formats, AWS keys, JWTs.
+ * Only the value is replaced by {@link REDACTED}; strings are cut after redaction.
  */
 export class SecretRedactor {
   private readonly exactKeys = new Set<string>();
   private readonly keyPatterns: RegExp[] = [];
-  private readonly secretPatterns: RegExp[];
+  private readonly secretMatchers: RegExp[];
   private readonly extraPatterns: RegExp[];
+  private readonly maxStringLength: number;
 
+  /** @throws Error naming the option when `options` are invalid (e.g. a secret shorter than `minSecretLength`). */
   constructor(options: RedactorOptions = {}) {
-    for (const key of [...DEFAULT_REDACTED_KEYS, ...(options.keys ?? [])]) {
+    const valid = validateOptions(options);
+    for (const key of [...DEFAULT_REDACTED_KEYS, ...(valid.keys ?? [])]) {
       if (typeof key === 'string') this.exactKeys.add(key.toLowerCase());
       else this.keyPatterns.push(new RegExp(key.source, key.flags.replace(/[gy]/g, '')));
     }
-    this.secretPatterns = [...new Set(options.secrets ?? [])]
-      .filter((secret) => secret.length >= 4)
-      .sort((a, b) => b.length - a.length)
-      .map((secret) => new RegExp(escapeRegExp(secret), 'g'));
-    this.extraPatterns = (options.patterns ?? []).map(
+    const minLength = valid.minSecretLength ?? 8;
+    this.secretMatchers = secretMatchers([...new Set(valid.secrets ?? [])], minLength);
+    this.extraPatterns = (valid.patterns ?? []).map(
       (pattern) =>
         new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`),
     );
+    this.maxStringLength = valid.maxStringLength ?? DEFAULT_MAX_STRING;
   }
 
   /** Whether values under this header/field/parameter name are hidden. */
   isSensitiveKey(name: string): boolean {
     const lower = name.toLowerCase();
-    return this.exactKeys.has(lower) || this.keyPatterns.some((pattern) => pattern.test(lower));
+    return (
+      this.exactKeys.has(lower) ||
+      this.keyPatterns.some((pattern) => pattern.test(lower)) ||
+      isSecretName(name)
+    );
   }
 
-  redactString(input: string): string {
-    let text = input.length > MAX_STRING ? `${input.slice(0, MAX_STRING)}…[truncated]` : input;
-    for (const secret of this.secretPatterns) text = text.replace(secret, REDACTED);
+  /** The text with secrets replaced, then cut to `maxLength` (default `maxStringLength`; `Infinity` keeps it whole). */
+  redactString(input: string, maxLength = this.maxStringLength): string {
+    const scanLimit = Number.isFinite(maxLength) ? Math.max(maxLength * MAX_SCAN_FACTOR, 100_000) : Infinity;
+    let text = input.length > scanLimit ? input.slice(0, scanLimit) : input;
+    text = text.replace(PEM_BLOCK, REDACTED);
+    for (const matcher of this.secretMatchers) text = text.replace(matcher, REDACTED);
     text = text
       .replace(URL_USERINFO, `$1${REDACTED}@`)
-      .replace(BEARER, `$1 ${REDACTED}`)
-      .replace(BASIC, `$1 ${REDACTED}`)
-      .replace(JWT, REDACTED)
-      .replace(AWS_KEY_ID, REDACTED)
-      .replace(QUERY_PARAM, (match, separator: string, name: string) =>
-        this.isSensitiveKey(safeDecode(name)) ? `${separator}${name}=${REDACTED}` : match,
-      )
-      .replace(
-        ASSIGNMENT,
-        (match, quote: string, name: string, operator: string, valueQuote: string, value: string) =>
-          this.isSensitiveKey(name) && value !== REDACTED && !value.startsWith('[REDACTED')
-            ? `${quote}${name}${quote}${operator}${valueQuote}${REDACTED}`
-            : match,
+      .replace(PARAM_SCHEME, `$1 ${REDACTED}`)
+      .replace(TOKEN_SCHEME, (match, scheme: string, space: string, value: string) =>
+        this.isSchemeCredential(scheme, value) ? `${scheme}${space}${REDACTED}` : match,
       );
+    for (const format of TOKEN_FORMATS) text = text.replace(format, REDACTED);
+    text = text
+      .replace(AWS_SECRET, (match) => (looksRandom(match, 1, 1) ? REDACTED : match))
+      .replace(HIGH_ENTROPY, (match) => (looksRandom(match, 2, 4) ? REDACTED : match))
+      .replace(QUERY_PARAM, (match, separator: string, name: string, value: string) =>
+        value && this.isSensitiveQueryName(safeDecode(name)) ? `${separator}${name}=${REDACTED}` : match,
+      )
+      .replace(HEADER_LINE, (match, indent: string, name: string, colon: string) =>
+        this.isSensitiveKey(name) ? `${indent}${name}${colon}${REDACTED}` : match,
+      )
+      .replace(PG_DETAIL, (match, columns: string) =>
+        columns.split(/,\s*/).some((column) => this.isSensitiveKey(column))
+          ? `(${columns})=(${REDACTED})`
+          : match,
+      );
+    text = this.redactAssignments(text);
     for (const pattern of this.extraPatterns) text = text.replace(pattern, REDACTED);
-    return text;
+    return text.length > maxLength ? `${text.slice(0, maxLength)}…[truncated]` : text;
   }
 
-  /** A redacted deep copy: sensitive keys hidden whole, every string scanned. Errors become `{ name, message, stack }`. */
+  /** A redacted deep copy: sensitive keys hidden whole, every string scanned. Errors keep name, message, stack, own properties, cause and errors. */
   redact(value: unknown): unknown {
-    return this.walk(value, 0, new WeakSet());
+    return this.walk(value, 0, new WeakSet(), { nodes: 0 });
   }
 
-  private walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
+  private isSensitiveQueryName(name: string): boolean {
+    return QUERY_ONLY_KEYS.has(name.toLowerCase()) || this.isSensitiveKey(name);
+  }
+
+  private isSchemeCredential(scheme: string, value: string): boolean {
+    if (scheme === 'Bearer' || scheme === 'BEARER') return !PROSE_AFTER_BEARER.has(value.toLowerCase());
+    if (scheme.toLowerCase() === 'basic' && decodesToUserPassword(value)) return true;
+    return credentialLike(value);
+  }
+
+  /** `name=value`, `name: value`, `"name": "value"` (also escaped, single-quoted and flat arrays) with a secret name. */
+  private redactAssignments(text: string): string {
+    let out = '';
+    let last = 0;
+    NAME_OPERATOR.lastIndex = 0;
+    for (let match = NAME_OPERATOR.exec(text); match; match = NAME_OPERATOR.exec(text)) {
+      const [whole, quote, name, operator] = match;
+      const start = match.index + whole.length;
+      if (!this.isSensitiveKey(name) || (operator === ':' && !quote && name.includes('.'))) continue;
+      const end = this.valueEnd(text, start, name);
+      if (end <= start || text.startsWith(REDACTED, start) || text.startsWith(`"${REDACTED}"`, start))
+        continue;
+      const value = text.slice(start, end);
+      const quoted = /^(\\*["'`])/.exec(value)?.[1];
+      out += text.slice(last, start) + (quoted ? `${quoted}${REDACTED}${quoted}` : REDACTED);
+      last = end;
+      NAME_OPERATOR.lastIndex = end;
+    }
+    return out + text.slice(last);
+  }
+
+  /** Where the value starting at `start` ends (its closing quote or bracket included). */
+  private valueEnd(text: string, start: number, name: string): number {
+    const quote = /^(\\*)(["'`])/.exec(text.slice(start, start + 16));
+    if (quote) {
+      const [open, backslashes, mark] = quote;
+      if (backslashes) {
+        const close = text.indexOf(open, start + open.length);
+        return close < 0 ? lineEnd(text, start) : close + open.length;
+      }
+      for (let index = start + 1; index < text.length; index++) {
+        if (text[index] === '\\') index++;
+        else if (text[index] === mark) return index + 1;
+      }
+      return lineEnd(text, start);
+    }
+    if (text[start] === '{') return start;
+    if (text[start] === '[') {
+      const close = text.indexOf(']', start);
+      const inner = close < 0 ? '' : text.slice(start + 1, close);
+      return close < 0 || /[[{]/.test(inner) ? start : close + 1;
+    }
+    const segments = nameSegments(name);
+    const run = segments.some((segment) => COOKIE_SEGMENT.test(segment))
+      ? COOKIE_VALUE
+      : segments.some((segment) => AUTHORIZATION_SEGMENT.test(segment))
+        ? SCHEME_VALUE
+        : undefined;
+    if (run) return start + (run.exec(text.slice(start, start + 10_000))?.[0].length ?? 0);
+    const stop = /[\s,;&)}\]"'<>]/.exec(text.slice(start));
+    return stop ? start + stop.index : text.length;
+  }
+
+  private walk(value: unknown, depth: number, seen: WeakSet<object>, budget: { nodes: number }): unknown {
     if (typeof value === 'string') return this.redactString(value);
+    if (typeof value === 'function') return '[function]';
     if (value === null || typeof value !== 'object') {
-      return typeof value === 'bigint' || typeof value === 'symbol' || typeof value === 'function'
-        ? String(value)
-        : value;
+      return typeof value === 'bigint' || typeof value === 'symbol' ? String(value) : value;
     }
     if (seen.has(value)) return '[circular]';
     if (depth >= MAX_DEPTH) return '[too deep]';
+    if (++budget.nodes > MAX_NODES) return '[too large]';
     seen.add(value);
-    if (value instanceof Date) return value.toISOString();
-    if (value instanceof Error) {
-      return this.walk({ name: value.name, message: value.message, stack: value.stack }, depth + 1, seen);
+    if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
+    if (Buffer.isBuffer(value) || ArrayBuffer.isView(value))
+      return `[${value.constructor.name} ${value.byteLength} bytes]`;
+    if (Array.isArray(value)) {
+      const items = value.slice(0, MAX_ENTRIES).map((item) => this.walk(item, depth + 1, seen, budget));
+      return value.length > MAX_ENTRIES ? [...items, `…${value.length - MAX_ENTRIES} more`] : items;
     }
-    if (Array.isArray(value)) return value.map((item) => this.walk(item, depth + 1, seen));
+    const source: Record<string, unknown> = value instanceof Error ? errorFields(value) : ownEntries(value);
     const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) {
-      out[key] =
-        this.isSensitiveKey(key) && item !== undefined && item !== null
+    const entries = Object.entries(source);
+    for (const [key, item] of entries.slice(0, MAX_ENTRIES)) {
+      out[this.redactString(key, 200)] =
+        this.isSensitiveKey(key) && item !== undefined && item !== null && item !== ''
           ? REDACTED
-          : this.walk(item, depth + 1, seen);
+          : this.walk(item, depth + 1, seen, budget);
     }
+    if (entries.length > MAX_ENTRIES) out['…'] = `${entries.length - MAX_ENTRIES} more`;
     return out;
   }
+}
+
+/** An error's name, message, stack, own enumerable properties, cause and (AggregateError) errors. */
+export function errorFields(error: Error): Record<string, unknown> {
+  const fields: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack };
+  Object.assign(fields, ownEntries(error));
+  if ('cause' in error && error.cause !== undefined) fields['cause'] = error.cause;
+  if (error instanceof AggregateError) fields['errors'] = error.errors;
+  return fields;
+}
+
+/** Own enumerable properties; a throwing getter reads as `[unreadable]`. */
+export function ownEntries(value: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    try {
+      out[key] = (value as Record<string, unknown>)[key];
+    } catch {
+      out[key] = '[unreadable]';
+    }
+  }
+  return out;
+}
+
+function lineEnd(text: string, start: number): number {
+  const newline = text.indexOf('\n', start);
+  return newline < 0 ? text.length : newline;
 }
 
 function safeDecode(value: string): string {

@@ -37,24 +37,31 @@ describe('admin API', () => {
     await request(server).get('/admin/queues').set('X-Api-Key', OLD_TOKEN).expect(200);
   });
 
-  it('rate limits admin requests per client across replicas', async () => {
-    const limited = await bootstrap({
-      env: {
-        PORT: '0',
-        ADMIN_TOKENS: TOKEN,
-        ADMIN_RATE_LIMIT_PER_MINUTE: '3',
-        REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}limited:`,
-      },
-    });
+  it('rate limits each admin token across replicas, apart from failed authentications', async () => {
+    const env = {
+      PORT: '0',
+      ADMIN_TOKENS: TOKEN,
+      ADMIN_RATE_LIMIT_PER_MINUTE: '3',
+      ADMIN_AUTH_FAILURES_PER_MINUTE: '2',
+      REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}limited:`,
+    };
+    const replicas = [await bootstrap({ env }), await bootstrap({ env })];
     try {
+      const server = (i: number) => replicas[i % 2].getHttpServer();
+      const junk: number[] = [];
+      for (let i = 0; i < 4; i++) junk.push((await request(server(i)).get('/admin/queues')).status);
+      expect(junk).toEqual([401, 401, 429, 429]);
+
       const statuses: number[] = [];
       for (let i = 0; i < 4; i++)
-        statuses.push((await request(limited.getHttpServer()).get('/admin/queues').set(admin())).status);
+        statuses.push((await request(server(i)).get('/admin/queues').set(admin())).status);
       expect(statuses).toEqual([200, 200, 200, 429]);
-      const last = await request(limited.getHttpServer()).get('/admin/queues').set(admin()).expect(429);
+      const last = await request(server(0)).get('/admin/queues').set(admin()).expect(429);
       expect(Number(last.headers['retry-after'])).toBeGreaterThan(0);
+      expect(last.headers['ratelimit-limit']).toBe('3');
+      expect(last.headers['ratelimit-remaining']).toBe('0');
     } finally {
-      await limited.close();
+      await Promise.all(replicas.map((replica) => replica.close()));
     }
   });
 

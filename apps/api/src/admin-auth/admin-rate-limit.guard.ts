@@ -1,35 +1,85 @@
-import { CanActivate, ExecutionContext, HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { ThrottlerGuard, type ThrottlerLimitDetail, type ThrottlerRequest } from '@nestjs/throttler';
 import { APP_CONFIG, REDIS_CLIENT } from '@once/platform';
-import type { Request, Response } from 'express';
+import type { Request } from 'express';
 import type Redis from 'ioredis';
-import { ApiConfig } from '../config/api.config';
+import { adminLimitsEnvSchema, ApiConfig } from '../config/api.config';
+import { AdminTokenVerifier } from './admin-token.verifier';
 
 const WINDOW_MS = 60_000;
+const FAILED_TRACKER = 'failed-auth:';
 
-/** Fixed one-minute window per client IP, shared by every api replica through Redis. */
+/**
+ * Limits the admin routes in one-minute windows counted in Redis (@nestjs/throttler with
+ * @nest-lab/throttler-storage-redis, so every api replica shares the counters), in two separate buckets:
+ * requests with a valid token per token (ADMIN_RATE_LIMIT_PER_MINUTE), requests with a missing or
+ * wrong token per client IP (ADMIN_AUTH_FAILURES_PER_MINUTE). Junk from an address, or from everyone
+ * behind one proxy, therefore never refuses a valid token. Over a limit: 429 with Retry-After; every
+ * answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset. Runs before
+ * {@link AdminAuthGuard}, which answers 401 to the failures still under their limit.
+ */
 @Injectable()
-export class AdminRateLimitGuard implements CanActivate {
-  constructor(
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
-    @Inject(APP_CONFIG) private readonly config: ApiConfig,
-  ) {}
+export class AdminRateLimitGuard extends ThrottlerGuard {
+  protected override headerPrefix = 'RateLimit';
+  private readonly verifier: AdminTokenVerifier;
+  private readonly keyPrefix: string;
+  private readonly limits: { admin: number; failures: number };
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const http = context.switchToHttp();
-    const request = http.getRequest<Request>();
-    const window = Math.floor(Date.now() / WINDOW_MS);
-    const key = `${this.config.REDIS_KEY_PREFIX}admin-rate:${request.ip ?? 'unknown'}:${window}`;
-    const [[, count]] = (await this.redis.multi().incr(key).pexpire(key, WINDOW_MS).exec()) as [
-      [null, number],
-    ];
-    const limit = this.config.ADMIN_RATE_LIMIT_PER_MINUTE;
-    const response = http.getResponse<Response>();
-    response.setHeader('RateLimit-Limit', limit);
-    response.setHeader('RateLimit-Remaining', Math.max(0, limit - count));
-    if (count > limit) {
-      response.setHeader('Retry-After', Math.ceil(((window + 1) * WINDOW_MS - Date.now()) / 1000));
-      throw new HttpException('too many admin requests, retry later', HttpStatus.TOO_MANY_REQUESTS);
-    }
-    return true;
+  constructor(
+    @Inject(APP_CONFIG) config: Pick<ApiConfig, 'ADMIN_TOKENS' | 'REDIS_KEY_PREFIX'>,
+    @Inject(REDIS_CLIENT) redis: Redis,
+    reflector: Reflector,
+  ) {
+    const limits = adminLimitsEnvSchema.parse(config);
+    super(
+      {
+        throttlers: [{ name: 'default', ttl: WINDOW_MS, limit: limits.ADMIN_RATE_LIMIT_PER_MINUTE }],
+        errorMessage: (_context: ExecutionContext, detail: ThrottlerLimitDetail) =>
+          detail.tracker.startsWith(FAILED_TRACKER)
+            ? 'too many failed admin authentications from this address, retry later'
+            : 'too many admin requests, retry later',
+      },
+      new ThrottlerStorageRedisService(redis),
+      reflector,
+    );
+    this.verifier = new AdminTokenVerifier(config.ADMIN_TOKENS);
+    this.keyPrefix = `${config.REDIS_KEY_PREFIX}admin-rate:`;
+    this.limits = {
+      admin: limits.ADMIN_RATE_LIMIT_PER_MINUTE,
+      failures: limits.ADMIN_AUTH_FAILURES_PER_MINUTE,
+    };
+  }
+
+  protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
+    const req = request.context.switchToHttp().getRequest<Request>();
+    const identity = this.verifier.identify(req.headers);
+    const tracker =
+      identity.kind === 'admin'
+        ? `admin:${identity.actor}`
+        : `${FAILED_TRACKER}${await this.getTracker(req)}`;
+    return super.handleRequest({
+      ...request,
+      limit: identity.kind === 'admin' ? this.limits.admin : this.limits.failures,
+      getTracker: () => tracker,
+    });
+  }
+
+  /** A 429 carries the RateLimit-* headers too (the library sets only Retry-After). */
+  protected override async throwThrottlingException(
+    context: ExecutionContext,
+    detail: ThrottlerLimitDetail,
+  ): Promise<void> {
+    const { res } = this.getRequestResponse(context);
+    this.setResponseHeader(res, `${this.headerPrefix}-Limit`, detail.limit);
+    this.setResponseHeader(res, `${this.headerPrefix}-Remaining`, 0);
+    this.setResponseHeader(res, `${this.headerPrefix}-Reset`, detail.timeToBlockExpire);
+    return super.throwThrottlingException(context, detail);
+  }
+
+  /** One bucket per tracker for all admin routes (the default is one per route). */
+  protected override generateKey(_context: ExecutionContext, tracker: string): string {
+    return `${this.keyPrefix}${tracker}`;
   }
 }

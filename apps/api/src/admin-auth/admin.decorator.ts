@@ -5,10 +5,11 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { AdminActor, AdminAuthGuard } from './admin-auth.guard';
+import { AdminAuthGuard } from './admin-auth.guard';
+import type { AdminActor } from './admin-token.verifier';
 import { AdminRateLimitGuard } from './admin-rate-limit.guard';
 
-/** Marks a controller or route as admin-only: rate limited per client, then token-checked. */
+/** Marks a controller or route as admin-only: rate limited (per token, failures per client IP), then token-checked. */
 export function AdminOnly(): ClassDecorator & MethodDecorator {
   return applyDecorators(
     UseGuards(AdminRateLimitGuard, AdminAuthGuard),

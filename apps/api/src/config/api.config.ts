@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   awsEnvSchema,
@@ -25,6 +26,57 @@ const tokenList = z
     z.array(z.string().min(16, 'each token needs 16 characters or more')).min(1, 'needs at least one token'),
   );
 
+const NAMED_PROXIES = ['loopback', 'linklocal', 'uniquelocal'];
+
+function isProxyAddress(entry: string): boolean {
+  if (NAMED_PROXIES.includes(entry)) return true;
+  const [address, bits, extra] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128);
+}
+
+/**
+ * Express' `trust proxy` from TRUST_PROXY: a hop count (`1` behind an ALB), or a comma-separated list
+ * of proxy addresses, CIDR ranges and `loopback`/`linklocal`/`uniquelocal`; `false` or `0` trusts
+ * nothing. `true` is refused: it would let any client choose its IP through X-Forwarded-For.
+ */
+export const trustProxySchema = z
+  .string()
+  .default('false')
+  .transform((value, context): false | number | string[] => {
+    const trimmed = value.trim().toLowerCase();
+    if (trimmed === 'false' || trimmed === '0') return false;
+    if (/^\d+$/.test(trimmed)) return Number(trimmed);
+    if (trimmed === 'true') {
+      context.addIssue({
+        code: 'custom',
+        message:
+          "'true' trusts every X-Forwarded-For entry, so any client could pick its IP: give the hop count (1 behind an ALB) or the proxies' addresses",
+      });
+      return z.NEVER;
+    }
+    const entries = value.split(',').map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    if (bad.length > 0) {
+      context.addIssue({
+        code: 'custom',
+        message: `${bad.map((entry) => JSON.stringify(entry)).join(', ')}: expected a hop count, IP addresses, CIDR ranges or ${NAMED_PROXIES.join('/')}`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
+/** The admin routes' limits; the guards parse them again so a partial config (tests) gets the defaults. */
+export const adminLimitsEnvSchema = z.object({
+  /** Authenticated admin requests per token per minute, counted in Redis across api replicas. */
+  ADMIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+  /** Requests with a missing or wrong admin token per client IP per minute; more answer 429. */
+  ADMIN_AUTH_FAILURES_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+});
+
 export const apiEnvSchema = baseEnvSchema
   .extend(databaseEnvSchema.shape)
   .extend(redisEnvSchema.shape)
@@ -35,12 +87,13 @@ export const apiEnvSchema = baseEnvSchema
   .extend(dedupEnvSchema.shape)
   // The jobs' schedules, to check that a manual trigger names a scheduled slot.
   .extend(schedulesEnvSchema.shape)
+  .extend(adminLimitsEnvSchema.shape)
   .extend({
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Comma-separated bearer tokens / API keys for the admin routes (several, to rotate without downtime). */
     ADMIN_TOKENS: z.string().default(DEVELOPMENT_SECRETS.ADMIN_TOKENS).pipe(tokenList),
-    /** Admin requests per client IP per minute, counted in Redis across api replicas. */
-    ADMIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(120),
+    /** Which proxies in front of the api may set X-Forwarded-For (see {@link trustProxySchema}). */
+    TRUST_PROXY: trustProxySchema,
     /** SNS topics allowed to post SES bounce/complaint/delivery notifications to /webhooks/ses. */
     SES_SNS_TOPIC_ARNS: z
       .string()

@@ -1,5 +1,14 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { LoggerModule } from 'nestjs-pino';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoggerModule, type Params } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import type { Options as PinoHttpOptions } from 'pino-http';
+import { serializeLogRequest, serializeLogResponse } from './http-log.serializers';
+import { assignRequestId } from './request-id.resolver';
+
+export * from './http-log.serializers';
+export * from './request-id.resolver';
+export * from './url.redactor';
 
 export interface LoggingOptions {
   /** Name of the app, added to every line as `app`. */
@@ -9,14 +18,51 @@ export interface LoggingOptions {
   pretty: boolean;
 }
 
-/** Paths that never reach a log line. */
+/** Paths that never reach a log line (the serializers hide these too; this is the last line of defence). */
 export const REDACTED_LOG_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-api-key"]',
   'req.headers["x-amz-security-token"]',
   'res.headers["set-cookie"]',
+  // TypeORM's QueryFailedError: bound values (addresses, keys) and Postgres' "Key (email)=(…)" detail.
+  'err.parameters',
+  'err.detail',
+  'err.driverError.parameters',
+  'err.driverError.detail',
 ];
+
+/** Injection token of a stream that receives the log lines instead of stdout (see {@link LogDestinationModule}). */
+export const LOG_DESTINATION = Symbol('LOG_DESTINATION');
+
+/** Sends an app's log lines to a stream of the caller's (tests read them); import it beside the app module. */
+@Module({})
+export class LogDestinationModule {
+  static forRoot(destination: DestinationStream): DynamicModule {
+    return {
+      module: LogDestinationModule,
+      global: true,
+      providers: [{ provide: LOG_DESTINATION, useValue: destination }],
+      exports: [LOG_DESTINATION],
+    };
+  }
+}
+
+/** The nestjs-pino configuration: request ids, redacted URLs and headers, `/health` not logged. */
+export function loggingParams(options: LoggingOptions, destination?: DestinationStream): Params {
+  const pinoHttp: PinoHttpOptions = {
+    level: options.level,
+    base: { app: options.app, version: options.version },
+    redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
+    transport:
+      options.pretty && !destination ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
+    genReqId: (req: IncomingMessage, res: ServerResponse) => assignRequestId(req, res),
+    customProps: (req: IncomingMessage & { id?: unknown }) => ({ reqId: req.id }),
+    serializers: { req: serializeLogRequest, res: serializeLogResponse },
+    autoLogging: { ignore: (req) => req.url === '/health' },
+  };
+  return { pinoHttp: destination ? [pinoHttp, destination] : pinoHttp };
+}
 
 /** Structured logging through nestjs-pino, configured once per app. */
 @Module({})
@@ -25,14 +71,9 @@ export class LoggingModule {
     return {
       module: LoggingModule,
       imports: [
-        LoggerModule.forRoot({
-          pinoHttp: {
-            level: options.level,
-            base: { app: options.app, version: options.version },
-            redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
-            transport: options.pretty ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
-            autoLogging: { ignore: (req) => req.url === '/health' },
-          },
+        LoggerModule.forRootAsync({
+          inject: [{ token: LOG_DESTINATION, optional: true }],
+          useFactory: (destination?: DestinationStream) => loggingParams(options, destination),
         }),
       ],
     };

@@ -1,0 +1,128 @@
+import type { INestApplication } from '@nestjs/common';
+import { encodeTarget, signLink } from '@once/tracking';
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { bootstrap } from '../src/bootstrap';
+
+const TOKEN = 'e2e-logs-admin-token-0123456789';
+const TRACKING_SECRET = 'e2e-logs-tracking-secret-0123456789abcdef';
+const run = randomUUID().slice(0, 8);
+
+/** Values that must never reach a log line, each unique to this run. */
+const SECRET = {
+  signature: `SIG${run}x`,
+  recipient: `RCPT${run}x`,
+  queryToken: `QTOKEN${run}x`,
+  apiKeyParam: `QKEY${run}x`,
+  wrongKey: `WRONGKEY${run}x`,
+  referrerToken: `REFTOKEN${run}x`,
+  password: `PASS${run}x`,
+  email: `reader-${run}@example.com`,
+};
+
+/** Collects every line the api logs. */
+class LogLines extends Writable {
+  readonly lines: string[] = [];
+  private partial = '';
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    const text = this.partial + chunk.toString('utf8');
+    const lines = text.split('\n');
+    this.partial = lines.pop() ?? '';
+    this.lines.push(...lines.filter(Boolean));
+    done();
+  }
+
+  records(): Array<Record<string, unknown>> {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+}
+
+describe('request logs', () => {
+  const logs = new LogLines();
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    app = await bootstrap({
+      env: {
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        LOG_PRETTY: 'false',
+        ADMIN_TOKENS: TOKEN,
+        TRACKING_SECRETS: TRACKING_SECRET,
+        TRACKING_BASE_URL: 'https://site.example',
+        REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}request-logs-${run}:`,
+      },
+      logDestination: logs,
+    });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('hide tokens, signatures and recipients in every line, and carry the X-Request-Id as reqId', async () => {
+    const server = app.getHttpServer();
+    const target = '/updates/x/';
+    const signed = signLink(TRACKING_SECRET, { target, campaign: 'Daily', recipientId: SECRET.recipient });
+    const sent: Array<{ id: string; status: number }> = [];
+    const send = async (id: string, build: (agent: ReturnType<typeof request>) => request.Test) => {
+      const answer = await build(request(server)).set('X-Request-Id', id);
+      expect(answer.headers['x-request-id']).toBe(id);
+      sent.push({ id, status: answer.status });
+    };
+
+    await send('daily-valid', (agent) =>
+      agent.get(`/daily/?${encodeTarget(target)}&c=Daily&r=${SECRET.recipient}&s=${signed}`),
+    );
+    await send('daily-forged', (agent) =>
+      agent.get(`/daily/?${encodeTarget(target)}&c=Daily&r=${SECRET.recipient}&s=${SECRET.signature}`),
+    );
+    await send('query-token', (agent) => agent.get(`/admin/queues?token=${SECRET.queryToken}`));
+    await send('wrong-key', (agent) =>
+      agent.get(`/admin/queues?api_key=${SECRET.apiKeyParam}`).set('X-Api-Key', SECRET.wrongKey),
+    );
+    await send('admin-ok', (agent) =>
+      agent
+        .get(`/admin/mail?recipient=${encodeURIComponent(SECRET.email)}&limit=5&password=${SECRET.password}`)
+        .set('Authorization', `Bearer ${TOKEN}`)
+        .set('Referer', `https://admin.example/?token=${SECRET.referrerToken}`),
+    );
+    await send('not-found', (agent) => agent.get(`/nowhere?session=${SECRET.queryToken}`));
+    expect(sent.map((answer) => answer.status)).toEqual([302, 400, 401, 401, expect.any(Number), 404]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+
+    const all = logs.lines.join('\n');
+    for (const [name, value] of Object.entries({ ...SECRET, token: TOKEN, signed }))
+      expect({ name, found: all.includes(value) }).toEqual({ name, found: false });
+
+    const records = logs.records();
+    for (const { id, status } of sent) {
+      const lines = records.filter((record) => record.reqId === id);
+      const completed = lines.find((record) => /^request (completed|errored)$/.test(String(record.msg)));
+      expect(completed).toMatchObject({
+        reqId: id,
+        req: { id, url: expect.any(String) },
+        res: { statusCode: status, headers: expect.objectContaining({ 'x-request-id': id }) },
+      });
+    }
+    const forged = records.find(
+      (record) => record.reqId === 'daily-forged' && record.msg === 'Refused tracking link',
+    );
+    expect(forged).toMatchObject({
+      req: { url: '/daily/?/updates/x/&c=Daily&r=[redacted]&s=[redacted]' },
+    });
+    const queryToken = records.find(
+      (record) => record.reqId === 'query-token' && record.msg === 'request completed',
+    );
+    expect(queryToken).toMatchObject({ req: { url: '/admin/queues?token=[redacted]' } });
+    const admin = records.find((record) => record.reqId === 'admin-ok' && record.res !== undefined);
+    expect(admin).toMatchObject({
+      req: {
+        url: '/admin/mail?recipient=[redacted]&limit=5&password=[redacted]',
+        headers: { authorization: '[redacted]', referer: 'https://admin.example/?token=[redacted]' },
+      },
+    });
+  });
+});

@@ -38,9 +38,11 @@ function isProxyAddress(entry: string): boolean {
 }
 
 /**
- * Express' `trust proxy` from TRUST_PROXY: a hop count (`1` behind an ALB), or a comma-separated list
- * of proxy addresses, CIDR ranges and `loopback`/`linklocal`/`uniquelocal`; `false` or `0` trusts
- * nothing. `true` is refused: it would let any client choose its IP through X-Forwarded-For.
+ * Express' `trust proxy` from TRUST_PROXY: a hop count, or a comma-separated list of proxy
+ * addresses, CIDR ranges and `loopback`/`linklocal`/`uniquelocal`; `false` or `0` (the default)
+ * trusts nothing, and X-Forwarded-For is ignored. Behind an ALB: `1`. CloudFront → ALB: `2`, with the
+ * ALB reachable only from CloudFront (else a client skipping CloudFront picks its IP). `true` is
+ * refused: it would let any client choose its IP through X-Forwarded-For.
  */
 export const trustProxySchema = z
   .string()

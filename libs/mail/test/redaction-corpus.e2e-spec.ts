@@ -37,6 +37,7 @@ const mailText = (email: StoredEmail) =>
 describe('admin error mail through SES: the redaction corpus leaks nothing (HTTP, worker, scheduler)', () => {
   let t: MailTestApp;
   let reporter: AdminErrorReporter;
+  const logLines: string[] = [];
   const admin = uniqueAddress('corpus-admin');
 
   beforeAll(async () => {
@@ -53,8 +54,9 @@ describe('admin error mail through SES: the redaction corpus leaks nothing (HTTP
       { controllers: [CorpusController], providers: [{ provide: APP_FILTER, useClass: AdminErrorFilter }] },
     );
     reporter = t.app.get(AdminErrorReporter);
-    // Nest's exception handler logs the raw error (the whole corpus); this test reads mail only.
-    Logger.overrideLogger(false);
+    // Every log line of the app, as text: the filter logs the error it mails, and must redact it too.
+    const capture = (...parts: unknown[]) => logLines.push(JSON.stringify(parts));
+    Logger.overrideLogger({ log: capture, error: capture, warn: capture, debug: capture, verbose: capture });
   });
 
   afterAll(() => t.close());
@@ -90,6 +92,10 @@ describe('admin error mail through SES: the redaction corpus leaks nothing (HTTP
 
     expect(leakedItems(all)).toEqual([]);
     expect(REDACTION_CORPUS.length).toBeGreaterThanOrEqual(80);
+
+    const logs = logLines.join('\n');
+    expect(logs).toContain('unhandled exception');
+    expect(leakedItems(logs)).toEqual([]);
 
     const byScope = (scope: string) => emails.find((email) => email.subject.includes(scope));
     const httpMail = mailText(byScope('corpus http')!);

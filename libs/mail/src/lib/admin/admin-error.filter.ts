@@ -1,4 +1,12 @@
-import { ArgumentsHost, Catch, HttpException, Injectable, Logger } from '@nestjs/common';
+import {
+  ArgumentsHost,
+  Catch,
+  HttpException,
+  HttpStatus,
+  Injectable,
+  IntrinsicException,
+  Logger,
+} from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import { AdminErrorReporter } from './admin-error.reporter';
 
@@ -60,5 +68,28 @@ export class AdminErrorFilter extends BaseExceptionFilter {
       this.logger.error({ msg: 'could not queue admin error report', error: (error as Error).name });
     }
     super.catch(exception, host);
+  }
+
+  /**
+   * Answers as Nest's default filter does, but logs a server error redacted (Nest's own handler logs
+   * the raw exception: message, stack and own properties, with whatever secrets they carry) and a
+   * client's http-errors error (body-parser's 400/413) not at all.
+   */
+  override handleUnknownError(
+    exception: unknown,
+    host: ArgumentsHost,
+    applicationRef: Parameters<BaseExceptionFilter['handleUnknownError']>[2],
+  ): void {
+    const httpError = this.isHttpError(exception);
+    const body = httpError
+      ? { statusCode: exception.statusCode, message: this.getHttpErrorMessage(exception) }
+      : { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
+    const response: unknown = host.getArgByIndex(1);
+    if (!applicationRef.isHeadersSent(response)) applicationRef.reply(response, body, body.statusCode);
+    else applicationRef.end(response);
+    // A client's error (body-parser's 400/413…) is in the request log line already; logging its
+    // stack too would let any client fill the error log.
+    if ((httpError && body.statusCode < 500) || exception instanceof IntrinsicException) return;
+    this.logger.error({ msg: 'unhandled exception', err: this.reporter.redact(exception) });
   }
 }

@@ -107,6 +107,11 @@ export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicat
     );
   }
 
+  /** A value as admin error mail would show it (secrets hidden), for log lines about the same error. */
+  redact(value: unknown): unknown {
+    return this.redactor.redact(value);
+  }
+
   /** For queue consumers: call from the handler's catch (HTTP filters never see these errors). */
   reportWorkerFailure(error: unknown, context: WorkerFailureContext): Promise<AdminReportResult> {
     return this.report(error, { source: 'worker', details: { ...context } });

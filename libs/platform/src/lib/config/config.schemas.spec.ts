@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { schedulesEnvSchema, urlVariable } from './config.schemas';
+import { mailEnvSchema, schedulesEnvSchema, urlVariable } from './config.schemas';
 
 describe('schedulesEnvSchema', () => {
   it('defaults to a 07:00 UTC digest and a reminder on the 1st at 09:00', () => {
@@ -77,5 +77,16 @@ describe('urlVariable', () => {
       }),
       { seed, numRuns: 300 },
     );
+  });
+});
+
+describe('mailEnvSchema admin error budget', () => {
+  it('defaults to 10 admin mails per 15 minutes and refuses a budget of 0 or a sub-second window', () => {
+    const parsed = mailEnvSchema.parse({});
+    expect(parsed.ADMIN_ERROR_MAILS_PER_WINDOW).toBe(10);
+    expect(parsed.ADMIN_ERROR_WINDOW_MS).toBe(900_000);
+    expect(mailEnvSchema.parse({ ADMIN_ERROR_MAILS_PER_WINDOW: '25' }).ADMIN_ERROR_MAILS_PER_WINDOW).toBe(25);
+    expect(mailEnvSchema.safeParse({ ADMIN_ERROR_MAILS_PER_WINDOW: '0' }).success).toBe(false);
+    expect(mailEnvSchema.safeParse({ ADMIN_ERROR_WINDOW_MS: '10' }).success).toBe(false);
   });
 });

@@ -104,6 +104,10 @@ export const mailEnvSchema = z.object({
   MAIL_MAX_SEND_RATE: z.coerce.number().positive().optional(),
   /** Emails one recipient may get per hour across all workers. */
   MAIL_PER_RECIPIENT_PER_HOUR: z.coerce.number().int().positive().default(10),
+  /** Admin error mails per window across all processes (their own budget); past it, one summary per window. */
+  ADMIN_ERROR_MAILS_PER_WINDOW: z.coerce.number().int().min(1).max(1000).default(10),
+  /** That window, and the one-mail-per-error-fingerprint window (ms). */
+  ADMIN_ERROR_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(900_000),
 });
 
 /** Exactly-once handling of SQS messages (@once/dedup). */

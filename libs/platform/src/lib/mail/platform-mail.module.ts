@@ -81,6 +81,11 @@ export class PlatformMailModule {
                     appName: app,
                     appVersion: config.APP_VERSION,
                     environment: config.NODE_ENV,
+                    windowMs: config.ADMIN_ERROR_WINDOW_MS,
+                    budget: {
+                      mails: config.ADMIN_ERROR_MAILS_PER_WINDOW,
+                      windowMs: config.ADMIN_ERROR_WINDOW_MS,
+                    },
                     redact: { secrets, minSecretLength: MIN_ADMIN_SECRET_LENGTH },
                   }
                 : undefined,

@@ -141,7 +141,8 @@ export class SnsCertificateStore {
 
   /** The certificate at `url` (already checked to be an SNS certificate URL); throws {@link SnsVerificationError}. */
   get(url: URL): Promise<X509Certificate> {
-    const key = url.href;
+    // One entry per certificate file, whatever else the URL carries.
+    const key = `${url.origin}${url.pathname}`;
     const cached = this.certificates.get(key);
     if (cached) return Promise.resolve(cached);
     const failure = this.failures.get(key);

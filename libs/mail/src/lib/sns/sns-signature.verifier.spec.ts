@@ -105,6 +105,9 @@ describe('SnsSignatureVerifier', () => {
       [{ SigningCertURL: 'https://evil.example/sns.us-east-1.amazonaws.com/cert.pem' }, 'certificate-url'],
       [{ SigningCertURL: 'https://sns.us-east-1.amazonaws.com:8443/cert.pem' }, 'certificate-url'],
       [{ SigningCertURL: 'https://sns.us-east-1.amazonaws.com/cert.txt' }, 'certificate-url'],
+      [{ SigningCertURL: `${CERT_URL}?x=1` }, 'certificate-url'],
+      [{ SigningCertURL: `${CERT_URL}#x` }, 'certificate-url'],
+      [{ SigningCertURL: `${CERT_URL}?` }, 'certificate-url'],
     ];
     for (const [overrides, reason] of cases) {
       expect(await rejection(verifier.verify(sign(notification(overrides), keys.private, '2')))).toBe(reason);

@@ -217,6 +217,10 @@ export class SnsSignatureVerifier {
     if (reason === 'certificate-url' && !url.pathname.endsWith('.pem')) {
       throw new SnsVerificationError(reason, 'certificate URL does not name a .pem file');
     }
+    // SNS certificate URLs carry neither; allowing them would let forged posts name one real
+    // certificate under endless cache keys (evicting the genuine entry) at one download each.
+    if (reason === 'certificate-url' && /[?#]/.test(value))
+      throw new SnsVerificationError(reason, 'certificate URL has a query or fragment');
     return url;
   }
 }

@@ -23,6 +23,24 @@ describe('HTTP log serializers', () => {
     });
   });
 
+  it('redact every URL-valued header, also nested and encoded targets', () => {
+    expect(
+      redactLogHeaders({
+        'x-original-uri': '/daily/?/reset%3Ftoken%3Dabc123&c=Daily',
+        'x-envoy-original-path': '/p?access_token=abc123',
+        'x-rewrite-url': '/p?next=https%3A%2F%2Fx%2F%3Faccess_token%3Dabc123',
+        'X-Original-URL': '/p?q=Bearer%20abc123def456',
+        link: '<https://a.example/p?token=abc123&page=2>; rel="next", <https://a.example/p?page=1>; rel="prev"',
+      }),
+    ).toEqual({
+      'x-original-uri': '/daily/?/reset%3Ftoken%3D[redacted]&c=Daily',
+      'x-envoy-original-path': '/p?access_token=[redacted]',
+      'x-rewrite-url': '/p?next=https%3A%2F%2Fx%2F%3Faccess_token%3D[redacted]',
+      'X-Original-URL': '/p?q=[redacted]',
+      link: '<https://a.example/p?token=[redacted]&page=2>; rel="next", <https://a.example/p?page=1>; rel="prev"',
+    });
+  });
+
   it('log the request URL redacted and leave out the parsed query', () => {
     const headers = { host: 'h' };
     const serialized = serializeLogRequest({

@@ -11,7 +11,14 @@ const URL_HEADERS = new Set([
   'x-original-url',
   'x-forwarded-uri',
   'x-rewrite-url',
+  'x-original-uri',
+  'x-envoy-original-path',
 ]);
+
+/** A `Link` header: every `<URL>` in it redacted. */
+function redactLinkHeader(value: string): string {
+  return value.replace(/<([^>]*)>/g, (_match, url: string) => `<${redactUrl(url)}>`);
+}
 
 function redactHeaderValue(value: unknown, redact: (text: string) => string): unknown {
   if (typeof value === 'string') return redact(value);
@@ -27,6 +34,7 @@ export function redactLogHeaders(headers: unknown): Headers | undefined {
     const lower = name.toLowerCase();
     if (isSecretLogName(lower)) out[name] = LOG_REDACTED;
     else if (URL_HEADERS.has(lower)) out[name] = redactHeaderValue(value, redactUrl);
+    else if (lower === 'link') out[name] = redactHeaderValue(value, redactLinkHeader);
     else out[name] = value;
   }
   return out;

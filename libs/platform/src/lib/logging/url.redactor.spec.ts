@@ -156,3 +156,42 @@ describe('redactUrl', () => {
     expect(redactUrl(url)).toBe(expected);
   });
 });
+
+describe('redactUrl with encoded nested URLs and secret-shaped values', () => {
+  it.each([
+    ['/daily/?/reset%3Ftoken%3Dabc123&c=Daily&s=SIG', 'abc123'],
+    ['/daily/?%2Freset%3Ftoken%3Dabc123&c=Daily', 'abc123'],
+    ['/login?next=https%3A%2F%2Fx%2F%3Faccess_token%3Dabc123', 'abc123'],
+    ['/login?next=https%253A%252F%252Fx%252F%253Faccess_token%253Dabc123', 'abc123'],
+    ['/login?next=%2Fp%23access_token%3Dabc123', 'abc123'],
+    ['/login?next=%2Fp%3Bsession%3Dabc123', 'abc123'],
+    ['/search?q=Bearer%20abc123def456', 'abc123def456'],
+    ['/search?q=Bearer+abc123def456', 'abc123def456'],
+    ['/search?q=postgres://u:longpassword@h/db', 'longpassword'],
+    ['/search?q=postgres%3A%2F%2Fu%3Alongpassword%40h', 'longpassword'],
+  ])('%s hides %s', (url, secret) => {
+    const redacted = redactUrl(url);
+    expect(redacted).not.toContain(secret);
+    expect(decodeURIComponent(decodeURIComponent(redacted))).not.toContain(secret);
+    expect(redactUrl(redacted)).toBe(redacted);
+  });
+
+  it('keeps the tracking target and benign parameters', () => {
+    expect(redactUrl('/daily/?/reset%3Ftoken%3Dabc123&c=Daily&s=SIG')).toBe(
+      `/daily/?/reset%3Ftoken%3D${LOG_REDACTED}&c=Daily&s=${LOG_REDACTED}`,
+    );
+    expect(redactUrl('/daily/?%2Fprojects%2Fx%3Fa%3D1&c=Daily')).toBe(
+      '/daily/?%2Fprojects%2Fx%3Fa%3D1&c=Daily',
+    );
+    expect(redactUrl('/login?next=https%3A%2F%2Fx%2F%3Fpage%3D2')).toBe(
+      '/login?next=https%3A%2F%2Fx%2F%3Fpage%3D2',
+    );
+  });
+
+  it('bounds the work on a long URL', () => {
+    const url = `/x?${Array.from({ length: 2_000 }, (_, i) => `a${i}=${'%25'.repeat(20)}v`).join('&')}`;
+    const started = performance.now();
+    redactUrl(url);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+});

@@ -18,11 +18,15 @@ const LOG_SECRET_NAMES: readonly RegExp[] = [
 const mailRedactor = new SecretRedactor();
 
 function safeDecode(value: string): string {
-  try {
-    return decodeURIComponent(value.replace(/\+/g, ' '));
-  } catch {
-    return value;
+  let text = value;
+  for (let round = 0; round < 2; round++) {
+    try {
+      text = decodeURIComponent(text.replace(/\+/g, ' '));
+    } catch {
+      return text;
+    }
   }
+  return text;
 }
 
 /**
@@ -40,18 +44,58 @@ export function isSecretLogName(name: string): boolean {
   );
 }
 
-/** `name=` at the start of a part or after `;`/`?` inside it (the name holds none of `;?=`). */
-const ASSIGNMENT = /(?:^|[;?])([^;?=]*)=/g;
+/** `?`, `;`, `#` or `&` (also percent-encoded once or twice: `%3F`, `%253F`…) before a nested `name=`. */
+const SEPARATOR = String.raw`[;?#&]|%(?:25)?(?:3[fFbB]|23|26)`;
+/** `=` (also `%3D`, `%253D`). */
+const EQUALS = String.raw`=|%(?:25)?3[dD]`;
+/**
+ * `name=` at the start of a part or after a separator inside it, raw or percent-encoded: a nested
+ * URL in a value (`next=https%3A%2F%2Fx%2F%3Ftoken%3D…`, a tracking target `/reset%3Ftoken%3D…`).
+ */
+const ASSIGNMENT = new RegExp(
+  String.raw`(?:^|${SEPARATOR})((?:(?!${SEPARATOR}|${EQUALS})[^=])*)(?:${EQUALS})`,
+  'g',
+);
+/** Longest decoded value scanned for secret-shaped text; a longer value is hidden whole. */
+export const MAX_SCANNED_LOG_VALUE = 4_096;
+
+/** Each run of valid `%XX` escapes decoded (`+` as a space); malformed escapes stay as they are. */
+function lenientDecode(value: string): string {
+  return value.replace(/\+/g, ' ').replace(/(?:%[0-9a-fA-F]{2})+/g, (run) => {
+    try {
+      return decodeURIComponent(run);
+    } catch {
+      return run;
+    }
+  });
+}
+
+/** Whether a value, as sent or decoded once or twice, holds secret-shaped text (auth scheme, URL credentials, token formats…). */
+function hasSecretShape(value: string): boolean {
+  let text = value;
+  for (let round = 0; round < 3; round++) {
+    if (text.length > MAX_SCANNED_LOG_VALUE) return true;
+    if (mailRedactor.redactString(text, Infinity) !== text) return true;
+    const decoded = lenientDecode(text);
+    if (decoded === text) return false;
+    text = decoded;
+  }
+  return false;
+}
 
 /**
  * One `&`-separated part, hidden from the first secret-named assignment to its end: the part's own
- * value, or a `;token=…` / `?s=…` hidden inside another parameter's value.
+ * value, or a `;token=…` / `?s=…` / `%3Ftoken%3D…` hidden inside another parameter's value. A value
+ * whose text looks like a secret (`Bearer …`, `postgres://u:pw@h`, also encoded) is hidden whole.
  */
 function redactPart(part: string): string {
   for (const match of part.matchAll(ASSIGNMENT)) {
     if (isSecretLogName(match[1])) return `${part.slice(0, match.index + match[0].length)}${LOG_REDACTED}`;
   }
-  return part;
+  const equals = part.indexOf('=');
+  const value = part.slice(equals + 1);
+  if (value === LOG_REDACTED || !hasSecretShape(value)) return part;
+  return `${part.slice(0, equals + 1)}${LOG_REDACTED}`;
 }
 
 /** A query string (no leading `?`) with the values of secret-named parameters hidden. */

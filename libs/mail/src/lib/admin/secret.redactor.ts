@@ -45,10 +45,14 @@ const MAX_ENTRIES = 100;
 const DEFAULT_MAX_STRING = 20_000;
 /** Longer input is cut to this before redaction; far beyond any `maxStringLength` cut, so no partial secret survives. */
 const MAX_SCAN_FACTOR = 4;
+/** Characters one {@link SecretRedactor.redact} call scans in all; strings past it become {@link TRUNCATED}. */
+export const REDACT_SCAN_BUDGET = 400_000;
+export const TRUNCATED = '[truncated]';
 
 /** A PEM block; a cut one (no END line) runs while it looks like PEM (base64, headers, escaped newlines). */
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]{0,40})-----(?:[\s\S]*?-----END \1-----|[A-Za-z0-9+/=\s\\:,-]*)/g;
-const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi;
+/** The scheme is bounded and starts a run: an unbounded one rescanned each long `a.a.a…` run from every word start. */
+const URL_USERINFO = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,31}:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi;
 const PARAM_SCHEME =
   /\b(Digest|AWS4-HMAC-SHA256|OAuth|Hawk|HOBA|Mutual|SCRAM-SHA-(?:1|256)|GoogleLogin|SharedAccessSignature)\s+[\w.-]+=(?:"(?:[^"\\]|\\.)*"|[^\s,"]*)(?:\s*,\s*[\w.-]+=(?:"(?:[^"\\]|\\.)*"|[^\s,"]*))*/gi;
 const TOKEN_SCHEME =
@@ -87,14 +91,14 @@ const TOKEN_FORMATS: readonly RegExp[] = [
   /\bya29\.[0-9A-Za-z_-]{10,}/g,
   /\bnpm_[A-Za-z0-9]{30,}/g,
   /\bglpat-[A-Za-z0-9_-]{20,}/g,
-  /\bsk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{20,}/g,
-  /\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}/g,
+  /\bsk-(?:proj-|ant-[a-z0-9]{1,32}-)?[A-Za-z0-9_-]{20,}/g,
+  /\bSG\.[A-Za-z0-9_-]{16,64}\.[A-Za-z0-9_-]{16,}/g,
   /\bhv[sb]\.[A-Za-z0-9_-]{16,}/g,
   /\bshp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}/g,
   /\bdop_v1_[a-f0-9]{64}/g,
   /\bhf_[A-Za-z]{30,}/g,
   /\bpypi-[A-Za-z0-9_-]{50,}/g,
-  /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,3}/g,
+  /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,3}/g,
   /\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA|ABIA|ACCA)[A-Z0-9]{16,}\b/g,
 ];
 /** An AWS secret access key: 40 base64-ish characters with upper, lower case and digits. */
@@ -299,7 +303,28 @@ export class SecretRedactor {
 
   /** The text with secrets replaced, then cut to `maxLength` (default `maxStringLength`; `Infinity` keeps it whole). */
   redactString(input: string, maxLength = this.maxStringLength): string {
-    const scanLimit = Number.isFinite(maxLength) ? Math.max(maxLength * MAX_SCAN_FACTOR, 100_000) : Infinity;
+    return this.scan(String(input), maxLength, scanLimitOf(maxLength));
+  }
+
+  /** A redacted deep copy: sensitive keys hidden whole, every string scanned. Errors keep name, message, stack, own properties, cause and errors. */
+  redact(value: unknown): unknown {
+    return this.walk(value, 0, new WeakSet(), { nodes: 0, chars: REDACT_SCAN_BUDGET });
+  }
+
+  /** A string within what is left of the call's scan budget: cut to a quarter of what may be scanned, or {@link TRUNCATED}. */
+  private budgeted(input: string, maxLength: number, budget: WalkBudget): string {
+    const wanted = Math.min(input.length, scanLimitOf(maxLength));
+    if (wanted <= budget.chars) {
+      budget.chars -= wanted;
+      return this.scan(input, maxLength, wanted);
+    }
+    const left = budget.chars;
+    budget.chars = 0;
+    if (left < 1_000) return TRUNCATED;
+    return this.scan(input, Math.floor(left / MAX_SCAN_FACTOR), left);
+  }
+
+  private scan(input: string, maxLength: number, scanLimit: number): string {
     let text = input.length > scanLimit ? input.slice(0, scanLimit) : input;
     text = text.replace(PEM_BLOCK, REDACTED);
     for (const matcher of this.secretMatchers) text = text.replace(matcher, REDACTED);
@@ -326,12 +351,9 @@ export class SecretRedactor {
       );
     text = this.redactAssignments(text);
     for (const pattern of this.extraPatterns) text = text.replace(pattern, REDACTED);
-    return text.length > maxLength ? `${text.slice(0, maxLength)}…[truncated]` : text;
-  }
-
-  /** A redacted deep copy: sensitive keys hidden whole, every string scanned. Errors keep name, message, stack, own properties, cause and errors. */
-  redact(value: unknown): unknown {
-    return this.walk(value, 0, new WeakSet(), { nodes: 0 });
+    return text.length > maxLength || input.length > scanLimit
+      ? `${text.slice(0, Math.min(maxLength, text.length))}…${TRUNCATED}`
+      : text;
   }
 
   private isSensitiveQueryName(name: string): boolean {
@@ -397,8 +419,8 @@ export class SecretRedactor {
     return stop ? start + stop.index : text.length;
   }
 
-  private walk(value: unknown, depth: number, seen: WeakSet<object>, budget: { nodes: number }): unknown {
-    if (typeof value === 'string') return this.redactString(value);
+  private walk(value: unknown, depth: number, seen: WeakSet<object>, budget: WalkBudget): unknown {
+    if (typeof value === 'string') return this.budgeted(value, this.maxStringLength, budget);
     if (typeof value === 'function') return '[function]';
     if (value === null || typeof value !== 'object') {
       return typeof value === 'bigint' || typeof value === 'symbol' ? String(value) : value;
@@ -418,7 +440,7 @@ export class SecretRedactor {
     const out: Record<string, unknown> = {};
     const entries = Object.entries(source);
     for (const [key, item] of entries.slice(0, MAX_ENTRIES)) {
-      out[this.redactString(key, 200)] =
+      out[this.budgeted(key, 200, budget)] =
         this.isSensitiveKey(key) && item !== undefined && item !== null && item !== ''
           ? REDACTED
           : this.walk(item, depth + 1, seen, budget);
@@ -448,6 +470,16 @@ export function ownEntries(value: object): Record<string, unknown> {
     }
   }
   return out;
+}
+
+interface WalkBudget {
+  nodes: number;
+  /** Characters still to scan in this call. */
+  chars: number;
+}
+
+function scanLimitOf(maxLength: number): number {
+  return Number.isFinite(maxLength) ? Math.max(maxLength * MAX_SCAN_FACTOR, 100_000) : Infinity;
 }
 
 function lineEnd(text: string, start: number): number {

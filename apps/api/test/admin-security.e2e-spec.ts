@@ -1,5 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
+import { OwnRedisServer, waitFor } from '@once/testing';
+import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import request from 'supertest';
 import { bootstrap } from '../src/bootstrap';
 
@@ -10,8 +13,9 @@ const ADMIN_LIMIT = 40;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const run = randomUUID().slice(0, 8);
-const bootApi = (name: string, env: Record<string, string> = {}) =>
+const bootApi = (name: string, env: Record<string, string> = {}, logDestination?: Writable) =>
   bootstrap({
+    logDestination,
     env: {
       PORT: '0',
       ADMIN_TOKENS: `${TOKEN},${OTHER_TOKEN}`,
@@ -21,6 +25,18 @@ const bootApi = (name: string, env: Record<string, string> = {}) =>
       ...env,
     },
   });
+
+/** Collects the api's log lines. */
+class LogLines extends Writable {
+  readonly lines: string[] = [];
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    done();
+  }
+}
+
+const remaining = (answer: request.Response) => Number(answer.headers['ratelimit-remaining']);
 
 /** A request with no token, a wrong bearer token or a wrong API key. */
 const JUNK: Array<Record<string, string>> = [
@@ -181,5 +197,139 @@ describe('admin API under attack', () => {
       .expect(413);
     expect(tooBig.body).toMatchObject({ statusCode: 413, message: expect.any(String) });
     expect(tooBig.headers['x-request-id']).toBe('body-too-big');
+  });
+});
+
+describe('admin credentials', () => {
+  let app: INestApplication;
+  const get = (headers: Record<string, string>) =>
+    request(app.getHttpServer()).get('/admin/mail').query({ limit: 1 }).set(headers);
+
+  beforeAll(async () => {
+    app = await bootApi('credentials', { DATABASE_MIGRATE_ON_BOOT: 'true' });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('admits a request if any credential it presents is valid, and parses the scheme per RFC 7235', async () => {
+    const admitted: Array<Record<string, string>> = [
+      { Authorization: 'Bearer junk', 'X-Api-Key': TOKEN },
+      { Authorization: `Bearer ${TOKEN}`, 'X-Api-Key': 'junk' },
+      { Authorization: 'Basic dXNlcjpwYXNz', 'X-Api-Key': TOKEN },
+      { Authorization: `Bearer\t${TOKEN}` },
+      { Authorization: `Bearer    ${TOKEN}` },
+      { Authorization: `Bearer \t ${TOKEN}  ` },
+      { Authorization: `bearer ${TOKEN}` },
+      { Authorization: `BEARER ${TOKEN}` },
+      { Authorization: `bEaReR\t${OTHER_TOKEN}` },
+    ];
+    for (const headers of admitted) {
+      const answer = await get(headers);
+      expect({ headers, status: answer.status }).toEqual({ headers, status: 200 });
+    }
+    const refused: Array<[Record<string, string>, string]> = [
+      [{ Authorization: 'Bearer\tjunk', 'X-Api-Key': 'junk' }, 'invalid admin token'],
+      [{ Authorization: `Bearertoken ${TOKEN}` }, 'admin token required'],
+      [{ Authorization: `Basic ${TOKEN}` }, 'admin token required'],
+      [{ Authorization: 'Bearer   ' }, 'admin token required'],
+    ];
+    for (const [headers, message] of refused) {
+      const answer = await get(headers);
+      expect({ headers, status: answer.status, message: answer.body.message }).toEqual({
+        headers,
+        status: 401,
+        message: expect.stringContaining(message),
+      });
+    }
+  });
+
+  it('counts a valid request only in its token bucket and a failed one only in the failure bucket', async () => {
+    const admin: number[] = [];
+    const failed: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      // The admitted one presents junk too; the refused one presents two wrong credentials.
+      admin.push(
+        remaining(await get({ Authorization: 'Bearer junk', 'X-Api-Key': OTHER_TOKEN }).expect(200)),
+      );
+      failed.push(remaining(await get({ Authorization: 'Bearer junk', 'X-Api-Key': 'junk' }).expect(401)));
+    }
+    // The first test admitted the other token once and refused 4 requests from this address.
+    expect(admin).toEqual([2, 3, 4, 5, 6, 7].map((n) => ADMIN_LIMIT - n));
+    expect(failed).toEqual([5, 6, 7, 8, 9, 10].map((n) => FAILURES - n));
+  });
+});
+
+describe('admin rate limits while Redis is down', () => {
+  const logs = new LogLines();
+  let redis: OwnRedisServer;
+  let probe: Redis;
+  let app: INestApplication;
+  const get = (headers: Record<string, string>) =>
+    request(app.getHttpServer()).get('/admin/mail').query({ limit: 1 }).set(headers);
+  const outageLogs = () => logs.lines.filter((line) => line.includes('admin rate limits'));
+
+  beforeAll(async () => {
+    redis = await OwnRedisServer.start();
+    probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    app = await bootApi(
+      'outage',
+      { REDIS_URL: redis.url, DATABASE_MIGRATE_ON_BOOT: 'true', LOG_LEVEL: 'info' },
+      logs,
+    );
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    probe?.disconnect();
+    await redis?.stop();
+  });
+
+  it('falls back to in-process limits, never a 500 from the guard, and uses Redis again once it is back', async () => {
+    const bearer = { Authorization: `Bearer ${TOKEN}` };
+    for (let n = 1; n <= 3; n++) expect(remaining(await get(bearer).expect(200))).toBe(ADMIN_LIMIT - n);
+
+    await redis.kill();
+    const started = Date.now();
+    const during: number[] = [];
+    for (let n = 1; n <= 3; n++) {
+      const answer = await get(bearer);
+      expect({ status: answer.status, body: answer.body }).toMatchObject({ status: 200 });
+      during.push(remaining(answer));
+    }
+    // Counted in this process from zero, not in the (lost) Redis counter.
+    expect(during).toEqual([1, 2, 3].map((n) => ADMIN_LIMIT - n));
+    const junk: number[] = [];
+    for (let i = 0; i < FAILURES + 3; i++) junk.push((await get({ 'X-Api-Key': 'junk' })).status);
+    expect(junk).toEqual([...Array(FAILURES).fill(401), 429, 429, 429]);
+    // The token bucket is still its own.
+    await get(bearer).expect(200);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(outageLogs()).toHaveLength(1);
+    expect(outageLogs()[0]).toContain('in-process');
+
+    await redis.restart();
+    await probe.connect();
+    // Poll with the other token until a request is counted in the new, empty Redis again.
+    await waitFor('the throttle to use Redis again', async () => {
+      await get({ 'X-Api-Key': OTHER_TOKEN }).expect(200);
+      return (await probe.keys('*admin-rate:*')).length > 0 ? true : undefined;
+    });
+    // In-process this token would be at 5 hits; Redis lost its 3 and counts from zero.
+    expect(remaining(await get(bearer).expect(200))).toBe(ADMIN_LIMIT - 1);
+    const keys = await probe.keys('*admin-rate:admin:*');
+    expect(keys.length).toBeGreaterThanOrEqual(2);
+    expect(outageLogs()).toHaveLength(2);
+    expect(outageLogs()[1]).toContain('Redis again');
+
+    // A Redis that stalls (every client paused) costs the deadline, not the request.
+    await probe.call('CLIENT', 'PAUSE', '3000', 'ALL');
+    const stalled = Date.now();
+    const slow = await get(bearer).expect(200);
+    expect(Date.now() - stalled).toBeLessThan(1_500);
+    expect(remaining(slow)).toBe(ADMIN_LIMIT - 5);
+    expect(outageLogs()).toHaveLength(3);
+    await probe.call('CLIENT', 'UNPAUSE');
   });
 });

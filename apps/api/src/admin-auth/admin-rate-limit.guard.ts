@@ -1,11 +1,11 @@
-import { ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { ExecutionContext, Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { ThrottlerGuard, type ThrottlerLimitDetail, type ThrottlerRequest } from '@nestjs/throttler';
 import { APP_CONFIG, REDIS_CLIENT } from '@once/platform';
 import type { Request } from 'express';
 import type Redis from 'ioredis';
 import { adminLimitsEnvSchema, ApiConfig } from '../config/api.config';
+import { AdminThrottlerStorage } from './admin-throttler.storage';
 import { AdminTokenVerifier } from './admin-token.verifier';
 
 const WINDOW_MS = 60_000;
@@ -18,11 +18,13 @@ const FAILED_TRACKER = 'failed-auth:';
  * wrong token per client IP (ADMIN_AUTH_FAILURES_PER_MINUTE). Junk from an address, or from everyone
  * behind one proxy, therefore never refuses a valid token. Over a limit: 429 with Retry-After; every
  * answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset. Runs before
- * {@link AdminAuthGuard}, which answers 401 to the failures still under their limit.
+ * {@link AdminAuthGuard}, which answers 401 to the failures still under their limit. While Redis fails
+ * or is slow, the same limits are counted per replica in memory (see {@link AdminThrottlerStorage}).
  */
 @Injectable()
-export class AdminRateLimitGuard extends ThrottlerGuard {
+export class AdminRateLimitGuard extends ThrottlerGuard implements OnApplicationShutdown {
   protected override headerPrefix = 'RateLimit';
+  private readonly storage: AdminThrottlerStorage;
   private readonly verifier: AdminTokenVerifier;
   private readonly keyPrefix: string;
   private readonly limits: { admin: number; failures: number };
@@ -33,6 +35,7 @@ export class AdminRateLimitGuard extends ThrottlerGuard {
     reflector: Reflector,
   ) {
     const limits = adminLimitsEnvSchema.parse(config);
+    const storage = new AdminThrottlerStorage(redis);
     super(
       {
         throttlers: [{ name: 'default', ttl: WINDOW_MS, limit: limits.ADMIN_RATE_LIMIT_PER_MINUTE }],
@@ -41,9 +44,10 @@ export class AdminRateLimitGuard extends ThrottlerGuard {
             ? 'too many failed admin authentications from this address, retry later'
             : 'too many admin requests, retry later',
       },
-      new ThrottlerStorageRedisService(redis),
+      storage,
       reflector,
     );
+    this.storage = storage;
     this.verifier = new AdminTokenVerifier(config.ADMIN_TOKENS);
     this.keyPrefix = `${config.REDIS_KEY_PREFIX}admin-rate:`;
     this.limits = {
@@ -64,6 +68,10 @@ export class AdminRateLimitGuard extends ThrottlerGuard {
       limit: identity.kind === 'admin' ? this.limits.admin : this.limits.failures,
       getTracker: () => tracker,
     });
+  }
+
+  onApplicationShutdown(): void {
+    this.storage.onApplicationShutdown();
   }
 
   /** A 429 carries the RateLimit-* headers too (the library sets only Retry-After). */

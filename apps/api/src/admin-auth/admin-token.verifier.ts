@@ -11,10 +11,14 @@ export type AdminIdentity = { kind: 'missing' } | { kind: 'invalid' } | { kind: 
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
+/** `Authorization: Bearer <token>`: the scheme in any case, then any spaces or tabs (RFC 7235). */
+const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+
 /**
- * Checks the token of `Authorization: Bearer <token>` or `X-Api-Key: <token>` against the configured
- * ones. Compares SHA-256 digests with timingSafeEqual against every token, so neither a token's content
- * nor its length nor its position leaks through timing.
+ * Checks the tokens of `Authorization: Bearer <token>` and `X-Api-Key: <token>` against the configured
+ * ones: a request is admitted if any token it presents is valid, and invalid only if it presents some
+ * and none is. Compares SHA-256 digests with timingSafeEqual, every presented token against every
+ * configured one, so neither a token's content nor its length nor its position leaks through timing.
  */
 export class AdminTokenVerifier {
   private readonly tokens: Array<{ digest: Buffer; actor: string }>;
@@ -27,20 +31,24 @@ export class AdminTokenVerifier {
   }
 
   identify(headers: IncomingHttpHeaders): AdminIdentity {
-    const presented = presentedToken(headers);
-    if (presented === undefined) return { kind: 'missing' };
-    const candidate = digest(presented);
+    const presented = presentedTokens(headers);
+    if (presented.length === 0) return { kind: 'missing' };
     let actor: string | undefined;
-    for (const token of this.tokens) {
-      if (timingSafeEqual(candidate, token.digest)) actor = token.actor;
+    for (const candidate of presented.map(digest)) {
+      for (const token of this.tokens) {
+        if (timingSafeEqual(candidate, token.digest)) actor ??= token.actor;
+      }
     }
     return actor === undefined ? { kind: 'invalid' } : { kind: 'admin', actor };
   }
 }
 
-function presentedToken(headers: IncomingHttpHeaders): string | undefined {
-  const authorization = headers.authorization;
-  if (authorization?.toLowerCase().startsWith('bearer ')) return authorization.slice(7).trim();
+/** The bearer token first, then the API key; a header without a token presents none. */
+function presentedTokens(headers: IncomingHttpHeaders): string[] {
+  const presented: string[] = [];
+  const bearer = headers.authorization === undefined ? undefined : BEARER.exec(headers.authorization)?.[1];
+  if (bearer !== undefined) presented.push(bearer);
   const apiKey = headers['x-api-key'];
-  return typeof apiKey === 'string' && apiKey.length > 0 ? apiKey : undefined;
+  if (typeof apiKey === 'string' && apiKey.length > 0) presented.push(apiKey);
+  return presented;
 }

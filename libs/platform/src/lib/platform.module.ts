@@ -12,7 +12,7 @@ import type {
 import { PlatformDedupModule } from './dedup/platform-dedup.module';
 import { DatabaseModule } from './database/database.module';
 import { ONCE_ENTITIES, ONCE_MIGRATIONS } from './database/once.schema';
-import { LoggingModule } from './logging/logging.module';
+import { LoggingModule, logSecrets } from './logging/logging.module';
 import { PlatformMailModule } from './mail/platform-mail.module';
 import { OpsModule } from './ops/ops.module';
 import type { HealthDependency } from './ops/ops.options';
@@ -52,6 +52,7 @@ export class PlatformModule {
           version: config.APP_VERSION,
           level: config.LOG_LEVEL,
           pretty: config.LOG_PRETTY,
+          secrets: logSecrets(config),
         }),
         DatabaseModule.forRoot({
           url: config.DATABASE_URL,

@@ -1,12 +1,15 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Logger, Module } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule, type Params } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import type { Options as PinoHttpOptions } from 'pino-http';
+import { adminMailSecrets, MIN_ADMIN_SECRET_LENGTH } from '../mail/platform-mail.module';
 import { serializeLogRequest, serializeLogResponse } from './http-log.serializers';
+import { LogLineRedactor } from './log-line.redactor';
 import { assignRequestId } from './request-id.resolver';
 
 export * from './http-log.serializers';
+export * from './log-line.redactor';
 export * from './request-id.resolver';
 export * from './url.redactor';
 
@@ -16,6 +19,21 @@ export interface LoggingOptions {
   version: string;
   level: string;
   pretty: boolean;
+  /**
+   * Configured secret values hidden in every line's message and error fields (see
+   * {@link LogLineRedactor}); `logSecrets(config)` collects them from an app's config.
+   */
+  secrets?: readonly string[];
+}
+
+/**
+ * The config's secret values logs must hide: the same as admin error mail's (`adminMailSecrets`:
+ * secret-named variables, passwords in URL variables). A value too short to hide fails boot in
+ * production and is left out with a warning elsewhere.
+ */
+export function logSecrets(config: Record<string, unknown>): string[] {
+  const logger = new Logger(LoggingModule.name);
+  return adminMailSecrets(config, (message) => logger.warn(message.replace('admin error mail', 'logs')));
 }
 
 /** Paths that never reach a log line (the serializers hide these too; this is the last line of defence). */
@@ -48,8 +66,15 @@ export class LogDestinationModule {
   }
 }
 
-/** The nestjs-pino configuration: request ids, redacted URLs and headers, `/health` not logged. */
+/**
+ * The nestjs-pino configuration: request ids, redacted URLs and headers, secrets hidden in every
+ * line's message and error fields, `/health` not logged.
+ */
 export function loggingParams(options: LoggingOptions, destination?: DestinationStream): Params {
+  const redaction = new LogLineRedactor({
+    secrets: options.secrets,
+    minSecretLength: MIN_ADMIN_SECRET_LENGTH,
+  }).pinoOptions();
   const pinoHttp: PinoHttpOptions = {
     level: options.level,
     base: { app: options.app, version: options.version },
@@ -58,7 +83,8 @@ export function loggingParams(options: LoggingOptions, destination?: Destination
       options.pretty && !destination ? { target: 'pino-pretty', options: { singleLine: true } } : undefined,
     genReqId: (req: IncomingMessage, res: ServerResponse) => assignRequestId(req, res),
     customProps: (req: IncomingMessage & { id?: unknown }) => ({ reqId: req.id }),
-    serializers: { req: serializeLogRequest, res: serializeLogResponse },
+    hooks: redaction.hooks,
+    serializers: { ...redaction.serializers, req: serializeLogRequest, res: serializeLogResponse },
     autoLogging: { ignore: (req) => req.url === '/health' },
   };
   return { pinoHttp: destination ? [pinoHttp, destination] : pinoHttp };

@@ -1,0 +1,111 @@
+import fc from 'fast-check';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { LogLineRedactor } from './log-line.redactor';
+
+const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`log-line.redactor.spec: fast-check seed ${seed} (rerun with FC_SEED=${seed})`);
+
+const CONFIGURED = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+const SECRETS = ['longpassword', 'abcdef123456', CONFIGURED];
+
+function capture(options = { secrets: [CONFIGURED] }) {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const logger = pino({ ...new LogLineRedactor(options).pinoOptions() }, stream);
+  return { logger, lines };
+}
+
+const failure = () => {
+  const error = new Error(
+    `connect postgres://u:longpassword@db failed; Authorization: Bearer abcdef123456; key ${CONFIGURED}`,
+  );
+  (error as Error & { cause?: unknown }).cause = new Error(`retry with ${CONFIGURED}`);
+  return error;
+};
+
+describe('LogLineRedactor in pino', () => {
+  it.each<[string, (logger: pino.Logger) => void]>([
+    ['an error under err', (logger) => logger.error({ err: failure() }, 'job failed')],
+    ['an error as the first argument', (logger) => logger.error(failure())],
+    ['an error under err without a message', (logger) => logger.error({ err: failure() })],
+    ['a msg field', (logger) => logger.error({ msg: failure().message })],
+    ['err: error.message', (logger) => logger.error({ err: failure().message })],
+    ['error: String(error)', (logger) => logger.warn({ error: String(failure()) }, 'retrying')],
+    [
+      'reason, detail and message fields',
+      (logger) =>
+        logger.error({
+          reason: failure().message,
+          detail: { text: failure().message },
+          message: failure().stack,
+        }),
+    ],
+    ['an error under error', (logger) => logger.error({ error: failure() })],
+    ['the message', (logger) => logger.error(`Job failed: ${failure().message}`)],
+    ['an interpolated argument', (logger) => logger.error('Job failed: %s', failure().message)],
+    [
+      'a child logger',
+      (logger) => logger.child({ context: 'Cron' }).error({ err: failure() }, failure().message),
+    ],
+  ])('hides the secrets of %s', (_name, log) => {
+    const { logger, lines } = capture();
+    log(logger);
+    expect(lines).toHaveLength(1);
+    for (const secret of SECRETS) expect(lines[0]).not.toContain(secret);
+    expect(lines[0]).toContain('postgres://');
+  });
+
+  it('keeps the stack frames and the rest of the line', () => {
+    const { logger, lines } = capture();
+    logger.error({ err: failure(), queue: 'digest', attempt: 3 }, 'job %s failed', 'dedup-purge');
+    const line = JSON.parse(lines[0]);
+    expect(line).toMatchObject({ queue: 'digest', attempt: 3, msg: 'job dedup-purge failed' });
+    expect(line.err.type).toBe('Error');
+    expect(line.err.stack).toContain('log-line.redactor.spec');
+    expect(line.err.message).toContain('[REDACTED]');
+  });
+
+  it('leaves ordinary lines as they are', () => {
+    const { logger, lines } = capture();
+    const fields = { queue: 'digest', messageId: '6f1c2a3e-8f4b-4c1d-9a7e-2b3c4d5e6f70', ms: 12 };
+    logger.info(fields, 'Consumer digest started, 3 messages in 12 ms');
+    expect(JSON.parse(lines[0])).toMatchObject({
+      ...fields,
+      msg: 'Consumer digest started, 3 messages in 12 ms',
+    });
+  });
+
+  it('cuts a huge error message', () => {
+    const { logger, lines } = capture();
+    logger.error({ err: 'x'.repeat(100_000) });
+    expect(lines[0].length).toBeLessThan(10_000);
+  });
+
+  it('never lets a configured secret or a credential through any error field or the message', () => {
+    const field = fc.constantFrom('err', 'error', 'reason', 'detail', 'message', 'msg');
+    const text = fc.string({ maxLength: 20 });
+    const secret = fc.constantFrom(
+      CONFIGURED,
+      encodeURIComponent(CONFIGURED),
+      'postgres://u:longpassword@h',
+      'Bearer abcdef123456',
+      'password=longpassword',
+    );
+    fc.assert(
+      fc.property(field, text, secret, text, (key, before, value, after) => {
+        const { logger, lines } = capture();
+        const payload = `${before}${before ? ' ' : ''}${value} ${after}`;
+        if (key === 'msg') logger.error(payload);
+        else logger.error({ [key]: payload });
+        for (const one of [...SECRETS, encodeURIComponent(CONFIGURED)]) expect(lines[0]).not.toContain(one);
+      }),
+      { seed, numRuns: 300 },
+    );
+  });
+});

@@ -36,6 +36,10 @@ describe('LogLineRedactor in pino', () => {
     ['an error under err without a message', (logger) => logger.error({ err: failure() })],
     ['a msg field', (logger) => logger.error({ msg: failure().message })],
     ['err: error.message', (logger) => logger.error({ err: failure().message })],
+    [
+      'err: String(error) (the scheduler)',
+      (logger) => logger.error({ msg: 'dedup purge failed', err: String(failure()) }),
+    ],
     ['error: String(error)', (logger) => logger.warn({ error: String(failure()) }, 'retrying')],
     [
       'reason, detail and message fields',

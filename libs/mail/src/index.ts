@@ -31,6 +31,7 @@ export { MailRateLimiter, type RateReservation } from './lib/rate-limit/mail-rat
 export {
   ADMIN_FALLBACK_BUDGET,
   REDIS_CALL_TIMEOUT_MS,
+  redisCall,
   withLocalRateFallback,
   type LocalFallbackBudget,
 } from './lib/rate-limit/local-fallback.budget';

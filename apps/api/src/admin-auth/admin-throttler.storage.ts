@@ -2,6 +2,7 @@ import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { type ThrottlerStorage, ThrottlerStorageService } from '@nestjs/throttler';
 import type Redis from 'ioredis';
+import { redisCall } from '@once/mail';
 
 /** What a storage's increment answers (the package does not export the type by name). */
 type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -58,24 +59,7 @@ export class AdminThrottlerStorage implements ThrottlerStorage, OnApplicationShu
     this.local.onApplicationShutdown();
   }
 
-  /**
-   * Like @once/mail's internal `redisCall` (not exported, and bounded at 2 s): fails at once while
-   * ioredis has lost its connection (queued commands would wait for the reconnect), else after the
-   * deadline.
-   */
   private boundedRedisCall<T>(call: () => Promise<T>): Promise<T> {
-    const { status } = this.redis;
-    if (status === 'reconnecting' || status === 'close' || status === 'end') {
-      return Promise.reject(new Error(`Redis is not connected (${status})`));
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Redis did not answer within ${ADMIN_THROTTLE_REDIS_TIMEOUT_MS} ms`)),
-        ADMIN_THROTTLE_REDIS_TIMEOUT_MS,
-      );
-      timer.unref();
-    });
-    return Promise.race([call(), timeout]).finally(() => clearTimeout(timer));
+    return redisCall(this.redis, call, ADMIN_THROTTLE_REDIS_TIMEOUT_MS);
   }
 }

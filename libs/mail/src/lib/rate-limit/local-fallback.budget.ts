@@ -55,19 +55,19 @@ export function recipientCapApplies(): boolean {
 export const REDIS_CALL_TIMEOUT_MS = 2_000;
 
 /**
- * Runs a Redis call for the limiter or the admin throttle: fails at once while the client has lost
- * its connection (ioredis `reconnecting`, `close`, `end`: queued commands would wait for the
- * reconnect), and after {@link REDIS_CALL_TIMEOUT_MS} otherwise.
+ * Runs a Redis call that has a fallback (rate limits, throttles): fails at once while the client
+ * has lost its connection (ioredis `reconnecting`, `close`, `end`: queued commands would wait for
+ * the reconnect), and after `timeoutMs` (default {@link REDIS_CALL_TIMEOUT_MS}) otherwise.
  */
-export function redisCall<T>(redis: Pick<Redis, 'status'>, call: () => Promise<T>): Promise<T> {
+export function redisCall<T>(
+  redis: Pick<Redis, 'status'>,
+  call: () => Promise<T>,
+  timeoutMs = REDIS_CALL_TIMEOUT_MS,
+): Promise<T> {
   if (redis.status === 'reconnecting' || redis.status === 'close' || redis.status === 'end') {
     return Promise.reject(new Error(`Redis is not connected (${redis.status})`));
   }
-  return withTimeout(
-    call(),
-    REDIS_CALL_TIMEOUT_MS,
-    `Redis did not answer within ${REDIS_CALL_TIMEOUT_MS} ms`,
-  );
+  return withTimeout(call(), timeoutMs, `Redis did not answer within ${timeoutMs} ms`);
 }
 
 /** Rejects with `message` after `ms` unless `promise` settles first. The timer never keeps the process alive. */

@@ -19,6 +19,12 @@ const SECRET = {
   referrerToken: `REFTOKEN${run}x`,
   password: `PASS${run}x`,
   email: `reader-${run}@example.com`,
+  nestedToken: `NESTED${run}x`,
+  nextToken: `NEXT${run}x`,
+  bearer: `bearer${run}0123456789`,
+  dbPassword: `dbpass${run}word`,
+  originalUriToken: `ORIGURI${run}x`,
+  linkToken: `LINK${run}x`,
 };
 
 /** Collects every line the api logs. */
@@ -90,7 +96,30 @@ describe('request logs', () => {
         .set('Referer', `https://admin.example/?token=${SECRET.referrerToken}`),
     );
     await send('not-found', (agent) => agent.get(`/nowhere?session=${SECRET.queryToken}`));
-    expect(sent.map((answer) => answer.status)).toEqual([302, 400, 401, 401, expect.any(Number), 404]);
+    // A tracked link's target with its own query, and nested URLs, encoded once or twice.
+    await send('daily-nested', (agent) =>
+      agent.get(`/daily/?/reset%3Ftoken%3D${SECRET.nestedToken}&c=Daily&s=${SECRET.signature}`),
+    );
+    await send('next-url', (agent) =>
+      agent.get(`/nowhere?next=${encodeURIComponent(`https://x/?access_token=${SECRET.nextToken}`)}`),
+    );
+    await send('shaped-values', (agent) =>
+      agent
+        .get(`/nowhere?q=Bearer%20${SECRET.bearer}&db=postgres://u:${SECRET.dbPassword}@h&page=2`)
+        .set('X-Original-URI', `/p?token=${SECRET.originalUriToken}`)
+        .set('Link', `<https://a.example/p?token=${SECRET.linkToken}>; rel="next"`),
+    );
+    expect(sent.map((answer) => answer.status)).toEqual([
+      302,
+      400,
+      401,
+      401,
+      expect.any(Number),
+      404,
+      400,
+      404,
+      404,
+    ]);
     await new Promise((resolve) => setTimeout(resolve, 100));
 
     const all = logs.lines.join('\n');
@@ -117,6 +146,21 @@ describe('request logs', () => {
       (record) => record.reqId === 'query-token' && record.msg === 'request completed',
     );
     expect(queryToken).toMatchObject({ req: { url: '/admin/queues?token=[redacted]' } });
+    const url = (id: string) =>
+      records.find((record) => record.reqId === id && record.res !== undefined)?.req;
+    expect(url('daily-nested')).toMatchObject({
+      url: '/daily/?/reset%3Ftoken%3D[redacted]&c=Daily&s=[redacted]',
+    });
+    expect(url('next-url')).toMatchObject({
+      url: '/nowhere?next=https%3A%2F%2Fx%2F%3Faccess_token%3D[redacted]',
+    });
+    expect(url('shaped-values')).toMatchObject({
+      url: '/nowhere?q=[redacted]&db=[redacted]&page=2',
+      headers: expect.objectContaining({
+        'x-original-uri': '/p?token=[redacted]',
+        link: '<https://a.example/p?token=[redacted]>; rel="next"',
+      }),
+    });
     const admin = records.find((record) => record.reqId === 'admin-ok' && record.res !== undefined);
     expect(admin).toMatchObject({
       req: {

@@ -109,6 +109,12 @@ describe('request logs', () => {
         .set('X-Original-URI', `/p?token=${SECRET.originalUriToken}`)
         .set('Link', `<https://a.example/p?token=${SECRET.linkToken}>; rel="next"`),
     );
+    // Configured secrets (ADMIN_TOKENS, TRACKING_SECRETS) under a harmless name, raw and encoded.
+    await send('configured', (agent) =>
+      agent
+        .get(`/nowhere?q=${TOKEN}&p=${encodeURIComponent(TRACKING_SECRET)}`)
+        .set('X-Note', `sent ${TRACKING_SECRET}`),
+    );
     expect(sent.map((answer) => answer.status)).toEqual([
       302,
       400,
@@ -117,6 +123,7 @@ describe('request logs', () => {
       expect.any(Number),
       404,
       400,
+      404,
       404,
       404,
     ]);
@@ -160,6 +167,10 @@ describe('request logs', () => {
         'x-original-uri': '/p?token=[redacted]',
         link: '<https://a.example/p?token=[redacted]>; rel="next"',
       }),
+    });
+    expect(url('configured')).toMatchObject({
+      url: '/nowhere?q=[redacted]&p=[redacted]',
+      headers: expect.objectContaining({ 'x-note': 'sent [redacted]' }),
     });
     const admin = records.find((record) => record.reqId === 'admin-ok' && record.res !== undefined);
     expect(admin).toMatchObject({

@@ -85,6 +85,19 @@ describe('LogLineRedactor in pino', () => {
     });
   });
 
+  it('hides configured secrets, raw or encoded, in request URLs and headers', () => {
+    const redactor = new LogLineRedactor({ secrets: [CONFIGURED, 'short'] });
+    expect(
+      redactor.hideInHttp({
+        url: `/x?q=${encodeURIComponent(CONFIGURED)}&page=short`,
+        headers: { 'x-note': CONFIGURED, accept: ['a', `b${CONFIGURED}`] },
+      }),
+    ).toEqual({
+      url: '/x?q=[redacted]&page=short',
+      headers: { 'x-note': '[redacted]', accept: ['a', 'b[redacted]'] },
+    });
+  });
+
   it('cuts a huge error message', () => {
     const { logger, lines } = capture();
     logger.error({ err: 'x'.repeat(100_000) });

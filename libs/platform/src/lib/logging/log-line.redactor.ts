@@ -1,4 +1,5 @@
 import { SecretRedactor } from '@once/mail';
+import { LOG_REDACTED } from './url.redactor';
 import { stdSerializers, type LoggerOptions, type LogFn, type SerializerFn } from 'pino';
 
 /**
@@ -41,11 +42,19 @@ function isPlainLogObject(value: unknown): value is Record<string, unknown> {
  */
 export class LogLineRedactor {
   private readonly redactor: SecretRedactor;
+  /** The configured secrets as sent in a URL or header: raw and percent-encoded, longest first. */
+  private readonly secretForms: string[];
 
   constructor(options: LogLineRedactorOptions = {}) {
+    const minLength = options.minSecretLength ?? 8;
+    // Shorter values would mask common words (`logSecrets` refuses them in production).
+    const secrets = [...new Set(options.secrets ?? [])].filter((secret) => secret.length >= minLength);
+    this.secretForms = [...new Set(secrets.flatMap((secret) => [secret, encodeURIComponent(secret)]))].sort(
+      (a, b) => b.length - a.length,
+    );
     this.redactor = new SecretRedactor({
-      secrets: [...(options.secrets ?? [])],
-      minSecretLength: options.minSecretLength ?? 8,
+      secrets,
+      minSecretLength: minLength,
       maxStringLength: MAX_REDACTED_LOG_STRING,
     });
   }
@@ -53,6 +62,32 @@ export class LogLineRedactor {
   /** A message or interpolated string, redacted and cut to {@link MAX_REDACTED_LOG_STRING}. */
   redactMessage(message: string): string {
     return this.redactor.redactString(message);
+  }
+
+  /** The text with every configured secret (raw or percent-encoded) hidden; nothing else is scanned (cheap: request URLs and headers). */
+  hideConfiguredSecrets(text: string): string {
+    let out = text;
+    for (const form of this.secretForms) if (out.includes(form)) out = out.split(form).join(LOG_REDACTED);
+    return out;
+  }
+
+  /** A serialized request or response with the configured secrets hidden in its URL and header values. */
+  hideInHttp<T extends { url?: unknown; headers?: unknown }>(serialized: T): T {
+    if (this.secretForms.length === 0) return serialized;
+    const hide = (value: unknown): unknown =>
+      typeof value === 'string'
+        ? this.hideConfiguredSecrets(value)
+        : Array.isArray(value)
+          ? value.map(hide)
+          : value;
+    const out = { ...serialized };
+    if (typeof out.url === 'string') out.url = this.hideConfiguredSecrets(out.url);
+    if (out.headers && typeof out.headers === 'object') {
+      out.headers = Object.fromEntries(
+        Object.entries(out.headers).map(([name, value]) => [name, hide(value)]),
+      );
+    }
+    return out;
   }
 
   /** Any value logged under an error field: strings scanned, errors serialized, objects copied redacted. */

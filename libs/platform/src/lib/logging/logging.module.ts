@@ -71,10 +71,11 @@ export class LogDestinationModule {
  * line's message and error fields, `/health` not logged.
  */
 export function loggingParams(options: LoggingOptions, destination?: DestinationStream): Params {
-  const redaction = new LogLineRedactor({
+  const lineRedactor = new LogLineRedactor({
     secrets: options.secrets,
     minSecretLength: MIN_ADMIN_SECRET_LENGTH,
-  }).pinoOptions();
+  });
+  const redaction = lineRedactor.pinoOptions();
   const pinoHttp: PinoHttpOptions = {
     level: options.level,
     base: { app: options.app, version: options.version },
@@ -84,7 +85,13 @@ export function loggingParams(options: LoggingOptions, destination?: Destination
     genReqId: (req: IncomingMessage, res: ServerResponse) => assignRequestId(req, res),
     customProps: (req: IncomingMessage & { id?: unknown }) => ({ reqId: req.id }),
     hooks: redaction.hooks,
-    serializers: { ...redaction.serializers, req: serializeLogRequest, res: serializeLogResponse },
+    serializers: {
+      ...redaction.serializers,
+      req: (req: Parameters<typeof serializeLogRequest>[0]) =>
+        lineRedactor.hideInHttp(serializeLogRequest(req)),
+      res: (res: Parameters<typeof serializeLogResponse>[0]) =>
+        lineRedactor.hideInHttp(serializeLogResponse(res)),
+    },
     autoLogging: { ignore: (req) => req.url === '/health' },
   };
   return { pinoHttp: destination ? [pinoHttp, destination] : pinoHttp };

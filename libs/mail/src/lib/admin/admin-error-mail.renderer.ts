@@ -1,6 +1,13 @@
 import type { ResolvedAdminErrorOptions } from '../mail.options';
 import { describeThrown } from './error.fingerprint';
 import { errorFields, ownEntries, type SecretRedactor } from './secret.redactor';
+import {
+  isAggregateErrorValue,
+  isErrorValue,
+  readProperty,
+  safeJson,
+  typeOfThrown,
+} from './thrown-value.reader';
 
 /** Where an error happened. HTTP filters fill `request`; workers and schedulers fill `details`. */
 export interface AdminErrorContext {
@@ -55,8 +62,8 @@ function describeRedacted(
   error: unknown,
   redactor: SecretRedactor,
 ): { name: string; message: string; stack?: string } {
-  const isPlainObject = typeof error === 'object' && error !== null && !(error instanceof Error);
-  const hasMessage = isPlainObject && typeof (error as { message?: unknown }).message === 'string';
+  const isPlainObject = typeof error === 'object' && error !== null && !isErrorValue(error);
+  const hasMessage = isPlainObject && typeof readProperty(error, 'message') === 'string';
   if (isPlainObject && !hasMessage) {
     const { name } = describeThrown(error);
     return {
@@ -72,18 +79,10 @@ function describeRedacted(
   };
 }
 
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
 /** Own enumerable properties of a thrown value not shown elsewhere (a pg error's `detail`, an AWS SDK error's `$metadata`…). */
 function extraProperties(error: unknown): Record<string, unknown> | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  const fields = error instanceof Error ? errorFields(error) : ownEntries(error);
+  const fields = isErrorValue(error) ? errorFields(error) : ownEntries(error);
   const extra = Object.fromEntries(Object.entries(fields).filter(([key]) => !SHOWN_FIELDS.has(key)));
   return Object.keys(extra).length > 0 ? extra : undefined;
 }
@@ -94,26 +93,24 @@ function errorLines(error: unknown, redactor: SecretRedactor, seen: Set<unknown>
   const { name, message, stack } = describeRedacted(error, redactor);
   const lines = [indent(stack ?? `${name}: ${message}`)];
   const properties = extraProperties(error);
-  if (
-    properties &&
-    (error instanceof Error || typeof (error as { message?: unknown }).message === 'string')
-  ) {
+  if (properties && (isErrorValue(error) || typeof readProperty(error, 'message') === 'string')) {
     lines.push('  Properties:', indent(JSON.stringify(redactor.redact(properties), null, 2), '    '));
   }
-  if (error instanceof AggregateError) {
-    const errors = error.errors.slice(0, MAX_AGGREGATED);
+  const aggregated = isAggregateErrorValue(error) ? readProperty(error, 'errors') : undefined;
+  if (Array.isArray(aggregated)) {
+    const errors = aggregated.slice(0, MAX_AGGREGATED);
     errors.forEach((inner: unknown, index) => {
       if (seen.has(inner)) return;
       lines.push(
         '',
-        `Aggregated error ${index + 1} of ${error.errors.length}`,
+        `Aggregated error ${index + 1} of ${aggregated.length}`,
         ...errorLines(inner, redactor, seen, depth + 1),
       );
     });
-    if (error.errors.length > errors.length)
-      lines.push('', `${error.errors.length - errors.length} more aggregated error(s) not shown.`);
+    if (aggregated.length > errors.length)
+      lines.push('', `${aggregated.length - errors.length} more aggregated error(s) not shown.`);
   }
-  const cause = error instanceof Error ? error.cause : undefined;
+  const cause = isErrorValue(error) ? readProperty(error, 'cause') : undefined;
   if (cause !== undefined && !seen.has(cause)) {
     lines.push(
       '',
@@ -191,4 +188,30 @@ export function renderAdminErrorMail(
   lines.push('', 'Stack', ...errorLines(input.error, redactor, new Set(), 0));
   const text = redactor.redactString(`${lines.join('\n')}\n`, MAX_TEXT);
   return { subject, text };
+}
+
+/**
+ * The mail sent when {@link renderAdminErrorMail} itself failed on a hostile thrown value: no part
+ * of the value, only its type, where and when, so the alert is never lost.
+ */
+export function renderUnrenderableErrorMail(
+  input: AdminErrorMailInput,
+  options: ResolvedAdminErrorOptions,
+  redactor: SecretRedactor,
+): { subject: string; text: string } {
+  const type = redactor.redactString(typeOfThrown(input.error), 100);
+  const source = redactor.redactString(input.context.source ?? 'app', 200);
+  const subject = `${options.subjectPrefix} ${options.appName} ${source}: an error that could not be rendered (${type})`;
+  const text = [
+    `${options.appName} ${options.appVersion} reported an error that could not be rendered: ${type}.`,
+    '',
+    `Source:      ${source}`,
+    `When:        ${input.occurredAt.toISOString()}`,
+    `Fingerprint: ${input.fingerprint}`,
+    ...(input.moreOccurrences > 0
+      ? ['', `${input.moreOccurrences} more occurrence(s) were not mailed.`]
+      : []),
+    '',
+  ].join('\n');
+  return { subject: subject.slice(0, MAX_SUBJECT), text };
 }

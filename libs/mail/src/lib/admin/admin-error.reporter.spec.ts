@@ -352,3 +352,64 @@ describe('AdminErrorReporter budget and summary', () => {
     expect(summaries(mail)).toHaveLength(1);
   });
 });
+
+describe('AdminErrorReporter with hostile thrown values', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+
+  class FieldMessage extends Error {
+    // A class field left undefined (`message: any;` under define semantics) shadows the message Error set.
+    override message = undefined as unknown as string;
+  }
+  const throwing = () => {
+    throw new Error('trap hunter2-from-config');
+  };
+  const values: Record<string, () => unknown> = {
+    'a message getter that throws': () => Object.defineProperty(new Error('x'), 'message', { get: throwing }),
+    'a stack getter that throws': () => Object.defineProperty(new Error('x'), 'stack', { get: throwing }),
+    'a message left undefined by a class field': () => new FieldMessage('shadowed'),
+    'a number message': () => Object.assign(new Error('x'), { message: 42 }),
+    'an object name': () =>
+      Object.assign(new Error('x'), { name: { toString: () => 'hunter2-from-config' } }),
+    'a Proxy property whose ownKeys trap throws': () =>
+      Object.assign(new Error('proxy prop'), { context: new Proxy({}, { ownKeys: throwing }) }),
+    'a thrown Proxy whose get trap throws': () =>
+      new Proxy({ message: 'p' }, { get: (_, key) => (key === 'message' ? 'pm' : throwing()) }),
+    'a Proxy of an Error': () => new Proxy(new Error('pe'), { getPrototypeOf: throwing }),
+    'a revoked Proxy': () => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      return proxy;
+    },
+    'a symbol': () => Symbol('thrown'),
+  };
+
+  it.each(Object.keys(values))('mails %s (status sent, a body, no secret)', async (label) => {
+    const { reporter, mail } = setup(sent);
+    const result = await reporter.report(values[label](), { source: 'worker', details: { handler: label } });
+    expect(result.status).toBe('sent');
+    expect(mail.send).toHaveBeenCalledTimes(1);
+    const { subject, text } = mail.send.mock.calls[0][0];
+    expect(text).toContain(`Fingerprint: ${result.fingerprint}`);
+    expect(`${subject}\n${text}`).not.toContain('hunter2-from-config');
+  });
+
+  it('the same hostile value in the next window is mailed again (its lock was not spent silently)', async () => {
+    const { reporter, mail, advance } = setup(sent);
+    const make = values['a Proxy property whose ownKeys trap throws'];
+    expect((await reporter.report(make(), { source: 'api' })).status).toBe('sent');
+    advance(60_000);
+    expect((await reporter.report(make(), { source: 'api' })).status).toBe('sent');
+    expect(mail.send).toHaveBeenCalledTimes(2);
+  });
+
+  it('when rendering itself fails, sends a minimal mail naming the type and fingerprint', async () => {
+    const { reporter, mail } = setup(sent);
+    const details = new Proxy({ handler: 'h' }, { ownKeys: throwing });
+    const result = await reporter.report(new TypeError('hunter2-from-config'), { source: 'worker', details });
+    expect(result.status).toBe('sent');
+    const { subject, text } = mail.send.mock.calls[0][0];
+    expect(subject).toContain('an error that could not be rendered (TypeError)');
+    expect(text).toContain(`Fingerprint: ${result.fingerprint}`);
+    expect(`${subject}\n${text}`).not.toContain('hunter2-from-config');
+  });
+});

@@ -18,7 +18,12 @@ import {
 } from '../rate-limit/admin-error.budget';
 import { withLocalRateFallback, withoutRecipientCap } from '../rate-limit/local-fallback.budget';
 import { renderAdminErrorSummary } from './admin-error-summary.renderer';
-import { type AdminErrorContext, renderAdminErrorMail } from './admin-error-mail.renderer';
+import {
+  type AdminErrorContext,
+  type AdminErrorMailInput,
+  renderAdminErrorMail,
+  renderUnrenderableErrorMail,
+} from './admin-error-mail.renderer';
 import { describeThrown, errorFingerprint } from './error.fingerprint';
 import { SecretRedactor } from './secret.redactor';
 
@@ -215,11 +220,7 @@ export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicat
     }
 
     const moreOccurrences = admitted.moreOccurrences;
-    const { subject, text } = renderAdminErrorMail(
-      { error, context, fingerprint, occurredAt, moreOccurrences },
-      admin,
-      this.redactor,
-    );
+    const { subject, text } = this.render({ error, context, fingerprint, occurredAt, moreOccurrences });
     const result = await this.sendAdminMail({ idempotencyKey, subject, text });
     const status: AdminReportStatus =
       result.status === 'sent' ? 'sent' : result.status === 'duplicate' ? 'duplicate' : 'failed';
@@ -240,6 +241,21 @@ export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicat
       });
     }
     return { status, fingerprint, idempotencyKey, moreOccurrences };
+  }
+
+  /** The mail for an admitted report; a minimal one when the thrown value defeats rendering (its budget slot and lock are taken). */
+  private render(input: AdminErrorMailInput): { subject: string; text: string } {
+    const admin = this.options.adminErrors as ResolvedAdminErrorOptions;
+    try {
+      return renderAdminErrorMail(input, admin, this.redactor);
+    } catch (failure) {
+      this.logger.error({
+        msg: 'admin error mail could not be rendered; sending a minimal one',
+        fingerprint: input.fingerprint,
+        error: describeThrown(failure).name,
+      });
+      return renderUnrenderableErrorMail(input, admin, this.redactor);
+    }
   }
 
   /** Counts the report in Redis, or in this process while Redis is unavailable. */

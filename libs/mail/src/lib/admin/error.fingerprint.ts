@@ -1,27 +1,20 @@
 import { createHash } from 'node:crypto';
+import { isErrorValue, readProperty, safeJson, textOf } from './thrown-value.reader';
 
-/** Error name and message of anything thrown. */
+/** Error name, message and stack of anything thrown; never throws, always strings. */
 export function describeThrown(error: unknown): { name: string; message: string; stack?: string } {
-  if (error instanceof Error)
-    return { name: error.name || 'Error', message: error.message, stack: error.stack };
   if (typeof error === 'object' && error !== null) {
-    const shape = error as { name?: unknown; message?: unknown; stack?: unknown };
+    const isError = isErrorValue(error);
+    const name = readProperty(error, 'name');
+    const message = readProperty(error, 'message');
+    const stack = readProperty(error, 'stack');
     return {
-      name: typeof shape.name === 'string' ? shape.name : 'NonError',
-      message: typeof shape.message === 'string' ? shape.message : safeJson(error),
-      stack: typeof shape.stack === 'string' ? shape.stack : undefined,
+      name: typeof name === 'string' && name ? name : isError ? 'Error' : 'NonError',
+      message: isError ? (textOf(message) ?? '') : typeof message === 'string' ? message : safeJson(error),
+      stack: typeof stack === 'string' ? stack : undefined,
     };
   }
-  return { name: 'NonError', message: String(error) };
-}
-
-function safeJson(value: unknown): string {
-  try {
-    // Whole: a cut here could halve a secret before the redactor sees it (callers redact, then cut).
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
+  return { name: 'NonError', message: textOf(error) ?? String(error) };
 }
 
 /** The message with volatile parts (ids, numbers, quoted values) replaced, so one bug maps to one fingerprint. */

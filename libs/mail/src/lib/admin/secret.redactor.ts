@@ -1,3 +1,5 @@
+import { isAggregateErrorValue, isErrorValue, readProperty, safeString } from './thrown-value.reader';
+
 export const REDACTED = '[REDACTED]';
 
 /** What the secret redactor hides in admin error mail, in addition to its built-in rules. */
@@ -49,8 +51,9 @@ const MAX_SCAN_FACTOR = 4;
 export const REDACT_SCAN_BUDGET = 400_000;
 export const TRUNCATED = '[truncated]';
 
-/** A PEM block; a cut one (no END line) runs while it looks like PEM (base64, headers, escaped newlines). */
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]{0,40})-----(?:[\s\S]*?-----END \1-----|[A-Za-z0-9+/=\s\\:,-]*)/g;
+/** A PEM header; its block runs to the matching END line, or (cut) while it looks like PEM (base64, headers, escaped newlines). */
+const PEM_BEGIN = /-----BEGIN ([A-Z0-9 ]{0,40})-----/g;
+const PEM_BODY = /[A-Za-z0-9+/=\s\\:,-]*/y;
 /** The scheme is bounded and starts a run: an unbounded one rescanned each long `a.a.a…` run from every word start. */
 const URL_USERINFO = /(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,31}:\/\/)[^\s/?#@]*(?:@[^\s/?#@]*)*@/gi;
 const PARAM_SCHEME =
@@ -303,7 +306,11 @@ export class SecretRedactor {
 
   /** The text with secrets replaced, then cut to `maxLength` (default `maxStringLength`; `Infinity` keeps it whole). */
   redactString(input: string, maxLength = this.maxStringLength): string {
-    return this.scan(String(input), maxLength, scanLimitOf(maxLength));
+    return this.scan(
+      typeof input === 'string' ? input : safeString(input),
+      maxLength,
+      scanLimitOf(maxLength),
+    );
   }
 
   /** A redacted deep copy: sensitive keys hidden whole, every string scanned. Errors keep name, message, stack, own properties, cause and errors. */
@@ -326,7 +333,7 @@ export class SecretRedactor {
 
   private scan(input: string, maxLength: number, scanLimit: number): string {
     let text = input.length > scanLimit ? input.slice(0, scanLimit) : input;
-    text = text.replace(PEM_BLOCK, REDACTED);
+    text = redactPem(text);
     for (const matcher of this.secretMatchers) text = text.replace(matcher, REDACTED);
     text = text
       .replace(URL_USERINFO, `$1${REDACTED}@`)
@@ -429,6 +436,15 @@ export class SecretRedactor {
     if (depth >= MAX_DEPTH) return '[too deep]';
     if (++budget.nodes > MAX_NODES) return '[too large]';
     seen.add(value);
+    try {
+      return this.walkObject(value, depth, seen, budget);
+    } catch {
+      // A Proxy trap or exotic object: shown as unreadable rather than failing the whole report.
+      return '[unreadable]';
+    }
+  }
+
+  private walkObject(value: object, depth: number, seen: WeakSet<object>, budget: WalkBudget): unknown {
     if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
     if (Buffer.isBuffer(value) || ArrayBuffer.isView(value))
       return `[${value.constructor.name} ${value.byteLength} bytes]`;
@@ -436,7 +452,7 @@ export class SecretRedactor {
       const items = value.slice(0, MAX_ENTRIES).map((item) => this.walk(item, depth + 1, seen, budget));
       return value.length > MAX_ENTRIES ? [...items, `…${value.length - MAX_ENTRIES} more`] : items;
     }
-    const source: Record<string, unknown> = value instanceof Error ? errorFields(value) : ownEntries(value);
+    const source: Record<string, unknown> = isErrorValue(value) ? errorFields(value) : ownEntries(value);
     const out: Record<string, unknown> = {};
     const entries = Object.entries(source);
     for (const [key, item] of entries.slice(0, MAX_ENTRIES)) {
@@ -452,17 +468,28 @@ export class SecretRedactor {
 
 /** An error's name, message, stack, own enumerable properties, cause and (AggregateError) errors. */
 export function errorFields(error: Error): Record<string, unknown> {
-  const fields: Record<string, unknown> = { name: error.name, message: error.message, stack: error.stack };
+  const fields: Record<string, unknown> = {
+    name: readProperty(error, 'name'),
+    message: readProperty(error, 'message'),
+    stack: readProperty(error, 'stack'),
+  };
   Object.assign(fields, ownEntries(error));
-  if ('cause' in error && error.cause !== undefined) fields['cause'] = error.cause;
-  if (error instanceof AggregateError) fields['errors'] = error.errors;
+  const cause = readProperty(error, 'cause');
+  if (cause !== undefined) fields['cause'] = cause;
+  if (isAggregateErrorValue(error)) fields['errors'] = readProperty(error, 'errors');
   return fields;
 }
 
-/** Own enumerable properties; a throwing getter reads as `[unreadable]`. */
+/** Own enumerable properties; a throwing getter reads as `[unreadable]`, keys that cannot be listed as one `…` entry. */
 export function ownEntries(value: object): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(value)) {
+  let keys: string[];
+  try {
+    keys = Object.keys(value);
+  } catch {
+    return { '…': '[unreadable]' };
+  }
+  for (const key of keys) {
     try {
       out[key] = (value as Record<string, unknown>)[key];
     } catch {
@@ -482,12 +509,44 @@ function scanLimitOf(maxLength: number): number {
   return Number.isFinite(maxLength) ? Math.max(maxLength * MAX_SCAN_FACTOR, 100_000) : Infinity;
 }
 
+/** PEM blocks replaced by {@link REDACTED}, in linear time however many BEGIN lines lack an END. */
+function redactPem(text: string): string {
+  if (!text.includes('-----BEGIN ')) return text;
+  // Searches move forward only: an END line missing past one BEGIN is missing past every later one.
+  const missing = new Set<string>();
+  let out = '';
+  let last = 0;
+  PEM_BEGIN.lastIndex = 0;
+  for (let match = PEM_BEGIN.exec(text); match; match = PEM_BEGIN.exec(text)) {
+    const start = match.index;
+    const bodyStart = start + match[0].length;
+    const endLine = `-----END ${match[1]}-----`;
+    let end = -1;
+    if (!missing.has(endLine)) {
+      const found = text.indexOf(endLine, bodyStart);
+      if (found < 0) missing.add(endLine);
+      else end = found + endLine.length;
+    }
+    if (end < 0) {
+      PEM_BODY.lastIndex = bodyStart;
+      PEM_BODY.exec(text);
+      end = PEM_BODY.lastIndex;
+    }
+    out += `${text.slice(last, start)}${REDACTED}`;
+    last = end;
+    PEM_BEGIN.lastIndex = Math.max(end, bodyStart);
+  }
+  return out + text.slice(last);
+}
+
 function lineEnd(text: string, start: number): number {
   const newline = text.indexOf('\n', start);
   return newline < 0 ? text.length : newline;
 }
 
 function safeDecode(value: string): string {
+  // A throw per malformed name made text full of `;%x=` slow.
+  if (!value.includes('%') || /%(?![0-9a-fA-F]{2})/.test(value)) return value;
   try {
     return decodeURIComponent(value);
   } catch {

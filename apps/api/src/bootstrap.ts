@@ -2,7 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { loadConfig, LogDestinationModule, requestIdMiddleware } from '@once/platform';
+import { loadConfig, requestIdMiddleware, withLogDestination } from '@once/platform';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -20,13 +20,7 @@ export interface ApiBootstrapOptions {
 /** Validates config, builds the HTTP app and starts listening on `PORT` (0 picks a free port). */
 export async function bootstrap(options: ApiBootstrapOptions = {}): Promise<INestApplication> {
   const config = loadConfig('api', apiEnvSchema, { ...process.env, ...options.env });
-  const appModule = AppModule.forRoot(config);
-  const root = options.logDestination
-    ? {
-        ...appModule,
-        imports: [...(appModule.imports ?? []), LogDestinationModule.forRoot(options.logDestination)],
-      }
-    : appModule;
+  const root = withLogDestination(AppModule.forRoot(config), options.logDestination);
   const app = await NestFactory.create<NestExpressApplication>(root, { bufferLogs: true });
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks();

@@ -1,8 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
-import { OwnRedisServer, waitFor } from '@once/testing';
+import { LogLines, OwnRedisServer, waitFor } from '@once/testing';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import request from 'supertest';
 import { bootstrap } from '../src/bootstrap';
 
@@ -13,7 +12,7 @@ const ADMIN_LIMIT = 40;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const run = randomUUID().slice(0, 8);
-const bootApi = (name: string, env: Record<string, string> = {}, logDestination?: Writable) =>
+const bootApi = (name: string, env: Record<string, string> = {}, logDestination?: LogLines) =>
   bootstrap({
     logDestination,
     env: {
@@ -25,16 +24,6 @@ const bootApi = (name: string, env: Record<string, string> = {}, logDestination?
       ...env,
     },
   });
-
-/** Collects the api's log lines. */
-class LogLines extends Writable {
-  readonly lines: string[] = [];
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-    done();
-  }
-}
 
 const remaining = (answer: request.Response) => Number(answer.headers['ratelimit-remaining']);
 

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
+import { LogLines } from '@once/testing';
 import { encodeTarget, signLink } from '@once/tracking';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import request from 'supertest';
 import { bootstrap } from '../src/bootstrap';
 
@@ -26,24 +26,6 @@ const SECRET = {
   originalUriToken: `ORIGURI${run}x`,
   linkToken: `LINK${run}x`,
 };
-
-/** Collects every line the api logs. */
-class LogLines extends Writable {
-  readonly lines: string[] = [];
-  private partial = '';
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    const text = this.partial + chunk.toString('utf8');
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    this.lines.push(...lines.filter(Boolean));
-    done();
-  }
-
-  records(): Array<Record<string, unknown>> {
-    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  }
-}
 
 describe('request logs', () => {
   const logs = new LogLines();

@@ -1,10 +1,9 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { AdminErrorReporter } from '@once/mail';
-import { loadConfig, LogDestinationModule } from '@once/platform';
 import {
   CONFIGURED_SECRETS,
   leakedItems,
+  LogLines,
   OwnRedisServer,
   plantScenario,
   REDACTION_CORPUS,
@@ -15,12 +14,8 @@ import {
   waitFor,
 } from '@once/testing';
 import Redis from 'ioredis';
-import { Logger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { bootstrap } from '../src/bootstrap';
-import { schedulerEnvSchema } from '../src/config/scheduler.config';
-import { SchedulerModule } from '../src/scheduler.module';
 import { QUIET_SCHEDULER_ENV } from './support/scheduler-e2e.harness';
 
 const run = randomUUID().slice(0, 8);
@@ -55,34 +50,9 @@ const leakedEnvSecrets = (text: string): string[] =>
 const mailText = (email: StoredEmail) =>
   `${email.subject}\n${email.body.text ?? ''}\n${email.body.html ?? ''}`;
 
-/** Collects the app's log output. */
-class LogCapture extends Writable {
-  text = '';
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-}
-
-/** bootstrap() with the app's log lines sent to `logs` (the scheduler's bootstrap takes no log destination). */
-async function bootSchedulerWithLogs(
-  env: Record<string, string>,
-  logs: LogCapture,
-): Promise<INestApplicationContext> {
-  const config = loadConfig('scheduler', schedulerEnvSchema, { ...process.env, ...env });
-  const root = SchedulerModule.forRoot(config);
-  const app = await NestFactory.createApplicationContext(
-    { ...root, imports: [...(root.imports ?? []), LogDestinationModule.forRoot(logs)] },
-    { bufferLogs: true },
-  );
-  app.useLogger(app.get(Logger));
-  return app;
-}
-
 describe('scheduler: admin error mail from the real app hides the corpus and the configured secrets', () => {
   const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
-  const logs = new LogCapture();
+  const logs = new LogLines();
   const missingQueue = `once-jobs-missing-${run}`;
   let redis: OwnRedisServer | undefined;
   let scheduler: INestApplicationContext | undefined;
@@ -97,8 +67,8 @@ describe('scheduler: admin error mail from the real app hides the corpus and the
     // does not exist, and the first failed attempt is reported (retries come a minute later). Not
     // the digest: scheduler.e2e-spec mails the same error for it, and the ledger (shared database)
     // would take its mail for a duplicate of this one within the throttle window.
-    scheduler = await bootSchedulerWithLogs(
-      {
+    scheduler = await bootstrap({
+      env: {
         ...QUIET_SCHEDULER_ENV,
         REMINDER_CRON: '* * * * *',
         SCHEDULER_CATCH_UP: 'true',
@@ -118,8 +88,8 @@ describe('scheduler: admin error mail from the real app hides the corpus and the
         SQS_ENDPOINT: withPassword(process.env.SQS_ENDPOINT!, ENV_SECRETS['SQS_ENDPOINT password']),
         SES_ENDPOINT: withPassword(process.env.SES_ENDPOINT!, ENV_SECRETS['SES_ENDPOINT password']),
       },
-      logs,
-    );
+      logDestination: logs,
+    });
   });
 
   afterAll(async () => {

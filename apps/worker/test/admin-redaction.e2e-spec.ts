@@ -1,11 +1,10 @@
 import type { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { AdminErrorReporter } from '@once/mail';
-import { loadConfig, LogDestinationModule } from '@once/platform';
 import {
   CONFIGURED_SECRETS,
   createTestQueue,
   leakedItems,
+  LogLines,
   OwnRedisServer,
   plantScenario,
   REDACTION_CORPUS,
@@ -17,12 +16,8 @@ import {
   waitFor,
 } from '@once/testing';
 import Redis from 'ioredis';
-import { Logger } from 'nestjs-pino';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { bootstrap } from '../src/bootstrap';
-import { workerEnvSchema } from '../src/config/worker.config';
-import { WorkerModule } from '../src/worker.module';
 
 const run = randomUUID().slice(0, 8);
 const admin = `worker-redaction-${run}@example.com`;
@@ -58,35 +53,10 @@ const leakedEnvSecrets = (text: string): string[] =>
 const mailText = (email: StoredEmail) =>
   `${email.subject}\n${email.body.text ?? ''}\n${email.body.html ?? ''}`;
 
-/** Collects the app's log output. */
-class LogCapture extends Writable {
-  text = '';
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-}
-
-/** bootstrap() with the app's log lines sent to `logs` (the worker's bootstrap takes no log destination). */
-async function bootWorkerWithLogs(
-  env: Record<string, string>,
-  logs: LogCapture,
-): Promise<INestApplicationContext> {
-  const config = loadConfig('worker', workerEnvSchema, { ...process.env, ...env });
-  const root = WorkerModule.forRoot(config);
-  const app = await NestFactory.createApplicationContext(
-    { ...root, imports: [...(root.imports ?? []), LogDestinationModule.forRoot(logs)] },
-    { bufferLogs: true },
-  );
-  app.useLogger(app.get(Logger));
-  return app;
-}
-
 describe('worker: admin error mail from the real app hides the corpus and the configured secrets', () => {
   const sqs = testSqsClient();
   const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
-  const logs = new LogCapture();
+  const logs = new LogLines();
   let redis: OwnRedisServer | undefined;
   let worker: INestApplicationContext | undefined;
   let emailQueueUrl: string;
@@ -104,8 +74,8 @@ describe('worker: admin error mail from the real app hides the corpus and the co
       createTestQueue(sqs, `once-jobs-redaction-${run}`),
     ]);
     emailQueueUrl = email.url;
-    worker = await bootWorkerWithLogs(
-      {
+    worker = await bootstrap({
+      env: {
         DATABASE_MIGRATE_ON_BOOT: 'true',
         SQS_WAIT_TIME_SECONDS: '1',
         OPS_PORT: '0',
@@ -125,8 +95,8 @@ describe('worker: admin error mail from the real app hides the corpus and the co
         SQS_ENDPOINT: withPassword(process.env.SQS_ENDPOINT!, ENV_SECRETS['SQS_ENDPOINT password']),
         SES_ENDPOINT: withPassword(process.env.SES_ENDPOINT!, ENV_SECRETS['SES_ENDPOINT password']),
       },
-      logs,
-    );
+      logDestination: logs,
+    });
   });
 
   afterAll(async () => {

@@ -1,13 +1,8 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Logger as NestLogger } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { loadConfig, LogDestinationModule } from '@once/platform';
-import { createTestQueue, sendJson, testSqsClient, waitFor } from '@once/testing';
-import { Logger } from 'nestjs-pino';
+import { createTestQueue, LogLines, sendJson, testSqsClient, waitFor } from '@once/testing';
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
-import { workerEnvSchema } from '../src/config/worker.config';
-import { WorkerModule } from '../src/worker.module';
+import { bootstrap } from '../src/bootstrap';
 
 const run = randomUUID().slice(0, 8);
 /** A configured secret (the worker's env), and credentials only the value rules can recognise. */
@@ -15,23 +10,9 @@ const AWS_SECRET = `wJalrXUtnFEMI/K7MDENG/${run}bPxRfiCYLOGS`;
 const SECRETS = [AWS_SECRET, 'longpassword', 'abcdef123456'];
 const PLANTED = `postgres://u:longpassword@h Bearer abcdef123456 ${AWS_SECRET}`;
 
-class LogLines extends Writable {
-  text = '';
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-
-  lines(): string[] {
-    return this.text.split('\n').filter(Boolean);
-  }
-}
-
 /** Lines holding any planted secret, raw or URL-encoded. */
 const leaks = (logs: LogLines) =>
-  logs
-    .lines()
+  logs.lines
     .filter((line) =>
       SECRETS.some((secret) => line.includes(secret) || line.includes(encodeURIComponent(secret))),
     )
@@ -49,25 +30,21 @@ describe('worker logs hide secrets of failing handlers', () => {
       createTestQueue(sqs, `once-jobs-logs-${run}`),
     ]);
     emailQueueUrl = email.url;
-    const config = loadConfig('worker', workerEnvSchema, {
-      ...process.env,
-      DATABASE_MIGRATE_ON_BOOT: 'true',
-      SQS_WAIT_TIME_SECONDS: '1',
-      OPS_PORT: '0',
-      LOG_LEVEL: 'info',
-      LOG_PRETTY: 'false',
-      ADMIN_EMAILS: '',
-      REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}worker-logs-${run}:`,
-      SQS_EMAIL_QUEUE: email.url,
-      SQS_JOBS_QUEUE: jobs.url,
-      AWS_SECRET_ACCESS_KEY: AWS_SECRET,
+    worker = await bootstrap({
+      logDestination: logs,
+      env: {
+        DATABASE_MIGRATE_ON_BOOT: 'true',
+        SQS_WAIT_TIME_SECONDS: '1',
+        OPS_PORT: '0',
+        LOG_LEVEL: 'info',
+        LOG_PRETTY: 'false',
+        ADMIN_EMAILS: '',
+        REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}worker-logs-${run}:`,
+        SQS_EMAIL_QUEUE: email.url,
+        SQS_JOBS_QUEUE: jobs.url,
+        AWS_SECRET_ACCESS_KEY: AWS_SECRET,
+      },
     });
-    const root = WorkerModule.forRoot(config);
-    worker = await NestFactory.createApplicationContext(
-      { ...root, imports: [...(root.imports ?? []), LogDestinationModule.forRoot(logs)] },
-      { bufferLogs: true },
-    );
-    worker.useLogger(worker.get(Logger));
   });
 
   afterAll(async () => {
@@ -85,7 +62,7 @@ describe('worker logs hide secrets of failing handlers', () => {
       userId: PLANTED,
     });
     const failures = await waitFor('the handler failure line', () => {
-      const found = logs.lines().filter((line) => line.includes('send-email handler failed'));
+      const found = logs.lines.filter((line) => line.includes('send-email handler failed'));
       return found.length ? found : undefined;
     });
     expect(failures[0]).toContain('invalid input syntax for type bigint');
@@ -96,14 +73,14 @@ describe('worker logs hide secrets of failing handlers', () => {
   it('hides them in what app code logs through the Nest logger, in every shape', () => {
     const logger = new NestLogger('LogsE2e');
     const error = new Error(`connect ${PLANTED} failed`, { cause: new Error(PLANTED) });
-    const before = logs.lines().length;
+    const before = logs.lines.length;
     logger.error(error);
     logger.error({ err: error });
     logger.error({ msg: 'job failed', err: error.message });
     logger.warn({ msg: 'retrying', error: String(error), reason: PLANTED });
     logger.error(`job failed: ${String(error)}`, error.stack);
     logger.error(`job failed: ${error.message}`);
-    expect(logs.lines().length - before).toBe(6);
+    expect(logs.lines.length - before).toBe(6);
     expect(leaks(logs)).toEqual([]);
   });
 });

@@ -4,3 +4,4 @@ export * from './lib/sqs-test-queue';
 export * from './lib/own-redis.server';
 export * from './lib/http-forward.util';
 export * from './lib/redaction.corpus';
+export * from './lib/log-lines';

@@ -66,6 +66,12 @@ export class LogDestinationModule {
   }
 }
 
+/** `root` with its log lines sent to `destination` when one is given (the apps' `bootstrap({ logDestination })`). */
+export function withLogDestination(root: DynamicModule, destination?: DestinationStream): DynamicModule {
+  if (!destination) return root;
+  return { ...root, imports: [...(root.imports ?? []), LogDestinationModule.forRoot(destination)] };
+}
+
 /**
  * The nestjs-pino configuration: request ids, redacted URLs and headers, secrets hidden in every
  * line's message and error fields, `/health` not logged.

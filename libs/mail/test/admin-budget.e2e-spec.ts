@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AdminErrorReporter, type AdminReportStatus, MailService } from '../src';
 import {
   createMailTestApp,
+  emulatorSesConfig,
   emailsTo,
   env,
   header,
@@ -151,6 +152,74 @@ describe('admin error budget and summary (two apps on one Redis, ledger, SES emu
     expect(summaries).toHaveLength(1);
     expect(summaries[0].body.text).toContain(
       '2 more distinct errors (2 occurrences) were counted but not mailed so far (sent early: the process is shutting down).',
+    );
+  });
+});
+
+describe('admin error summary under a flood, and after a failed send (real Redis, ledger, SES emulator)', () => {
+  const run = randomUUID().slice(0, 6);
+  const admin = uniqueAddress('admin-flood');
+  let now = new Date(Date.UTC(2032, 0, 1) + Math.floor(Math.random() * 100_000) * WINDOW_MS);
+  const windowStart = now.toISOString();
+  const prefix = `${env('REDIS_KEY_PREFIX')}mail:flood-${run}:`;
+  let good: MailTestApp;
+  let dead: MailTestApp;
+
+  const app = (ses?: ReturnType<typeof emulatorSesConfig>) =>
+    createMailTestApp({
+      redisKeyPrefix: prefix,
+      ...(ses ? { ses, maxAttempts: 1 } : {}),
+      adminErrors: {
+        recipients: [admin],
+        appName: 'api',
+        appVersion: '2.0.0',
+        windowMs: WINDOW_MS,
+        budget: { mails: 3, windowMs: WINDOW_MS, topFingerprints: 5 },
+      },
+      clock: () => now,
+    });
+
+  beforeAll(async () => {
+    good = await app();
+    // Nothing listens on port 9: every SES call of this app fails.
+    dead = await app(emulatorSesConfig('http://127.0.0.1:9', 1_000));
+  });
+  afterAll(async () => {
+    await Promise.all([good?.close(), dead?.close()]);
+  });
+
+  it('a rare error stays visible past 300 attacker variants of one route, and a summary whose send failed is sent by the next report', async () => {
+    const reporter = good.app.get(AdminErrorReporter);
+    const search = (variant: number) =>
+      // Letters, not digits: the fingerprint normalizes numbers and ids away.
+      reporter.report(new Error(`bad query ${[...String(variant)].map((d) => 'abcdefghij'[+d]).join('')}`), {
+        source: 'http',
+        request: { method: 'GET', route: `/search-${run}` },
+      });
+    for (let i = 0; i < 3; i++) await search(i);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => search(3 + i)));
+    await reporter.reportJobFailure(new RangeError('ledger out of balance'), { job: `nightly-${run}` });
+    await reporter.flush();
+
+    now = new Date(now.getTime() + WINDOW_MS);
+    const failing = dead.app.get(AdminErrorReporter);
+    await failing.reportJobFailure(new Error('first after the window'), { job: `after-${run}` });
+    await failing.flush();
+    expect((await emailsTo(admin)).filter(isSummary)).toHaveLength(0);
+    // It took the summary, failed to send it and put it back.
+    expect(await good.redis.get(`${prefix}admin-budget:${Date.parse(windowStart)}:restores`)).toBe('1');
+
+    await reporter.reportJobFailure(new Error('second after the window'), { job: `after2-${run}` });
+    await reporter.flush();
+    const summaries = (await emailsTo(admin)).filter(isSummary);
+    expect(summaries).toHaveLength(1);
+    const text = summaries[0].body.text ?? '';
+    expect(header(summaries[0], 'X-Once-Key')).toMatch(new RegExp(`^admin-error-summary:${windowStart}`));
+    expect(text).toContain('301 more distinct errors (301 occurrences) were counted but not mailed.');
+    expect(text).toContain('By error and where (rarest first):');
+    expect(text).toMatch(new RegExp(`\\n +1 {2}RangeError in scheduler nightly-${run}\\n`));
+    expect(text).toMatch(
+      new RegExp(`\\n +300 {2}Error in http GET /search-${run} \\(300 fingerprints\\)\\n`),
     );
   });
 });

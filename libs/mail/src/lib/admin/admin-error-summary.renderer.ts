@@ -17,7 +17,8 @@ function clip(text: string, max: number): string {
 
 /**
  * Subject and plain-text body of the mail summarising the errors a window's budget left unmailed:
- * how many, and the most frequent fingerprints with their count, error name, scope and message,
+ * how many, the most frequent fingerprints with their count, error name, scope and message, and
+ * every error name + scope (bounded) rarest first, so a flood of one route cannot hide a rare error;
  * all passed through the redactor again (they were stored redacted). `partial`: sent before the
  * window ended (this process is shutting down).
  */
@@ -54,6 +55,20 @@ export function renderAdminErrorSummary(
   ];
   const rest = summary.distinct - top.length;
   if (rest > 0) lines.push(`  … and ${rest} more fingerprint${rest === 1 ? '' : 's'}.`);
+  if (summary.groups.length > 0) {
+    const grouped = summary.groups.reduce((sum, group) => sum + group.count, 0);
+    lines.push(
+      '',
+      'By error and where (rarest first):',
+      ...summary.groups.map(({ name, scope, count, fingerprints }) => {
+        const many = fingerprints > 1 ? ` (${fingerprints} fingerprints)` : '';
+        return `  ${String(count).padStart(6)}  ${clip(`${redactor.redactString(name, 200)} in ${redactor.redactString(scope, 300)}`, MAX_MESSAGE)}${many}`;
+      }),
+    );
+    if (grouped < summary.occurrences) {
+      lines.push(`  … and ${summary.occurrences - grouped} occurrence(s) in further errors or places.`);
+    }
+  }
   lines.push(
     '',
     'Each of these errors is mailed on its own again the next time it occurs in a window with budget left.',

@@ -19,8 +19,26 @@ class FakeRedis {
     const argv = rest.slice(n).map(String);
     const hash = (key: string) => this.hashes.get(key) ?? this.hashes.set(key, new Map()).get(key)!;
     const incr = (key: string) => this.strings.set(key, (this.strings.get(key) ?? 0) + 1).get(key)!;
+    if (script.includes('cjson')) {
+      const [counts, meta, overflowCount, , groups, restores] = keys;
+      if (incr(restores) > Number(argv[2])) return 0;
+      const payload = JSON.parse(argv[3]) as {
+        counts: Array<[string, number, string?]>;
+        groups: Array<[string, number]>;
+        extra: number;
+      };
+      for (const [fingerprint, count, details] of payload.counts) {
+        hash(counts).set(fingerprint, String(Number(hash(counts).get(fingerprint) ?? 0) + count));
+        if (details && !hash(meta).has(fingerprint)) hash(meta).set(fingerprint, details);
+      }
+      for (const [group, count] of payload.groups)
+        hash(groups).set(group, String(Number(hash(groups).get(group) ?? 0) + count));
+      this.strings.set(overflowCount, (this.strings.get(overflowCount) ?? 0) + payload.extra);
+      this.pending.add(Number(argv[0]));
+      return 1;
+    }
     if (script.includes('ZRANGEBYSCORE')) {
-      const [lock, unreported, used, counts, meta, , overflowCount] = keys;
+      const [lock, unreported, used, counts, meta, , overflowCount, , groups] = keys;
       const due = [...this.pending].filter((start) => start < Number(argv[7])).map(String);
       if (this.strings.has(lock)) {
         incr(unreported);
@@ -37,16 +55,25 @@ class FakeRedis {
         hash(counts).set(argv[4], String(Number(hash(counts).get(argv[4]) ?? 0) + 1));
         if (!hash(meta).has(argv[4])) hash(meta).set(argv[4], argv[5]);
       } else incr(overflowCount);
+      if (hash(groups).has(argv[8]) || hash(groups).size < Number(argv[9]))
+        hash(groups).set(argv[8], String(Number(hash(groups).get(argv[8]) ?? 0) + 1));
       this.pending.add(Number(argv[7]));
       return ['summarised', spent - Number(argv[2]), due];
     }
-    const [counts, meta, , overflowCount, , seq] = keys;
+    const [counts, meta, , overflowCount, , seq, groups] = keys;
     this.pending.delete(Number(argv[0]));
-    if (!this.hashes.get(counts)?.size) return [0];
+    if (!this.hashes.get(counts)?.size && !this.strings.get(overflowCount)) return [0];
     const flat = (key: string) => [...(this.hashes.get(key) ?? [])].flat();
-    const reply = [incr(seq), flat(counts), flat(meta), 0, this.strings.get(overflowCount) ?? 0];
-    this.hashes.delete(counts);
-    this.hashes.delete(meta);
+    const reply = [
+      incr(seq),
+      flat(counts),
+      flat(meta),
+      0,
+      this.strings.get(overflowCount) ?? 0,
+      flat(groups),
+    ];
+    for (const key of [counts, meta, groups]) this.hashes.delete(key);
+    this.strings.delete(overflowCount);
     return reply;
   }
 }
@@ -411,5 +438,59 @@ describe('AdminErrorReporter with hostile thrown values', () => {
     expect(subject).toContain('an error that could not be rendered (TypeError)');
     expect(text).toContain(`Fingerprint: ${result.fingerprint}`);
     expect(`${subject}\n${text}`).not.toContain('hunter2-from-config');
+  });
+});
+
+describe('AdminErrorReporter summary under a flood', () => {
+  beforeAll(() => Logger.overrideLogger(false));
+  const summaries = (mail: { send: jest.Mock }) =>
+    (mail.send.mock.calls as Array<[SendMailInput]>)
+      .map(([input]) => input)
+      .filter((input) => input.idempotencyKey.startsWith('admin-error-summary:'));
+
+  /** 40 distinct messages on one route, each twice: many fingerprints, one error name and scope. */
+  async function flood(reporter: AdminErrorReporter) {
+    for (let round = 0; round < 2; round++) {
+      for (let variant = 0; variant < 40; variant++) {
+        await reporter.report(new Error(`bad input ${'x'.repeat(variant)}`), {
+          source: 'http',
+          request: { method: 'GET', route: '/search' },
+        });
+      }
+    }
+  }
+
+  it('a rare real error stays visible: the summary lists every error name and scope, the flood as one line', async () => {
+    const { reporter, mail, advance } = setup(sent);
+    await flood(reporter);
+    await reporter.reportJobFailure(new RangeError('ledger out of balance'), { job: 'nightly-ledger' });
+    advance(60_000);
+    await jobFailure(reporter, 'next');
+    await reporter.flush();
+    const [summary] = summaries(mail);
+    expect(summary.text).toContain('By error and where (rarest first):');
+    expect(summary.text).toMatch(/ {5}1 {2}RangeError in scheduler nightly-ledger\n/);
+    expect(summary.text).toMatch(/ {4}75 {2}Error in http GET \/search \(38 fingerprints\)\n/);
+  });
+
+  it('a summary whose send fails is kept and sent with the next report', async () => {
+    const { reporter, mail, advance } = setup(sent);
+    for (const job of ['a', 'b', 'c', 'd', 'e']) await jobFailure(reporter, job);
+    let failures = 1;
+    mail.send.mockImplementation((input) =>
+      input.idempotencyKey.startsWith('admin-error-summary:') && failures-- > 0
+        ? Promise.reject(new Error('SES down'))
+        : sent(input),
+    );
+    advance(60_000);
+    await jobFailure(reporter, 'f');
+    await reporter.flush();
+    expect(summaries(mail)).toHaveLength(1);
+    await jobFailure(reporter, 'g');
+    await reporter.flush();
+    const [failed, retried] = summaries(mail);
+    expect(retried).toBeDefined();
+    expect(retried.idempotencyKey).not.toBe(failed.idempotencyKey);
+    expect(retried.text).toContain('2 more distinct errors (2 occurrences)');
   });
 });

@@ -11,6 +11,7 @@ import { MailService } from '../mail.service';
 import type { MailSendResult } from '../mail.types';
 import {
   type AdminErrorBudgetStore,
+  type AdminErrorSummary,
   type AdmitRequest,
   type AdmitResult,
   LocalAdminErrorBudget,
@@ -342,11 +343,11 @@ export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicat
           ? `${base}:${summary.seq}`
           : base;
     const partial = this.options.clock().getTime() < windowStart + admin.budget.windowMs;
-    const { subject, text } = renderAdminErrorSummary(summary, admin, this.redactor, partial);
     try {
+      const { subject, text } = renderAdminErrorSummary(summary, admin, this.redactor, partial);
       const result = await this.sendAdminMail({ idempotencyKey, subject, text });
-      const log = result.status === 'sent' || result.status === 'duplicate' ? 'log' : 'error';
-      this.logger[log]({
+      const delivered = result.status === 'sent' || result.status === 'duplicate';
+      this.logger[delivered ? 'log' : 'error']({
         msg: 'admin error summary mail',
         idempotencyKey,
         mailStatus: result.status,
@@ -354,11 +355,32 @@ export class AdminErrorReporter implements BeforeApplicationShutdown, OnApplicat
         occurrences: summary.occurrences,
         error: result.error,
       });
+      if (!delivered) await this.restoreSummary(store, summary);
     } catch (error) {
       this.logger.error({
         msg: 'admin error summary mail failed',
         idempotencyKey,
         distinct: summary.distinct,
+        error: describeThrown(error).name,
+      });
+      await this.restoreSummary(store, summary);
+    }
+  }
+
+  /** Puts an unsent summary back so the next report (or timer) retries it, a few times per window. */
+  private async restoreSummary(store: AdminErrorBudgetStore, summary: AdminErrorSummary): Promise<void> {
+    try {
+      // Put back, the window is due again: the next report after it retries.
+      if (!(await store.restore(summary))) {
+        this.logger.error({
+          msg: 'admin error summary dropped after repeated send failures',
+          windowStart: summary.windowStart,
+        });
+      }
+    } catch (error) {
+      this.logger.error({
+        msg: 'admin error summary lost: not sent and not put back',
+        windowStart: summary.windowStart,
         error: describeThrown(error).name,
       });
     }

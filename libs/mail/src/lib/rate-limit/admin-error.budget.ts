@@ -43,6 +43,20 @@ export interface AdminErrorSummary {
   occurrences: number;
   /** Every tracked fingerprint, most frequent first. */
   fingerprints: Array<{ fingerprint: string; count: number; meta?: AdminErrorMeta }>;
+  /**
+   * Occurrences by error name and scope (up to {@link MAX_TRACKED_GROUPS}), rarest first: an
+   * attacker varies messages, rarely the route, handler or job, so a flood collapses into one group
+   * and a different error stands out.
+   */
+  groups: AdminErrorGroup[];
+}
+
+export interface AdminErrorGroup {
+  name: string;
+  scope: string;
+  count: number;
+  /** Tracked fingerprints of this group. */
+  fingerprints: number;
 }
 
 export interface AdminErrorBudgetConfig {
@@ -53,13 +67,18 @@ export interface AdminErrorBudgetConfig {
 /** Fingerprints a window's summary tracks one by one; beyond, only a distinct estimate and a count. */
 export const MAX_TRACKED_FINGERPRINTS = 1_000;
 
+/** Error name + scope groups a window's summary tracks; beyond, occurrences only count in the total. */
+export const MAX_TRACKED_GROUPS = 50;
+/** How many times a summary whose send failed is put back for a retry. */
+export const MAX_SUMMARY_RESTORES = 3;
+
 const COUNTER_TTL_MS = 7 * 24 * 3_600_000;
 
 /**
  * One report, atomically. KEYS: fingerprint lock, fingerprint's unreported count, budget used,
  * summary counts (hash), summary meta (hash), overflow distinct (HLL), overflow occurrences,
- * pending summaries (zset). ARGV: lock TTL, counter TTL, budget mails, summary TTL, fingerprint,
- * meta JSON, max tracked, budget window start. A mailed fingerprint holds its lock for the window;
+ * pending summaries (zset), groups (hash). ARGV: lock TTL, counter TTL, budget mails, summary TTL,
+ * fingerprint, meta JSON, max tracked, budget window start, group, max groups. A mailed fingerprint holds its lock for the window;
  * one past the budget takes none (it costs no key of its own), so it is mailed at its first
  * occurrence in a window with budget left. Returns {verdict, count, due windows}.
  */
@@ -85,6 +104,10 @@ else
   redis.call('PFADD', KEYS[6], ARGV[5])
   redis.call('INCR', KEYS[7])
 end
+if redis.call('HEXISTS', KEYS[9], ARGV[9]) == 1 or redis.call('HLEN', KEYS[9]) < tonumber(ARGV[10]) then
+  redis.call('HINCRBY', KEYS[9], ARGV[9], 1)
+  redis.call('PEXPIRE', KEYS[9], ARGV[4])
+end
 for i = 4, 7 do
   if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 end
@@ -95,8 +118,9 @@ return {'summarised', used - tonumber(ARGV[3]), due}
 
 /**
  * Takes a window's summary (once: the counts are deleted as they are read). KEYS: counts, meta,
- * overflow HLL, overflow occurrences, pending zset, sequence. ARGV: window start, sequence TTL.
- * Returns {0} when there is nothing to summarise, else {seq, counts, meta, extraDistinct, extraOccurrences}.
+ * overflow HLL, overflow occurrences, pending zset, sequence, groups. ARGV: window start, sequence
+ * TTL. Returns {0} when there is nothing to summarise, else {seq, counts, meta, extraDistinct,
+ * extraOccurrences, groups}.
  */
 const TAKE_SCRIPT = `
 redis.call('ZREM', KEYS[5], ARGV[1])
@@ -105,10 +129,36 @@ local counts = redis.call('HGETALL', KEYS[1])
 local meta = redis.call('HGETALL', KEYS[2])
 local extraDistinct = redis.call('PFCOUNT', KEYS[3])
 local extraOccurrences = tonumber(redis.call('GET', KEYS[4]) or '0')
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local groups = redis.call('HGETALL', KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[7])
 local seq = redis.call('INCR', KEYS[6])
 redis.call('PEXPIRE', KEYS[6], ARGV[2])
-return {seq, counts, meta, extraDistinct, extraOccurrences}
+return {seq, counts, meta, extraDistinct, extraOccurrences, groups}
+`;
+
+/**
+ * Puts a taken summary back after its mail failed, at most ARGV[3] times per window, and marks the
+ * window pending again (the next report or timer retries). KEYS: counts, meta, overflow
+ * occurrences, pending zset, groups, restores. ARGV: window start, TTL, max restores, JSON
+ * {counts: [[fingerprint, count, meta JSON]], groups: [[group, count]], extra}. Returns 1 if put back.
+ */
+const RESTORE_SCRIPT = `
+local restores = redis.call('INCR', KEYS[6])
+redis.call('PEXPIRE', KEYS[6], ARGV[2])
+if restores > tonumber(ARGV[3]) then return 0 end
+local summary = cjson.decode(ARGV[4])
+for _, entry in ipairs(summary.counts) do
+  redis.call('HINCRBY', KEYS[1], entry[1], entry[2])
+  if entry[3] then redis.call('HSETNX', KEYS[2], entry[1], entry[3]) end
+end
+for _, entry in ipairs(summary.groups) do redis.call('HINCRBY', KEYS[5], entry[1], entry[2]) end
+if summary.extra > 0 then redis.call('INCRBY', KEYS[3], summary.extra) end
+for _, i in ipairs({1, 2, 3, 5}) do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+redis.call('ZADD', KEYS[4], ARGV[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[4], ARGV[2])
+return 1
 `;
 
 /** Where admin error reports are counted: Redis (all processes), or this process while Redis is down. */
@@ -116,6 +166,22 @@ export interface AdminErrorBudgetStore {
   admit(request: AdmitRequest): Promise<AdmitResult>;
   /** The window's summary, or undefined when nothing was counted (or another process took it). */
   take(windowStart: number): Promise<AdminErrorSummary | undefined>;
+  /** Puts back a taken summary whose mail failed, to be taken again; false once {@link MAX_SUMMARY_RESTORES} is reached. */
+  restore(summary: AdminErrorSummary): Promise<boolean>;
+}
+
+/** The group field of a report: its error name and scope. */
+export function groupKeyOf(meta: Pick<AdminErrorMeta, 'name' | 'scope'>): string {
+  return JSON.stringify([meta.name.slice(0, 200), meta.scope.slice(0, 300)]);
+}
+
+function parseGroupKey(key: string): { name: string; scope: string } {
+  try {
+    const [name, scope] = JSON.parse(key) as unknown[];
+    return { name: String(name ?? ''), scope: String(scope ?? '') };
+  } catch {
+    return { name: '', scope: '' };
+  }
 }
 
 function summaryOf(
@@ -125,16 +191,27 @@ function summaryOf(
   meta: Map<string, AdminErrorMeta>,
   extraDistinct: number,
   extraOccurrences: number,
+  groupCounts: Map<string, number>,
 ): AdminErrorSummary {
   const fingerprints = [...counts]
     .map(([fingerprint, count]) => ({ fingerprint, count, meta: meta.get(fingerprint) }))
     .sort((a, b) => b.count - a.count || a.fingerprint.localeCompare(b.fingerprint));
+  const perGroup = new Map<string, number>();
+  for (const entry of fingerprints) {
+    if (!entry.meta) continue;
+    const key = groupKeyOf(entry.meta);
+    perGroup.set(key, (perGroup.get(key) ?? 0) + 1);
+  }
+  const groups = [...groupCounts]
+    .map(([key, count]) => ({ ...parseGroupKey(key), count, fingerprints: perGroup.get(key) ?? 0 }))
+    .sort((a, b) => a.count - b.count || a.scope.localeCompare(b.scope) || a.name.localeCompare(b.name));
   return {
     windowStart,
     seq,
     distinct: fingerprints.length + extraDistinct,
     occurrences: fingerprints.reduce((sum, entry) => sum + entry.count, 0) + extraOccurrences,
     fingerprints,
+    groups,
   };
 }
 
@@ -185,12 +262,13 @@ export class RedisAdminErrorBudget implements AdminErrorBudgetStore {
     const reply = (await redisCall(this.redis, () =>
       this.redis.eval(
         ADMIT_SCRIPT,
-        8,
+        9,
         `${lock}:window:${request.throttleWindowStart}`,
         `${lock}:unreported`,
         `${this.keyPrefix}admin-budget:${request.budgetWindowStart}:used`,
         ...this.windowKeys(request.budgetWindowStart),
         this.pendingKey,
+        `${this.keyPrefix}admin-budget:${request.budgetWindowStart}:groups`,
         request.throttleWindowMs * 2,
         COUNTER_TTL_MS,
         this.budget.mails,
@@ -199,6 +277,8 @@ export class RedisAdminErrorBudget implements AdminErrorBudgetStore {
         JSON.stringify(request.meta),
         MAX_TRACKED_FINGERPRINTS,
         request.budgetWindowStart,
+        groupKeyOf(request.meta),
+        MAX_TRACKED_GROUPS,
       ),
     )) as [string, number, unknown[]];
     const dueWindows = (Array.isArray(reply[2]) ? reply[2] : []).map(Number);
@@ -211,10 +291,11 @@ export class RedisAdminErrorBudget implements AdminErrorBudgetStore {
     const reply = (await redisCall(this.redis, () =>
       this.redis.eval(
         TAKE_SCRIPT,
-        6,
+        7,
         ...this.windowKeys(windowStart),
         this.pendingKey,
         `${this.keyPrefix}admin-budget:${windowStart}:seq`,
+        `${this.keyPrefix}admin-budget:${windowStart}:groups`,
         windowStart,
         this.summaryTtlMs,
       ),
@@ -227,7 +308,37 @@ export class RedisAdminErrorBudget implements AdminErrorBudgetStore {
       const parsed = parseMeta(json);
       if (parsed) meta.set(fingerprint, parsed);
     }
-    return summaryOf(windowStart, seq, counts, meta, Number(reply[3]), Number(reply[4]));
+    const groups = new Map(pairs(reply[5]).map(([key, count]) => [key, Number(count)]));
+    return summaryOf(windowStart, seq, counts, meta, Number(reply[3]), Number(reply[4]), groups);
+  }
+
+  async restore(summary: AdminErrorSummary): Promise<boolean> {
+    const [counts, meta, , overflowCount] = this.windowKeys(summary.windowStart);
+    const base = `${this.keyPrefix}admin-budget:${summary.windowStart}`;
+    const payload = {
+      counts: summary.fingerprints.map(({ fingerprint, count, meta: details }) =>
+        details ? [fingerprint, count, JSON.stringify(details)] : [fingerprint, count],
+      ),
+      groups: summary.groups.map((group) => [groupKeyOf(group), group.count]),
+      extra: summary.occurrences - summary.fingerprints.reduce((sum, entry) => sum + entry.count, 0),
+    };
+    const reply = await redisCall(this.redis, () =>
+      this.redis.eval(
+        RESTORE_SCRIPT,
+        6,
+        counts,
+        meta,
+        overflowCount,
+        this.pendingKey,
+        `${base}:groups`,
+        `${base}:restores`,
+        summary.windowStart,
+        this.summaryTtlMs,
+        MAX_SUMMARY_RESTORES,
+        JSON.stringify(payload),
+      ),
+    );
+    return Number(reply) === 1;
   }
 }
 
@@ -237,7 +348,9 @@ interface LocalWindow {
   meta: Map<string, AdminErrorMeta>;
   extraDistinct: Set<string>;
   extraOccurrences: number;
+  groups: Map<string, number>;
   seq: number;
+  restores: number;
 }
 
 /**
@@ -274,6 +387,10 @@ export class LocalAdminErrorBudget implements AdminErrorBudgetStore {
       if (window.extraDistinct.size < MAX_TRACKED_FINGERPRINTS * 10) window.extraDistinct.add(fingerprint);
       window.extraOccurrences++;
     }
+    const group = groupKeyOf(request.meta);
+    if (window.groups.has(group) || window.groups.size < MAX_TRACKED_GROUPS) {
+      window.groups.set(group, (window.groups.get(group) ?? 0) + 1);
+    }
     return { verdict: 'summarised', overBudget: window.used - this.budget.mails, dueWindows };
   }
 
@@ -288,12 +405,31 @@ export class LocalAdminErrorBudget implements AdminErrorBudgetStore {
       window.meta,
       window.extraDistinct.size,
       window.extraOccurrences,
+      window.groups,
     );
     window.counts = new Map();
     window.meta = new Map();
     window.extraDistinct = new Set();
     window.extraOccurrences = 0;
+    window.groups = new Map();
     return summary;
+  }
+
+  async restore(summary: AdminErrorSummary): Promise<boolean> {
+    const window = this.window(summary.windowStart);
+    if (++window.restores > MAX_SUMMARY_RESTORES) return false;
+    let tracked = 0;
+    for (const { fingerprint, count, meta } of summary.fingerprints) {
+      window.counts.set(fingerprint, (window.counts.get(fingerprint) ?? 0) + count);
+      if (meta && !window.meta.has(fingerprint)) window.meta.set(fingerprint, meta);
+      tracked += count;
+    }
+    for (const group of summary.groups) {
+      const key = groupKeyOf(group);
+      window.groups.set(key, (window.groups.get(key) ?? 0) + group.count);
+    }
+    window.extraOccurrences += summary.occurrences - tracked;
+    return true;
   }
 
   /** Budget windows holding counts not taken yet (for the shutdown flush). */
@@ -312,7 +448,9 @@ export class LocalAdminErrorBudget implements AdminErrorBudgetStore {
         meta: new Map(),
         extraDistinct: new Set(),
         extraOccurrences: 0,
+        groups: new Map(),
         seq: 0,
+        restores: 0,
       };
       this.windows.set(start, window);
     }

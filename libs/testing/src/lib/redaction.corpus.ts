@@ -959,6 +959,33 @@ export const REDACTION_CORPUS: readonly RedactionCorpusItem[] = [
         dump: `${FILLER.slice(0, 19_985)}${CONFIGURED_SECRETS.awsSecret.split('').reverse().join('')}`,
       },
     },
+  }, // URL-encoded text: decoded once and redacted again (review #12 M1).
+  {
+    id: 'encoded-name-value',
+    class: 'query-param',
+    secret: 'enc-tok-corpus-3a4b5c',
+    plant: { in: 'message', text: 'callback state lost: token%3Denc-tok-corpus-3a4b5c' },
+  },
+  {
+    id: 'encoded-nested-url',
+    class: 'query-param',
+    secret: 'nested-corpus-5c6d7e8f',
+    plant: {
+      in: 'query',
+      query: 'next=https%3A%2F%2Fidp.example%2Fcb%3Faccess_token%3Dnested-corpus-5c6d7e8f',
+    },
+  },
+  {
+    id: 'encoded-authorization',
+    class: 'auth-scheme',
+    secret: 'encauth-corpus-8f9a0b1c',
+    plant: { in: 'message', text: 'forwarded header authorization%3A%20Bearer%20encauth-corpus-8f9a0b1c' },
+  },
+  {
+    id: 'encoded-json-password',
+    class: 'json-in-message',
+    secret: 'encjson-corpus-2d3e4f5a',
+    plant: { in: 'stack', text: 'body=%7B%22password%22%3A%22encjson-corpus-2d3e4f5a%22%7D' },
   },
 ];
 

@@ -40,6 +40,10 @@ const ALPHABETS = [
   'SG.a-',
   'xoxb-a.',
   'sk-ant-aaaa',
+  '%41',
+  'token%3Da%26',
+  '%FF ',
+  'a%2F',
 ];
 
 function repeatTo(unit: string, size: number): string {

@@ -206,4 +206,27 @@ describe('SecretRedactor', () => {
       ).toBe(`pw ${REDACTED}`);
     });
   });
+
+  describe('URL-encoded text (decoded once, redacted, encoded back)', () => {
+    const plain = new SecretRedactor();
+    it.each([
+      ['token%3Dabc123', 'token%3D[REDACTED]'],
+      [
+        'GET /cb?next=https%3A%2F%2Fx%2F%3Faccess_token%3Dabc123 failed',
+        'GET /cb?next=https://x/?access_token=[REDACTED] failed',
+      ],
+      ['authorization%3A%20Bearer%20abc123def456', 'authorization%3A%20[REDACTED]'],
+      ['a=b%26password%3Dhunter2%26c%3Dd', 'a=b&password=[REDACTED]&c=d'],
+      ['x=%7B%22password%22%3A%22hunter2%22%7D', 'x=%7B%22password%22%3A%22[REDACTED]%22%7D'],
+      ['q=Bearer%20abc123def456', 'q=Bearer%20[REDACTED]'],
+    ])('%s', (input, expected) => {
+      expect(plain.redactString(input)).toBe(expected);
+    });
+
+    it('keeps encoded text without secrets as it was', () => {
+      for (const text of ['/search?q=caf%C3%A9%20au%20lait', 'name=a%2Fb%20c', '100%25 done', '%E0%A4%A']) {
+        expect(plain.redactString(text)).toBe(text);
+      }
+    });
+  });
 });

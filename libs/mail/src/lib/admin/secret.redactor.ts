@@ -113,6 +113,8 @@ const QUERY_PARAM = /([?&;])([^=&\s#?;]+)=([^&\s#;"'<>]*)/g;
 const NAME_OPERATOR = /(?<![\w$./\\-])(\\*["'`]?)([A-Za-z_$][\w$.-]*)\1[ \t]*(=>|:|=)\s*/g;
 const HEADER_LINE = /^([ \t]*)([A-Za-z][\w-]*)([ \t]*:[ \t]*)(\S.*)$/gm;
 const PG_DETAIL = /\(([^()]+)\)=\(([^()]*)\)/g;
+/** A run of text without spaces or quotes: where percent-escaped text is looked for. */
+const ENCODED_RUN = /[^\s"'<>`]+/g;
 
 function escapeRegExp(value: string): string {
   return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -333,7 +335,42 @@ export class SecretRedactor {
 
   private scan(input: string, maxLength: number, scanLimit: number): string {
     let text = input.length > scanLimit ? input.slice(0, scanLimit) : input;
-    text = redactPem(text);
+    text = this.redactText(text);
+    text = text.replace(ENCODED_RUN, (run) => (run.includes('%') ? this.redactEncoded(run) : run));
+    for (const pattern of this.extraPatterns) text = text.replace(pattern, REDACTED);
+    return text.length > maxLength || input.length > scanLimit
+      ? `${text.slice(0, Math.min(maxLength, text.length))}…${TRUNCATED}`
+      : text;
+  }
+
+  /**
+   * A run with percent-escapes (a nested URL, a query in a query parameter) decoded once and
+   * redacted; when that hid something, the redacted text encoded back the way the run was (or
+   * shown decoded, when the run mixes raw and escaped forms of one character).
+   */
+  private redactEncoded(run: string): string {
+    const decoded = percentDecode(run);
+    if (decoded === undefined) return run;
+    const redacted = this.redactText(decoded);
+    if (redacted === decoded) return run;
+    const encoded = new Set<string>();
+    for (const match of run.matchAll(/%([0-9A-Fa-f]{2})/g)) {
+      const code = parseInt(match[1], 16);
+      if (code < 0x80) encoded.add(String.fromCharCode(code));
+    }
+    const raw = run.replace(/%[0-9A-Fa-f]{2}/g, '');
+    const rawNonAscii = /[^\x00-\x7f]/.test(raw);
+    // A character both raw and escaped (`/cb?next=https%3A%2F%2F…`): shown decoded, which is unambiguous.
+    if ([...encoded].some((char) => raw.includes(char))) return redacted;
+    let out = '';
+    for (const char of redacted) {
+      out += encoded.has(char) || (char > '\x7f' && !rawNonAscii) ? encodeURIComponent(char) : char;
+    }
+    return out;
+  }
+
+  private redactText(input: string): string {
+    let text = redactPem(input);
     for (const matcher of this.secretMatchers) text = text.replace(matcher, REDACTED);
     text = text
       .replace(URL_USERINFO, `$1${REDACTED}@`)
@@ -356,11 +393,7 @@ export class SecretRedactor {
           ? `(${columns})=(${REDACTED})`
           : match,
       );
-    text = this.redactAssignments(text);
-    for (const pattern of this.extraPatterns) text = text.replace(pattern, REDACTED);
-    return text.length > maxLength || input.length > scanLimit
-      ? `${text.slice(0, Math.min(maxLength, text.length))}…${TRUNCATED}`
-      : text;
+    return this.redactAssignments(text);
   }
 
   private isSensitiveQueryName(name: string): boolean {
@@ -542,6 +575,14 @@ function redactPem(text: string): string {
 function lineEnd(text: string, start: number): number {
   const newline = text.indexOf('\n', start);
   return newline < 0 ? text.length : newline;
+}
+
+/** Percent-escapes decoded as UTF-8 (never throws), or undefined when the text has none. */
+function percentDecode(text: string): string | undefined {
+  if (!/%[0-9A-Fa-f]{2}/.test(text)) return undefined;
+  return text.replace(/(?:%[0-9A-Fa-f]{2})+/g, (escapes) =>
+    Buffer.from(escapes.replace(/%/g, ''), 'hex').toString('utf8'),
+  );
 }
 
 function safeDecode(value: string): string {

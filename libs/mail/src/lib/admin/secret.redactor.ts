@@ -359,7 +359,7 @@ export class SecretRedactor {
       if (code < 0x80) encoded.add(String.fromCharCode(code));
     }
     const raw = run.replace(/%[0-9A-Fa-f]{2}/g, '');
-    const rawNonAscii = /[^\x00-\x7f]/.test(raw);
+    const rawNonAscii = /[\u0080-\uffff]/.test(raw);
     // A character both raw and escaped (`/cb?next=https%3A%2F%2F…`): shown decoded, which is unambiguous.
     if ([...encoded].some((char) => raw.includes(char))) return redacted;
     let out = '';

@@ -986,6 +986,33 @@ export const REDACTION_CORPUS: readonly RedactionCorpusItem[] = [
     class: 'json-in-message',
     secret: 'encjson-corpus-2d3e4f5a',
     plant: { in: 'stack', text: 'body=%7B%22password%22%3A%22encjson-corpus-2d3e4f5a%22%7D' },
+  }, // Names and path tokens (review #12 L3, L7).
+  {
+    id: 'passkey-name',
+    class: 'name-value-text',
+    secret: 'passkey-corpus-6b7c8d9e',
+    plant: { in: 'message', text: 'enrolment failed passkey=passkey-corpus-6b7c8d9e' },
+  },
+  {
+    id: 'pin-detail',
+    class: 'nested-field',
+    secret: 'pin-corpus-0f1a2b3c',
+    plant: { in: 'detail', value: { card: { pin: 'pin-corpus-0f1a2b3c', last4: '4242' } } },
+  },
+  {
+    id: 'hmac-header',
+    class: 'header-name',
+    secret: 'hmac-corpus-4d5e6f7a',
+    plant: { in: 'header', name: 'X-Hmac', value: 'hmac-corpus-4d5e6f7a' },
+  },
+  {
+    id: 'path-segment-token',
+    class: 'token-format',
+    secret: 'AAHdqTcvCH1vGWJxfSeofSAs0K5PALDcrp',
+    plant: {
+      in: 'message',
+      text: 'POST https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDcrp/sendMessage failed',
+    },
   },
 ];
 
@@ -1027,6 +1054,10 @@ export const REDACTION_LOOKALIKES: readonly string[] = [
   'FANOUT_PAGE_SIZE_MUST_BE_POSITIVE_2026',
   'relation "digest_sessions" does not exist',
   'Error: Cannot find module ./session.store',
+  'Timeout after 30 s: connection reset',
+  'Basic Authentication required',
+  'Token Verification failed',
+  'pinned=true',
 ];
 
 /** Values of the `configured` items: what a redactor's `secrets` option receives. */

@@ -229,4 +229,84 @@ describe('SecretRedactor', () => {
       }
     });
   });
+
+  describe('review #12 L1/L3/L7', () => {
+    const formSecret = 'abc~def!ghi(jkl)*';
+    const configured = new SecretRedactor({ secrets: [formSecret, 'correct horse battery'] });
+
+    it('hides configured secrets in form encoding (URLSearchParams) and escape() style', () => {
+      for (const secret of [formSecret, 'correct horse battery']) {
+        const form = new URLSearchParams({ x: secret }).toString().slice(2);
+        const escaped = [...secret]
+          .map((char) =>
+            /[A-Za-z0-9@*_+\-./]/.test(char)
+              ? char
+              : `%${char.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+          )
+          .join('');
+        for (const encoded of [
+          form,
+          escaped,
+          form.toLowerCase() === form ? form : form.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()),
+        ]) {
+          expect(configured.redactString(`sent u=${encoded} to the upstream`)).toBe(
+            `sent u=${REDACTED} to the upstream`,
+          );
+        }
+      }
+    });
+
+    it.each(['passkey', 'pin', 'userPin', 'card_cvv', 'cvc', 'salt', 'nonce', 'hmac', 'x-hmac'])(
+      'treats %s as a secret name',
+      (name) => {
+        expect(isSecretName(name)).toBe(true);
+        expect(redactor.redactString(`${name}=v4lue-x1`)).toBe(`${name}=${REDACTED}`);
+      },
+    );
+
+    it.each(['pinned', 'spin', 'ping', 'pinLength', 'saltRounds', 'shipping'])('keeps %s', (name) => {
+      expect(isSecretName(name)).toBe(false);
+    });
+
+    it.each([
+      'Timeout after 30 s: connection reset',
+      'Basic Authentication required',
+      'Token Verification failed',
+      'Basic Auth is disabled',
+    ])('keeps prose: %s', (text) => {
+      expect(redactor.redactString(text)).toBe(text);
+    });
+
+    it('still hides s and sig in query strings, headers and object keys, and short bearer tokens', () => {
+      expect(redactor.redactString('GET /d?s=abc123&sig=def456')).toBe(
+        `GET /d?s=${REDACTED}&sig=${REDACTED}`,
+      );
+      expect(redactor.redact({ s: 'abc', sig: 'def' })).toEqual({ s: REDACTED, sig: REDACTED });
+      expect(redactor.redactString('Bearer xyz')).toBe(`Bearer ${REDACTED}`);
+      expect(redactor.redactString('Token 9f8e7d6c5b')).toBe(`Token ${REDACTED}`);
+      expect(redactor.redactString('Basic dXNlcjpwYXNz')).toBe(`Basic ${REDACTED}`);
+    });
+
+    it('hides a random token that is a path segment', () => {
+      expect(
+        redactor.redactString(
+          'POST https://api.telegram.org/bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw/sendMessage failed',
+        ),
+      ).toBe(`POST https://api.telegram.org/bot123456789:${REDACTED}/sendMessage failed`);
+    });
+
+    it('renders Map and Set contents, redacted', () => {
+      const out = redactor.redact({
+        map: new Map<unknown, unknown>([
+          ['password', 'mappw12345'],
+          ['region', 'eu-west-1'],
+        ]),
+        set: new Set(['Bearer setsecret123', 'plain']),
+      });
+      expect(out).toEqual({
+        map: { password: REDACTED, region: 'eu-west-1' },
+        set: [`Bearer ${REDACTED}`, 'plain'],
+      });
+    });
+  });
 });

@@ -28,13 +28,13 @@ const QUERY_ONLY_KEYS = new Set(['code', 'state_token', 'ticket']);
 
 /** A name segment (split on `-`, `_`, `.`, spaces and camelCase) that marks a secret. */
 const SECRET_SEGMENT =
-  /^(?:(?:api|access|secret|private|auth|refresh|id|client|session|csrf|xsrf|signing|master|encryption|app|bot|user|account|service|bearer|storage|shared|partner|webhook|oauth|security|personal)?(?:key|keys|token|tokens|secret|secrets)|pass|passwd|password|passwords|passphrase|pwd|pw|auth|authorization|authentication|credential|credentials|creds|cookie|cookies|session|sessions|sessionid|sessid|phpsessid|jsessionid|sid|signature|signatures|sig|private|jwt|otp|dsn|apikey|bearer)$/;
+  /^(?:(?:api|access|secret|private|auth|refresh|id|client|session|csrf|xsrf|signing|master|encryption|app|bot|user|account|service|bearer|storage|shared|partner|webhook|oauth|security|personal)?(?:key|keys|token|tokens|secret|secrets)|pass|passwd|password|passwords|passphrase|pwd|pw|auth|authorization|authentication|credential|credentials|creds|cookie|cookies|session|sessions|sessionid|sessid|phpsessid|jsessionid|sid|signature|signatures|sig|private|jwt|otp|dsn|apikey|bearer|passkey|passkeys|pin|cvv|cvc|cvv2|salt|nonce|hmac)$/;
 /** A segment before `key` that makes it an identifier, not a secret (`Idempotency-Key`, `primaryKey`). */
 const PLAIN_KEY_QUALIFIER =
   /^(?:idempotency|cache|primary|foreign|partition|sort|routing|dedup|dedupe|lock|redis|object|message|ledger|public|row|map|unique|composite|group|index|hash|s3|bucket|translation|i18n|react|hot)$/;
 /** A last segment that names data about a secret, not the secret (`tokenType`, `passwordLength`). */
 const METADATA_SUFFIX =
-  /^(?:count|counts|length|len|size|type|types|name|names|prefix|suffix|expires|expiry|expiration|exp|ttl|version|format|kind|limit|left|used|enabled|required|url|uri|endpoint|path|file|at|date|time|timeout|header|field|param|policy|algorithm|alg|scheme|mode|status|valid|invalid|error|errors|rotation|strength|policy)$/;
+  /^(?:count|counts|length|len|size|type|types|name|names|prefix|suffix|expires|expiry|expiration|exp|ttl|version|format|kind|limit|left|used|enabled|required|url|uri|endpoint|path|file|at|date|time|timeout|header|field|param|policy|algorithm|alg|scheme|mode|status|valid|invalid|error|errors|rotation|strength|rounds)$/;
 /** Names whose unquoted value in text is a cookie list (`a=1; b=2`) or `Scheme credentials`. */
 const COOKIE_SEGMENT = /^(?:cookie|cookies)$/;
 const AUTHORIZATION_SEGMENT = /^(?:authorization|authentication)$/;
@@ -60,6 +60,8 @@ const PARAM_SCHEME =
   /\b(Digest|AWS4-HMAC-SHA256|OAuth|Hawk|HOBA|Mutual|SCRAM-SHA-(?:1|256)|GoogleLogin|SharedAccessSignature)\s+[\w.-]+=(?:"(?:[^"\\]|\\.)*"|[^\s,"]*)(?:\s*,\s*[\w.-]+=(?:"(?:[^"\\]|\\.)*"|[^\s,"]*))*/gi;
 const TOKEN_SCHEME =
   /\b(Bearer|Token|ApiKey|Api-Key|SharedKey|Negotiate|NTLM|SSWS|DPoP|Basic)(\s+)([A-Za-z0-9\-._~+/]+=*(?::[A-Za-z0-9\-._~+/=]+)?)/gi;
+/** Secret names too short to trust as `name: value` in free text. */
+const PROSE_SHORT_NAMES = new Set(['s', 'sig']);
 /** Words after a capitalised `Bearer` that are prose, not a credential. */
 const PROSE_AFTER_BEARER = new Set([
   'of',
@@ -107,7 +109,8 @@ const TOKEN_FORMATS: readonly RegExp[] = [
 /** An AWS secret access key: 40 base64-ish characters with upper, lower case and digits. */
 const AWS_SECRET = /(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])/g;
 /** A long random-looking token: mixed case, digits interleaved with letters. */
-const HIGH_ENTROPY = /(?<![A-Za-z0-9_+/=-])[A-Za-z0-9_+-]{32,}={0,2}(?![A-Za-z0-9_+/=-])/g;
+/** `/` ends it: a token is often a path segment (`/bot<id>:<token>/sendMessage`). */
+const HIGH_ENTROPY = /(?<![A-Za-z0-9_+=-])[A-Za-z0-9_+-]{32,}={0,2}(?![A-Za-z0-9_+=-])/g;
 const QUERY_PARAM = /([?&;])([^=&\s#?;]+)=([^&\s#;"'<>]*)/g;
 /** `name` then `:`, `=` or `=>`; the name is not inside a path or a longer identifier. */
 const NAME_OPERATOR = /(?<![\w$./\\-])(\\*["'`]?)([A-Za-z_$][\w$.-]*)\1[ \t]*(=>|:|=)\s*/g;
@@ -144,10 +147,15 @@ export function isSecretName(name: string): boolean {
   });
 }
 
+/** A value after `Token`, `Basic`…: not a capitalised word (`Token Verification failed`). */
 function credentialLike(value: string): boolean {
+  const inner = value.slice(1);
   return (
     value.length >= 8 &&
-    (/\d/.test(value) || /[-._~+/=]/.test(value) || (/[a-z]/.test(value) && /[A-Z]/.test(value)))
+    (/\d/.test(value) ||
+      /[-._~+/=]/.test(value) ||
+      value.length >= 16 ||
+      (/[a-z]/.test(value) && /[A-Z]/.test(inner)))
   );
 }
 
@@ -183,6 +191,16 @@ function caseInsensitiveEscapes(value: string): string {
   );
 }
 
+/** `escape()`'s encoding (deprecated, still met): all but `A-Za-z0-9@*_+-./` as `%XX` or `%uXXXX`. */
+function escapeStyle(value: string): string {
+  return value.replace(/[^A-Za-z0-9@*_+\-./]/g, (char) => {
+    const code = char.charCodeAt(0);
+    return code < 0x100
+      ? `%${code.toString(16).toUpperCase().padStart(2, '0')}`
+      : `%u${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  });
+}
+
 /** Builds the regexes that find configured secrets in their raw and encoded forms. */
 function secretMatchers(secrets: string[], minLength: number): RegExp[] {
   if (secrets.length === 0) return [];
@@ -196,7 +214,15 @@ function secretMatchers(secrets: string[], minLength: number): RegExp[] {
       if (core.length >= minLength) exact.add(core);
     }
     const once = encodeURIComponent(secret);
-    for (const form of [once, encodeURI(secret), once.replace(/%20/g, '+'), encodeURIComponent(once)]) {
+    const forms = [
+      once,
+      encodeURI(secret),
+      once.replace(/%20/g, '+'),
+      encodeURIComponent(once),
+      new URLSearchParams({ s: secret }).toString().slice(2),
+      escapeStyle(secret),
+    ];
+    for (const form of forms) {
       if (form !== secret) escaped.add(form);
     }
     hex.add(Buffer.from(secret).toString('hex'));
@@ -414,7 +440,10 @@ export class SecretRedactor {
     for (let match = NAME_OPERATOR.exec(text); match; match = NAME_OPERATOR.exec(text)) {
       const [whole, quote, name, operator] = match;
       const start = match.index + whole.length;
-      if (!this.isSensitiveKey(name) || (operator === ':' && !quote && name.includes('.'))) continue;
+      if (!this.isSensitiveKey(name)) continue;
+      // `a.b: x` is a path; `30 s: reset` is prose (`s`/`sig` are secret names in queries, headers and keys only).
+      if (operator === ':' && !quote && (name.includes('.') || PROSE_SHORT_NAMES.has(name.toLowerCase())))
+        continue;
       const end = this.valueEnd(text, start, name);
       if (end <= start || text.startsWith(REDACTED, start) || text.startsWith(`"${REDACTED}"`, start))
         continue;
@@ -481,11 +510,16 @@ export class SecretRedactor {
     if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'Invalid Date' : value.toISOString();
     if (Buffer.isBuffer(value) || ArrayBuffer.isView(value))
       return `[${value.constructor.name} ${value.byteLength} bytes]`;
-    if (Array.isArray(value)) {
-      const items = value.slice(0, MAX_ENTRIES).map((item) => this.walk(item, depth + 1, seen, budget));
-      return value.length > MAX_ENTRIES ? [...items, `…${value.length - MAX_ENTRIES} more`] : items;
+    if (Array.isArray(value) || value instanceof Set) {
+      const all = Array.isArray(value) ? value : [...value];
+      const items = all.slice(0, MAX_ENTRIES).map((item) => this.walk(item, depth + 1, seen, budget));
+      return all.length > MAX_ENTRIES ? [...items, `…${all.length - MAX_ENTRIES} more`] : items;
     }
-    const source: Record<string, unknown> = isErrorValue(value) ? errorFields(value) : ownEntries(value);
+    const source: Record<string, unknown> = isErrorValue(value)
+      ? errorFields(value)
+      : value instanceof Map
+        ? mapEntries(value)
+        : ownEntries(value);
     const out: Record<string, unknown> = {};
     const entries = Object.entries(source);
     for (const [key, item] of entries.slice(0, MAX_ENTRIES)) {
@@ -511,6 +545,17 @@ export function errorFields(error: Error): Record<string, unknown> {
   if (cause !== undefined) fields['cause'] = cause;
   if (isAggregateErrorValue(error)) fields['errors'] = readProperty(error, 'errors');
   return fields;
+}
+
+/** A Map's first entries as fields (keys in their string form). */
+function mapEntries(map: Map<unknown, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let count = 0;
+  for (const [key, item] of map) {
+    if (++count > MAX_ENTRIES + 1) break;
+    out[typeof key === 'string' ? key : safeString(key)] = item;
+  }
+  return out;
 }
 
 /** Own enumerable properties; a throwing getter reads as `[unreadable]`, keys that cannot be listed as one `…` entry. */

@@ -41,6 +41,7 @@ export type {
   RecordState,
   RunOptions,
 } from './lib/dedup.types';
+export { InvalidListCursorError } from './lib/list-cursor';
 export {
   assertValidIdempotencyKey,
   defaultIdempotencyKey,

@@ -1,8 +1,8 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ClickSummary, ClickSummaryService } from '@once/tracking';
 import { AdminOnly } from '../admin-auth/admin.decorator';
-import { clicksSummaryQueryOrBadRequest } from './clicks-summary.query';
+import { ApiClicksSummaryQuery, clicksSummaryQueryOrBadRequest } from './clicks-summary.query';
 
 /**
  * Click statistics for operators. Kept separate from the public redirect so the admin guard can be put on
@@ -20,6 +20,8 @@ export class ClicksAdminController {
    */
   @Get('summary')
   @ApiOperation({ summary: 'Clicks per campaign and UTC day, unique recipients, bot share' })
+  @ApiClicksSummaryQuery()
+  @ApiBadRequestResponse({ description: 'invalid query (details per field)' })
   async summary(@Query() raw: Record<string, unknown>): Promise<ClickSummary> {
     return this.summaries.summarize(clicksSummaryQueryOrBadRequest(raw, new Date()));
   }

@@ -1,6 +1,8 @@
-import { BadRequestException } from '@nestjs/common';
+import { applyDecorators } from '@nestjs/common';
+import { ApiQuery } from '@nestjs/swagger';
 import type { ClickSummaryQuery } from '@once/tracking';
 import { z } from 'zod';
+import { validationFailed } from '../common/validation-failed.exception';
 
 const DAY_MS = 86_400_000;
 /** Longest range one summary request may cover. */
@@ -73,10 +75,30 @@ function toInstant(value: string, edge: 'start' | 'end'): Date {
 export function clicksSummaryQueryOrBadRequest(raw: unknown, now: Date): ClickSummaryQuery {
   const parsed = parseClicksSummaryQuery(raw ?? {}, now);
   if (parsed.ok) return parsed.query;
-  throw new BadRequestException({
-    statusCode: 400,
-    error: 'Bad Request',
-    message: 'validation failed',
-    details: parsed.issues.map((issue) => ({ field: issue.path, message: issue.message })),
-  });
+  throw validationFailed(parsed.issues.map((issue) => ({ field: issue.path, message: issue.message })));
+}
+
+/** The OpenAPI description of the clicks summary query (`from`, `to`, `campaign`). */
+export function ApiClicksSummaryQuery(): MethodDecorator {
+  return applyDecorators(
+    ApiQuery({
+      name: 'from',
+      required: false,
+      description: 'clicks range start: YYYY-MM-DD (UTC day) or ISO date-time; default 30 days before to',
+      example: '2026-11-01',
+    }),
+    ApiQuery({
+      name: 'to',
+      required: false,
+      description:
+        'clicks range end: YYYY-MM-DD (whole UTC day included) or ISO date-time (exclusive); default end of today',
+      example: '2026-11-30',
+    }),
+    ApiQuery({
+      name: 'campaign',
+      required: false,
+      description: 'only this campaign, 1–200 characters',
+      example: 'daily-digest',
+    }),
+  );
 }

@@ -22,6 +22,7 @@ import {
 import {
   IdempotencyRecord,
   IdempotencyService,
+  InvalidListCursorError,
   validateIdempotencyKey,
   validateIdempotencyScope,
   validateListPrefix,
@@ -29,7 +30,7 @@ import {
 import { booleanString } from '@once/platform';
 import { z } from 'zod';
 import { Admin, AdminOnly } from '../admin-auth/admin.decorator';
-import { Page, paginationSchema } from '../common/pagination';
+import { invalidCursor, Page, paginationSchema } from '../common/pagination';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 /** A zod refinement from a @once/dedup validator: its message names the problem. */
@@ -52,12 +53,7 @@ const listQuery = new ZodValidationPipe(
     .extend({
       state: z.enum(['IN_PROGRESS', 'COMPLETED']).optional(),
       scope: scopeSchema.optional(),
-      prefix: z.string().min(1).optional(),
-      cursor: z
-        .string()
-        .max(500)
-        .regex(/^[A-Za-z0-9_-]+$/, 'must be the nextCursor of a previous page')
-        .optional(),
+      prefix: z.string().min(1).max(2000).optional(),
     })
     .superRefine((query, ctx) => {
       // The prefix the service is asked for, held to the rules of the scope and key it prefixes.
@@ -74,7 +70,7 @@ const scopeParam = new ZodValidationPipe(
 );
 const keyParam = new ZodValidationPipe(z.string().superRefine(checkedBy(validateIdempotencyKey, 'key')));
 const forgetQuery = new ZodValidationPipe(
-  z.object({
+  z.strictObject({
     force: booleanString.default(false),
     reason: z.string().trim().min(1).max(500).optional(),
   }),
@@ -104,32 +100,33 @@ export class IdempotencyAdminController {
     summary: 'Live idempotency records in key order (scope:key), filtered by state, scope and key prefix',
   })
   @ApiQuery({ name: 'state', required: false, enum: ['IN_PROGRESS', 'COMPLETED'] })
-  @ApiQuery({ name: 'scope', required: false, description: 'e.g. jobs or send-email' })
+  @ApiQuery({ name: 'scope', required: false, description: 'e.g. jobs or send-email', example: 'jobs' })
   @ApiQuery({
     name: 'prefix',
     required: false,
     description:
       'prefix of the key (within scope when scope is given, else of "scope:key"); the same rules as keys and scopes',
+    example: 'daily-digest',
   })
-  @ApiQuery({ name: 'limit', required: false, description: '1–200, default 50' })
+  @ApiQuery({ name: 'limit', required: false, description: '1–200, default 50', example: 20 })
   @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page' })
   @ApiOkResponse({ description: '{ items: IdempotencyRecord[], nextCursor: string | null }' })
   @ApiBadRequestResponse({ description: 'invalid query (details per field)' })
   async list(@Query(listQuery) query: ListQuery): Promise<Page<IdempotencyRecord>> {
-    const page = await this.idempotency.list({
-      state: query.state,
-      prefix: combinedPrefix(query),
-      limit: query.limit,
-      cursor: query.cursor,
-    });
+    const page = await this.idempotency
+      .list({ state: query.state, prefix: combinedPrefix(query), limit: query.limit, cursor: query.cursor })
+      .catch((error: unknown) => {
+        throw error instanceof InvalidListCursorError ? invalidCursor() : error;
+      });
     return { items: page.items, nextCursor: page.nextCursor ?? null };
   }
 
   @Get(':scope/:key')
   @ApiOperation({ summary: 'One live idempotency record' })
-  @ApiParam({ name: 'scope', description: 'e.g. jobs' })
+  @ApiParam({ name: 'scope', description: 'e.g. jobs', example: 'jobs' })
   @ApiParam({
     name: 'key',
+    example: 'daily-digest:2026-11-22T07:00:00.000Z',
     description: 'the idempotency key (URL-encoded), e.g. daily-digest:2026-11-22T07:00:00.000Z',
   })
   @ApiOkResponse({ description: 'IdempotencyRecord' })
@@ -156,14 +153,24 @@ export class IdempotencyAdminController {
     summary:
       'Forget a record so the next delivery of the key is processed again (audited); IN_PROGRESS with a live lease needs force=true',
   })
-  @ApiParam({ name: 'scope', description: 'e.g. jobs' })
-  @ApiParam({ name: 'key', description: 'the idempotency key (URL-encoded)' })
+  @ApiParam({ name: 'scope', description: 'e.g. jobs', example: 'jobs' })
+  @ApiParam({
+    name: 'key',
+    description: 'the idempotency key (URL-encoded)',
+    example: 'daily-digest:2026-11-22T07:00:00.000Z',
+  })
   @ApiQuery({
     name: 'force',
     required: false,
     description: 'true to release an IN_PROGRESS record a live worker holds (its effect may then run twice)',
+    enum: ['true', 'false'],
   })
-  @ApiQuery({ name: 'reason', required: false, description: 'why, for the audit log' })
+  @ApiQuery({
+    name: 'reason',
+    required: false,
+    description: 'why, for the audit log',
+    example: 'replay after the fix',
+  })
   @ApiOkResponse({ description: '{ forgotten: true, previous: IdempotencyRecord }' })
   @ApiBadRequestResponse({ description: 'a scope or key no store could hold, or an invalid query' })
   @ApiNotFoundResponse({ description: 'no live record for this key' })

@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, HttpCode, Inject, Logger, Param, Post } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBody, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import {
   APP_CONFIG,
   checkTriggerSlot,
@@ -14,7 +14,7 @@ import { Admin, AdminOnly } from '../admin-auth/admin.decorator';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 
 const jobParam = new ZodValidationPipe(z.enum(JOB_NAMES));
-const triggerBody = new ZodValidationPipe(z.object({ slot: z.iso.datetime({ offset: true }) }));
+const triggerBody = new ZodValidationPipe(z.strictObject({ slot: z.iso.datetime({ offset: true }) }));
 
 @ApiTags('admin: jobs')
 @AdminOnly()
@@ -33,6 +33,19 @@ export class JobsAdminController {
     summary:
       'Enqueue a scheduled job for a slot on its schedule (DIGEST_CRON/REMINDER_CRON in SCHEDULER_TIMEZONE) that has fallen due (400 with the neighbouring slots otherwise: an off-grid or future slot); idempotent per period like the cron (a period already enqueued is a duplicate)',
   })
+  @ApiParam({ name: 'job', enum: JOB_NAMES })
+  @ApiBody({
+    description: 'JSON',
+    schema: {
+      type: 'object',
+      required: ['slot'],
+      additionalProperties: false,
+      properties: {
+        slot: { type: 'string', format: 'date-time', description: 'a due slot of the schedule, with offset' },
+      },
+    },
+  })
+  @ApiBadRequestResponse({ description: 'unknown job, invalid body, or a slot off the schedule or not due' })
   async trigger(
     @Param('job', jobParam) job: JobName,
     @Body(triggerBody) body: { slot: string },

@@ -1,17 +1,17 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBody, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod';
 import { Admin, AdminOnly } from '../admin-auth/admin.decorator';
+import { queryInteger } from '../common/pagination';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { ADMIN_QUEUES, AdminQueue, DeadLetter, QueueAdminService, QueueStatus } from './queue-admin.service';
 
 const queueParam = new ZodValidationPipe(z.enum(ADMIN_QUEUES));
-const peekQuery = new ZodValidationPipe(
-  z.object({ limit: z.coerce.number().int().min(1).max(100).default(10) }),
-);
+const peekQuery = new ZodValidationPipe(z.strictObject({ limit: queryInteger(1, 100).default(10) }));
 const redriveBody = new ZodValidationPipe(
-  z.object({ max: z.coerce.number().int().min(1).max(10_000).default(1000) }).default({ max: 1000 }),
+  z.strictObject({ max: z.number().int().min(1).max(10_000).default(1000) }).default({ max: 1000 }),
 );
+const queueDoc = { name: 'queue', enum: ADMIN_QUEUES };
 
 @ApiTags('admin: queues')
 @AdminOnly()
@@ -27,6 +27,9 @@ export class QueuesAdminController {
 
   @Get(':queue/dead-letters')
   @ApiOperation({ summary: 'Peek dead letters (not consumed)' })
+  @ApiParam(queueDoc)
+  @ApiQuery({ name: 'limit', required: false, description: '1–100, default 10', example: 10 })
+  @ApiBadRequestResponse({ description: 'unknown queue or invalid query (details per field)' })
   async peek(
     @Param('queue', queueParam) queue: AdminQueue,
     @Query(peekQuery) query: { limit: number },
@@ -37,6 +40,17 @@ export class QueuesAdminController {
   @Post(':queue/redrive')
   @HttpCode(200)
   @ApiOperation({ summary: 'Move dead letters back to the source queue (audited)' })
+  @ApiParam(queueDoc)
+  @ApiBody({
+    required: false,
+    description: 'JSON; optional',
+    schema: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { max: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 } },
+    },
+  })
+  @ApiBadRequestResponse({ description: 'unknown queue or invalid body (details per field)' })
   async redrive(
     @Param('queue', queueParam) queue: AdminQueue,
     @Body(redriveBody) body: { max: number },

@@ -430,6 +430,7 @@ export class IdempotencyService {
   /**
    * Pages through live records of this module's keyPrefix. Postgres (and redis+postgres): key
    * order, exact pages. Redis only: SCAN order, pages of roughly `limit`.
+   * @throws InvalidListCursorError for a `cursor` that is not the `nextCursor` of a page.
    */
   async list(query: ListQuery = {}): Promise<ListPage> {
     const problem = query.prefix === undefined ? undefined : validateListPrefix(query.prefix);

@@ -1,6 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { DEDUP_FENCE_SEQUENCE as SEQ, DEDUP_TABLE as TABLE } from '../dedup.constants';
 import { StoreConflictError, StoreUnavailableError } from '../dedup.errors';
+import { decodeKeyCursor, encodeKeyCursor } from '../list-cursor';
 import type { DedupMetrics } from '../dedup-metrics.service';
 import type { RecordState } from '../dedup.types';
 import type {
@@ -342,7 +343,7 @@ export class PostgresStore implements DedupStore {
 
   /** Keyset pagination in key order (the key column uses the "C" collation, so prefix LIKE uses the index). */
   async list(query: StoreListQuery): Promise<StoreListPage> {
-    const after = query.cursor ? Buffer.from(query.cursor, 'base64url').toString('utf8') : null;
+    const after = query.cursor === undefined ? null : decodeKeyCursor(query.cursor);
     const pattern = `${query.prefix.replace(/[\\%_]/g, (char) => `\\${char}`)}%`;
     const rows = await this.query<RecordRow>(
       `SELECT ${COLUMNS} FROM ${TABLE}
@@ -357,10 +358,7 @@ export class PostgresStore implements DedupStore {
     const last = items[items.length - 1];
     return {
       items,
-      nextCursor:
-        rows.length > query.limit && last
-          ? Buffer.from(last.storageKey, 'utf8').toString('base64url')
-          : undefined,
+      nextCursor: rows.length > query.limit && last ? encodeKeyCursor(last.storageKey) : undefined,
     };
   }
 

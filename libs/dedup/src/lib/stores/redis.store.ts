@@ -1,6 +1,7 @@
 import type { Logger } from '@nestjs/common';
 import type Redis from 'ioredis';
 import { StoreUnavailableError } from '../dedup.errors';
+import { checkScanCursor } from '../list-cursor';
 import type { DedupMetrics } from '../dedup-metrics.service';
 import type { RecordState } from '../dedup.types';
 import type {
@@ -185,7 +186,7 @@ export class RedisStore implements DedupStore {
    */
   async list(query: StoreListQuery): Promise<StoreListPage> {
     const items: StoredRecord[] = [];
-    let cursor = query.cursor ?? '0';
+    let cursor = query.cursor === undefined ? '0' : checkScanCursor(query.cursor);
     let scans = 0;
     do {
       const [next, keys] = await this.call(() =>

@@ -431,8 +431,8 @@ export class MailLedgerRepository {
       where.push(`recipients && $${params.length}::text[]`);
     }
     if (query.cursor) {
-      const cursor = decodeCursor(query.cursor);
-      params.push(cursor.createdAt, cursor.key);
+      const cursor = decodeMailLedgerCursor(query.cursor);
+      params.push(cursor.createdAt, cursor.idempotencyKey);
       where.push(`(created_at, idempotency_key) < ($${params.length - 1}::timestamptz, $${params.length})`);
     }
     params.push(limit + 1);
@@ -449,25 +449,88 @@ export class MailLedgerRepository {
     return {
       items: page.map(toLedgerEntry),
       nextCursor:
-        rows.length > limit && last ? encodeCursor(last.created_at_cursor, last.idempotency_key) : undefined,
+        rows.length > limit && last
+          ? encodeMailLedgerCursor({
+              createdAt: last.created_at_cursor,
+              idempotencyKey: last.idempotency_key,
+            })
+          : undefined,
     };
   }
 }
 
-function encodeCursor(createdAt: string, key: string): string {
-  return Buffer.from(JSON.stringify([createdAt, key])).toString('base64url');
+/** Longest cursor a page hands out: a timestamp and a key of at most a few hundred characters, JSON-escaped. */
+const MAX_CURSOR_LENGTH = 4096;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** `timestamptz::text` in the ISO DateStyle Postgres sessions use: `2026-11-22 07:00:00.123456+00`. */
+const CREATED_AT =
+  /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?[+-](\d{2})(?::[0-5]\d){0,2}$/;
+// eslint-disable-next-line no-control-regex -- NUL cannot be stored; a lone surrogate cannot be read back
+const NOT_IN_KEYS = /\u0000|\p{Cs}/u;
+
+/** `MailLedgerService.list` got a `cursor` no page handed out: a caller error (an HTTP API answers 400). */
+export class InvalidMailLedgerCursorError extends Error {
+  constructor(readonly reason: string) {
+    super(`Invalid mail ledger cursor: ${reason}`);
+    this.name = 'InvalidMailLedgerCursorError';
+  }
 }
 
-function decodeCursor(cursor: string): { createdAt: string; key: string } {
+/** The position after a ledger row in `created_at DESC, idempotency_key DESC` order. */
+export interface MailLedgerCursor {
+  /** `created_at::text` of the row, exact to the microsecond. */
+  createdAt: string;
+  idempotencyKey: string;
+}
+
+/** The `nextCursor` of a page: base64url of the JSON array `[createdAt, idempotencyKey]`. */
+export function encodeMailLedgerCursor(cursor: MailLedgerCursor): string {
+  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.idempotencyKey])).toString('base64url');
+}
+
+/**
+ * The position a {@link encodeMailLedgerCursor} cursor stands for.
+ * @throws InvalidMailLedgerCursorError unless `cursor` is exactly what the encoder makes of a row:
+ * canonical base64url of canonical JSON, a real calendar timestamp, a key Postgres can hold.
+ */
+export function decodeMailLedgerCursor(cursor: string): MailLedgerCursor {
+  const refuse = (reason: string): never => {
+    throw new InvalidMailLedgerCursorError(reason);
+  };
+  if (cursor.length === 0 || cursor.length > MAX_CURSOR_LENGTH) refuse('not a cursor of the mail ledger');
+  const bytes = Buffer.from(cursor, 'base64url');
+  if (bytes.toString('base64url') !== cursor) refuse('not base64url');
+  let value: unknown;
+  let text = '';
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string') {
-      return { createdAt: value[0], key: value[1] };
-    }
+    text = UTF8.decode(bytes);
+    value = JSON.parse(text);
   } catch {
-    // reported below
+    refuse('not a cursor of the mail ledger');
   }
-  throw new Error('Invalid mail ledger cursor');
+  if (!Array.isArray(value) || value.length !== 2 || JSON.stringify(value) !== text)
+    return refuse('not a cursor of the mail ledger');
+  const [createdAt, idempotencyKey] = value as unknown[];
+  if (typeof createdAt !== 'string' || !isTimestamp(createdAt)) return refuse('not a ledger timestamp');
+  if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || NOT_IN_KEYS.test(idempotencyKey))
+    return refuse('not a ledger key');
+  return { createdAt, idempotencyKey };
+}
+
+function isTimestamp(text: string): boolean {
+  const match = CREATED_AT.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second, offsetHours] = match.slice(1, 8).map(Number);
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    hour < 24 &&
+    minute < 60 &&
+    second < 60 &&
+    offsetHours <= 15
+  );
 }
 
 /** The public view of a row. */

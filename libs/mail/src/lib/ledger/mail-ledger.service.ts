@@ -13,6 +13,12 @@ import type {
 import { MailSuppressionService } from '../suppression/mail-suppression.service';
 import { MailDispatcher } from './mail.dispatcher';
 import { MailLedgerRepository, toLedgerEntry } from './mail-ledger.repository';
+export {
+  decodeMailLedgerCursor,
+  encodeMailLedgerCursor,
+  InvalidMailLedgerCursorError,
+  type MailLedgerCursor,
+} from './mail-ledger.repository';
 import { MailResendTooEarlyError } from './resend-too-early.error';
 
 /** Reads the send ledger and makes deliberate new attempts for `failed` and `unknown` rows. */
@@ -27,7 +33,10 @@ export class MailLedgerService {
     private readonly dispatcher: MailDispatcher,
   ) {}
 
-  /** Newest first; filter by effective status and/or recipient; page with `nextCursor`. */
+  /**
+   * Newest first; filter by effective status and/or recipient; page with `nextCursor`.
+   * @throws InvalidMailLedgerCursorError for a `cursor` that is not the `nextCursor` of a page.
+   */
   list(query: MailLedgerListQuery = {}): Promise<MailLedgerPage> {
     return this.repository.list(query);
   }

@@ -325,6 +325,18 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
     await expect(suppressions.isSuppressed(bounced)).resolves.toBe(false);
   });
 
+  it('records a genuine notification whose text holds NUL bytes (Postgres text cannot), instead of a 500 SNS would redeliver forever', async () => {
+    const bounced = address('nul-bytes');
+    const notification = hardBounce(bounced) as {
+      bounce: { bouncedRecipients: Array<Record<string, string>> };
+    };
+    notification.bounce.bouncedRecipients[0].diagnosticCode = 'smtp; 550 \u0000user\u0000 unknown';
+    const response = await post(sign(envelope(notification), keys.private, '2'));
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ status: 'processed' });
+    await expect(app.get(MailSuppressionService).isSuppressed(bounced)).resolves.toBe(true);
+  });
+
   it.each<[string, (victim: string) => Envelope, string]>([
     [
       'a tampered message',

@@ -41,6 +41,8 @@ const sesNotificationSchema = z
   })
   .loose();
 
+const withoutNul = (text: string): string => text.replace(/\0/g, '\uFFFD');
+
 /**
  * Acts on SES bounce, complaint and delivery notifications (already verified SNS Notifications):
  * hard bounces and complaints suppress their recipients, and the ledger row of the original email
@@ -61,7 +63,10 @@ export class SesFeedbackService {
   ): Promise<SesFeedbackOutcome> {
     let json: unknown;
     try {
-      json = JSON.parse(message.Message);
+      // Postgres text refuses NUL; a signed notification carrying one would fail, and SNS redeliver it, forever.
+      json = JSON.parse(message.Message, (_key, value: unknown) =>
+        typeof value === 'string' ? withoutNul(value) : value,
+      );
     } catch {
       json = undefined;
     }
@@ -74,7 +79,7 @@ export class SesFeedbackService {
         db,
         `INSERT INTO mail_sns_messages (message_id, topic_arn, type) VALUES ($1, $2, $3)
          ON CONFLICT (message_id) DO NOTHING RETURNING message_id`,
-        [message.MessageId, message.TopicArn, type ?? message.Type],
+        [withoutNul(message.MessageId), message.TopicArn, type ?? message.Type],
       );
       if (receipt.length === 0) return { status: 'duplicate', notificationType: type, suppressed: [] };
 

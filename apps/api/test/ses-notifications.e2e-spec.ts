@@ -327,7 +327,7 @@ describe('POST /webhooks/ses (SNS → SES feedback, real Postgres)', () => {
 
   it('records a genuine notification whose text holds NUL bytes (Postgres text cannot), instead of a 500 SNS would redeliver forever', async () => {
     const bounced = address('nul-bytes');
-    const notification = hardBounce(bounced) as {
+    const notification = hardBounce(bounced) as unknown as {
       bounce: { bouncedRecipients: Array<Record<string, string>> };
     };
     notification.bounce.bouncedRecipients[0].diagnosticCode = 'smtp; 550 \u0000user\u0000 unknown';

@@ -1,5 +1,6 @@
 import { Controller, Get, Logger, Req, Res } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RawInput } from '../common/raw-input.decorator';
 import {
   ClickRecorder,
   classifyVisit,
@@ -38,6 +39,7 @@ export class DailyController {
   }
 
   @Get()
+  @RawInput()
   follow(@Req() req: RedirectRequest, @Res() res: ServerResponse): void {
     for (const [name, value] of Object.entries(REDIRECT_HEADERS)) res.setHeader(name, value);
     // The raw request target, not req.query: the link grammar is not key=value for its first segment.

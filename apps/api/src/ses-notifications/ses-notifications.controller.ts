@@ -8,6 +8,7 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { SesFeedbackService, SnsSignatureVerifier, SnsVerificationError, type SnsMessage } from '@once/mail';
+import { RawInput } from '../common/raw-input.decorator';
 import { readSnsBody, type SnsHttpRequest } from './sns-body.reader';
 
 export interface SesWebhookResponse {
@@ -30,6 +31,7 @@ export class SesNotificationsController {
 
   @Post()
   @HttpCode(200)
+  @RawInput()
   async receive(@Req() request: SnsHttpRequest): Promise<SesWebhookResponse> {
     const message = await this.verify(await readSnsBody(request));
     switch (message.Type) {

@@ -3,15 +3,16 @@ import { AdminErrorReporter } from '@once/mail';
 import {
   CONFIGURED_SECRETS,
   leakedItems,
+  leakedSecretNames,
   LogLines,
+  mailText,
   OwnRedisServer,
   plantScenario,
   REDACTION_CORPUS,
   REDACTION_LOOKALIKES,
-  secretForms,
   SesMailbox,
-  type StoredEmail,
   waitFor,
+  withUrlPassword,
 } from '@once/testing';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -33,22 +34,6 @@ const ENV_SECRETS = {
 const mappedSecrets = new Set<string>(Object.values(ENV_SECRETS));
 /** Corpus items the scheduler must hide: every item but the configured ones its env cannot hold. */
 const CHECKED = REDACTION_CORPUS.filter((item) => !item.configured || mappedSecrets.has(item.secret));
-
-const withPassword = (url: string, password: string, username = 'ops'): string => {
-  const parsed = new URL(url);
-  parsed.username ||= username;
-  parsed.password = encodeURIComponent(password);
-  return parsed.toString();
-};
-
-/** Names of the env secrets found in `text` in any encoding (raw, URL-encoded, base64, hex, JSON). */
-const leakedEnvSecrets = (text: string): string[] =>
-  Object.entries(ENV_SECRETS)
-    .filter(([, value]) => secretForms(value).some((form) => text.includes(form)))
-    .map(([name]) => name);
-
-const mailText = (email: StoredEmail) =>
-  `${email.subject}\n${email.body.text ?? ''}\n${email.body.html ?? ''}`;
 
 describe('scheduler: admin error mail from the real app hides the corpus and the configured secrets', () => {
   const mailbox = new SesMailbox(process.env.SES_ENDPOINT!);
@@ -79,14 +64,14 @@ describe('scheduler: admin error mail from the real app hides the corpus and the
         ADMIN_EMAILS: admin,
         REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}admin-redaction-${run}:`,
         AWS_SECRET_ACCESS_KEY: ENV_SECRETS.AWS_SECRET_ACCESS_KEY,
-        DATABASE_URL: withPassword(
+        DATABASE_URL: withUrlPassword(
           process.env.DATABASE_URL!,
           ENV_SECRETS['DATABASE_URL password'],
           'postgres',
         ),
-        REDIS_URL: withPassword(redis.url, ENV_SECRETS['REDIS_URL password'], ''),
-        SQS_ENDPOINT: withPassword(process.env.SQS_ENDPOINT!, ENV_SECRETS['SQS_ENDPOINT password']),
-        SES_ENDPOINT: withPassword(process.env.SES_ENDPOINT!, ENV_SECRETS['SES_ENDPOINT password']),
+        REDIS_URL: withUrlPassword(redis.url, ENV_SECRETS['REDIS_URL password'], ''),
+        SQS_ENDPOINT: withUrlPassword(process.env.SQS_ENDPOINT!, ENV_SECRETS['SQS_ENDPOINT password']),
+        SES_ENDPOINT: withUrlPassword(process.env.SES_ENDPOINT!, ENV_SECRETS['SES_ENDPOINT password']),
       },
       logDestination: logs,
     });
@@ -125,7 +110,7 @@ describe('scheduler: admin error mail from the real app hides the corpus and the
 
     const all = emails.map(mailText).join('\n');
     expect(leakedItems(all, CHECKED)).toEqual([]);
-    expect(leakedEnvSecrets(all)).toEqual([]);
+    expect(leakedSecretNames(all, ENV_SECRETS)).toEqual([]);
     expect(CHECKED.length).toBeGreaterThanOrEqual(115);
 
     // Over-redaction: harmless text that looks like secrets survives in the corpus job's mail.
@@ -144,7 +129,7 @@ describe('scheduler: admin error mail from the real app hides the corpus and the
     ).toBe(true);
     expect(lines.some((line) => line.includes('"msg":"admin error mail"'))).toBe(true);
     const leaks = lines.flatMap((line) => {
-      const found = [...leakedEnvSecrets(line), ...leakedItems(line, CHECKED)];
+      const found = [...leakedSecretNames(line, ENV_SECRETS), ...leakedItems(line, CHECKED)];
       return found.length ? [{ found, line: line.slice(0, 300) }] : [];
     });
     expect(leaks).toEqual([]);

@@ -4,16 +4,17 @@ import {
   CONFIGURED_SECRETS,
   createTestQueue,
   leakedItems,
+  leakedSecretNames,
   LogLines,
+  mailText,
   OwnRedisServer,
   plantScenario,
   REDACTION_CORPUS,
-  secretForms,
   sendJson,
   SesMailbox,
-  type StoredEmail,
   testSqsClient,
   waitFor,
+  withUrlPassword,
 } from '@once/testing';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -36,22 +37,6 @@ const ENV_SECRETS = {
 const mappedSecrets = new Set<string>(Object.values(ENV_SECRETS));
 /** Corpus items the worker must hide: every item but the configured ones its env cannot hold. */
 const CHECKED = REDACTION_CORPUS.filter((item) => !item.configured || mappedSecrets.has(item.secret));
-
-const withPassword = (url: string, password: string, username = 'ops'): string => {
-  const parsed = new URL(url);
-  parsed.username ||= username;
-  parsed.password = encodeURIComponent(password);
-  return parsed.toString();
-};
-
-/** Names of the env secrets found in `text` in any encoding (raw, URL-encoded, base64, hex, JSON). */
-const leakedEnvSecrets = (text: string): string[] =>
-  Object.entries(ENV_SECRETS)
-    .filter(([, value]) => secretForms(value).some((form) => text.includes(form)))
-    .map(([name]) => name);
-
-const mailText = (email: StoredEmail) =>
-  `${email.subject}\n${email.body.text ?? ''}\n${email.body.html ?? ''}`;
 
 describe('worker: admin error mail from the real app hides the corpus and the configured secrets', () => {
   const sqs = testSqsClient();
@@ -86,14 +71,14 @@ describe('worker: admin error mail from the real app hides the corpus and the co
         SQS_JOBS_QUEUE: jobs.url,
         AWS_SECRET_ACCESS_KEY: ENV_SECRETS.AWS_SECRET_ACCESS_KEY,
         TRACKING_SECRETS: `${ENV_SECRETS['TRACKING_SECRETS (current)']},${ENV_SECRETS['TRACKING_SECRETS (previous)']}`,
-        DATABASE_URL: withPassword(
+        DATABASE_URL: withUrlPassword(
           process.env.DATABASE_URL!,
           ENV_SECRETS['DATABASE_URL password'],
           'postgres',
         ),
-        REDIS_URL: withPassword(redis.url, ENV_SECRETS['REDIS_URL password'], ''),
-        SQS_ENDPOINT: withPassword(process.env.SQS_ENDPOINT!, ENV_SECRETS['SQS_ENDPOINT password']),
-        SES_ENDPOINT: withPassword(process.env.SES_ENDPOINT!, ENV_SECRETS['SES_ENDPOINT password']),
+        REDIS_URL: withUrlPassword(redis.url, ENV_SECRETS['REDIS_URL password'], ''),
+        SQS_ENDPOINT: withUrlPassword(process.env.SQS_ENDPOINT!, ENV_SECRETS['SQS_ENDPOINT password']),
+        SES_ENDPOINT: withUrlPassword(process.env.SES_ENDPOINT!, ENV_SECRETS['SES_ENDPOINT password']),
       },
       logDestination: logs,
     });
@@ -155,7 +140,7 @@ describe('worker: admin error mail from the real app hides the corpus and the co
 
     const all = emails.map(mailText).join('\n');
     expect(leakedItems(all, CHECKED)).toEqual([]);
-    expect(leakedEnvSecrets(all)).toEqual([]);
+    expect(leakedSecretNames(all, ENV_SECRETS)).toEqual([]);
     expect(CHECKED.length).toBeGreaterThanOrEqual(115);
 
     // The redelivered message fails again: counted into the next mail of its fingerprint, not mailed.
@@ -171,7 +156,7 @@ describe('worker: admin error mail from the real app hides the corpus and the co
     expect(failureLines().length).toBeGreaterThanOrEqual(1);
     expect(lines.some((line) => line.includes('"msg":"admin error mail"'))).toBe(true);
     const leaks = lines.flatMap((line) => {
-      const found = [...leakedEnvSecrets(line), ...leakedItems(line, CHECKED)];
+      const found = [...leakedSecretNames(line, ENV_SECRETS), ...leakedItems(line, CHECKED)];
       return found.length ? [{ found, line: line.slice(0, 300) }] : [];
     });
     expect(leaks).toEqual([]);
@@ -184,7 +169,7 @@ describe('worker: admin error mail from the real app hides the corpus and the co
         NODE_ENV: 'production',
         ADMIN_EMAILS: admin,
         TRACKING_SECRETS: CONFIGURED_SECRETS.trackingSecret,
-        DATABASE_URL: withPassword(process.env.DATABASE_URL!, short, 'postgres'),
+        DATABASE_URL: withUrlPassword(process.env.DATABASE_URL!, short, 'postgres'),
       },
     });
     await expect(failure).rejects.toThrow(

@@ -3,10 +3,10 @@ import { APP_FILTER } from '@nestjs/core';
 import {
   configuredSecrets,
   leakedItems,
+  mailText,
   plantScenario,
   REDACTION_CORPUS,
   REDACTION_LOOKALIKES,
-  type StoredEmail,
 } from '@once/testing';
 import request from 'supertest';
 import { AdminErrorFilter, AdminErrorReporter } from '../src';
@@ -30,9 +30,6 @@ class CorpusController {
     throw http.error;
   }
 }
-
-const mailText = (email: StoredEmail) =>
-  `${email.subject}\n${email.body.text ?? ''}\n${email.body.html ?? ''}`;
 
 describe('admin error mail through SES: the redaction corpus leaks nothing (HTTP, worker, scheduler)', () => {
   let t: MailTestApp;

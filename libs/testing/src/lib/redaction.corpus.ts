@@ -1091,6 +1091,21 @@ export function leakedItems(
     .map((item) => item.id);
 }
 
+/** Names (keys of `secrets`) whose value appears in `output` in any of its {@link secretForms}. */
+export function leakedSecretNames(output: string, secrets: Readonly<Record<string, string>>): string[] {
+  return Object.entries(secrets)
+    .filter(([, value]) => secretForms(value).some((form) => output.includes(form)))
+    .map(([name]) => name);
+}
+
+/** `url` with `password` (URL-encoded) as its password, and `username` when it has none. */
+export function withUrlPassword(url: string, password: string, username = 'ops'): string {
+  const parsed = new URL(url);
+  parsed.username ||= username;
+  parsed.password = encodeURIComponent(password);
+  return parsed.toString();
+}
+
 /** A thrown error, request and details carrying the given items, as the HTTP, worker and job sources would see them. */
 export interface PlantedScenario {
   /** The main error (message, stack lines, properties, cause chain with an AggregateError). */

@@ -9,6 +9,10 @@ export interface StoredEmail {
   at: number;
 }
 
+/** Subject, text and HTML of a stored email as one text (what a reader of the mail sees). */
+export const mailText = (email: StoredEmail): string =>
+  `${email.subject}\n${email.body.text ?? ''}\n${email.body.html ?? ''}`;
+
 /** Reads and clears the SES emulator's mailbox over HTTP. */
 export class SesMailbox {
   constructor(private readonly endpoint: string) {}

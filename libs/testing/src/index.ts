@@ -5,3 +5,4 @@ export * from './lib/own-redis.server';
 export * from './lib/http-forward.util';
 export * from './lib/redaction.corpus';
 export * from './lib/log-lines';
+export * from './lib/linear-cost';

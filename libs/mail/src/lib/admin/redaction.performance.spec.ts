@@ -40,6 +40,9 @@ const ALPHABETS = [
   'token%3Da%26',
   '%FF ',
   'a%2F',
+  'A',
+  'AB=',
+  'XCSRF',
 ];
 
 const expectLinear = (unit: string, redact: (input: string) => unknown): void =>
@@ -67,6 +70,19 @@ describe('SecretRedactor on adversarial input', () => {
 
   it('redactString of repeated PEM BEGIN lines up to the mail body scan limit costs linear time', () => {
     expectLinear('-----BEGIN A-----!', (input) => redactor.redactString(input.repeat(8), 200_000));
+  });
+
+  it('isSensitiveKey and redact of an object with a long capitalised key cost linear time', () => {
+    expectLinearCost(
+      'isSensitiveKey(AAAA…)',
+      (size) => 'A'.repeat(size),
+      (name) => redactor.isSensitiveKey(name),
+    );
+    expectLinearCost(
+      'redact({ AAAA…: 1 })',
+      (size) => ({ ['A'.repeat(size)]: 1 }),
+      (value) => redactor.redact(value),
+    );
   });
 
   it('redact of an Error with a long message costs linear time', () => {

@@ -123,11 +123,13 @@ function escapeRegExp(value: string): string {
   return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+const MAX_NAME_LENGTH = 256;
+
 /** Lower-case segments of a name: `X-Goog-Api-Key`, `privateKey`, `client_secret`, `XCSRFToken`. */
 function nameSegments(name: string): string[] {
   return name
     .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .replace(/([A-Z])(?=[A-Z][a-z])/g, '$1-')
     .toLowerCase()
     .split(/[^a-z0-9]+/)
     .filter(Boolean);
@@ -135,6 +137,8 @@ function nameSegments(name: string): string[] {
 
 /** Whether a name marks a secret by its segments (see {@link SecretRedactor.isSensitiveKey}). */
 export function isSecretName(name: string): boolean {
+  // No real name is this long: hide its value rather than spend time on an attacker's 16 KB name.
+  if (name.length > MAX_NAME_LENGTH) return true;
   const segments = nameSegments(name);
   if (segments.length === 0 || METADATA_SUFFIX.test(segments[segments.length - 1])) return false;
   return segments.some((segment, index) => {

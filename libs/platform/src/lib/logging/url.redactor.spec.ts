@@ -196,5 +196,13 @@ describe('redactUrl with encoded nested URLs and secret-shaped values', () => {
       redactUrl,
       { size: 2_000 },
     );
+    expectLinearCost(
+      'redactUrl of a long capitalised parameter name',
+      (size) => `/daily/?${'A'.repeat(size)}=1`,
+      redactUrl,
+      {
+        size: 16_000,
+      },
+    );
   });
 });

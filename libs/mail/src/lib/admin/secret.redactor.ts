@@ -326,6 +326,28 @@ export class SecretRedactor {
     this.maxStringLength = valid.maxStringLength ?? DEFAULT_MAX_STRING;
   }
 
+  /**
+   * The text with only the configured secrets hidden, in every form {@link redactString} knows
+   * (raw, percent-encoded in any case or twice, over-encoded, JSON-escaped, hex, base64): a cheap
+   * pass for text that is not worth the full scan, such as request URLs and headers in logs.
+   */
+  hideSecrets(text: string): string {
+    if (this.secretMatchers.length === 0) return text;
+    let out = text;
+    for (const matcher of this.secretMatchers) out = out.replace(matcher, REDACTED);
+    if (!out.includes('%')) return out;
+    // Over-encoded forms (`S3cr%65t`) only show once decoded; then the whole text goes.
+    let decoded = out;
+    for (let round = 0; round < 2 && decoded.includes('%'); round++) {
+      const next = safeDecode(decoded);
+      if (next === decoded) break;
+      decoded = next;
+      if (this.secretMatchers.some((matcher) => ((matcher.lastIndex = 0), matcher.test(decoded))))
+        return REDACTED;
+    }
+    return out;
+  }
+
   /** Whether values under this header/field/parameter name are hidden. */
   isSensitiveKey(name: string): boolean {
     const lower = name.toLowerCase();

@@ -98,6 +98,29 @@ describe('LogLineRedactor in pino', () => {
     });
   });
 
+  it('hides a configured secret in URLs and headers in every encoding admin mail hides', () => {
+    const secret = 'Sup3r/S3cret!value';
+    const redactor = new LogLineRedactor({ secrets: [secret] });
+    const forms = [
+      secret,
+      'Sup3r%2fS3cret!value',
+      'Sup3r/S3cr%65t%21value',
+      'Sup3r%252FS3cret!value',
+      Buffer.from(secret).toString('base64'),
+      Buffer.from(secret).toString('hex'),
+    ];
+    for (const form of forms) {
+      const out = redactor.hideInHttp({
+        url: `/x?q=${form}&page=2`,
+        headers: { referer: `https://a/?q=${form}`, 'x-forwarded-host': form },
+      });
+      const text = JSON.stringify(out);
+      expect({ form, leaked: text.includes(form) || text.includes(secret) }).toEqual({ form, leaked: false });
+      // Forms that only show decoded (over-encoded) cost the whole value; the others only the secret.
+      expect(out.url === '[redacted]' || out.url?.startsWith('/x?q=[redacted]&page=2')).toBe(true);
+    }
+  });
+
   it('cuts a huge error message', () => {
     const { logger, lines } = capture();
     logger.error({ err: 'x'.repeat(100_000) });

@@ -1,4 +1,4 @@
-import { SecretRedactor } from '@once/mail';
+import { REDACTED, SecretRedactor } from '@once/mail';
 import { LOG_REDACTED } from './url.redactor';
 import { stdSerializers, type LoggerOptions, type LogFn, type SerializerFn } from 'pino';
 
@@ -42,16 +42,13 @@ function isPlainLogObject(value: unknown): value is Record<string, unknown> {
  */
 export class LogLineRedactor {
   private readonly redactor: SecretRedactor;
-  /** The configured secrets as sent in a URL or header: raw and percent-encoded, longest first. */
-  private readonly secretForms: string[];
+  private readonly hasSecrets: boolean;
 
   constructor(options: LogLineRedactorOptions = {}) {
     const minLength = options.minSecretLength ?? 8;
     // Shorter values would mask common words (`logSecrets` refuses them in production).
     const secrets = [...new Set(options.secrets ?? [])].filter((secret) => secret.length >= minLength);
-    this.secretForms = [...new Set(secrets.flatMap((secret) => [secret, encodeURIComponent(secret)]))].sort(
-      (a, b) => b.length - a.length,
-    );
+    this.hasSecrets = secrets.length > 0;
     this.redactor = new SecretRedactor({
       secrets,
       minSecretLength: minLength,
@@ -64,16 +61,14 @@ export class LogLineRedactor {
     return this.redactor.redactString(message);
   }
 
-  /** The text with every configured secret (raw or percent-encoded) hidden; nothing else is scanned (cheap: request URLs and headers). */
+  /** The text with every configured secret hidden, in any encoding; nothing else is scanned (cheap: request URLs and headers). */
   hideConfiguredSecrets(text: string): string {
-    let out = text;
-    for (const form of this.secretForms) if (out.includes(form)) out = out.split(form).join(LOG_REDACTED);
-    return out;
+    return this.hasSecrets ? this.redactor.hideSecrets(text).split(REDACTED).join(LOG_REDACTED) : text;
   }
 
   /** A serialized request or response with the configured secrets hidden in its URL and header values. */
   hideInHttp<T extends { url?: unknown; headers?: unknown }>(serialized: T): T {
-    if (this.secretForms.length === 0) return serialized;
+    if (!this.hasSecrets) return serialized;
     const hide = (value: unknown): unknown =>
       typeof value === 'string'
         ? this.hideConfiguredSecrets(value)

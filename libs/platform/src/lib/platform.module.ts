@@ -43,6 +43,7 @@ export interface PlatformModuleOptions<C extends PlatformEnv> {
 export class PlatformModule {
   static forRoot<C extends PlatformEnv>(options: PlatformModuleOptions<C>): DynamicModule {
     const { app, config } = options;
+    const secrets = logSecrets(config);
     return {
       module: PlatformModule,
       imports: [
@@ -52,7 +53,7 @@ export class PlatformModule {
           version: config.APP_VERSION,
           level: config.LOG_LEVEL,
           pretty: config.LOG_PRETTY,
-          secrets: logSecrets(config),
+          secrets,
         }),
         DatabaseModule.forRoot({
           url: config.DATABASE_URL,
@@ -71,6 +72,7 @@ export class PlatformModule {
           aws: config,
           probeQueue: options.probeQueue,
           port: options.opsPort,
+          secrets,
         }),
       ],
     };

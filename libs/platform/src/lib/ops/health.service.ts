@@ -8,24 +8,33 @@ import {
   HealthIndicatorResult,
   HealthIndicatorService,
 } from '@nestjs/terminus';
+import { SecretRedactor } from '@once/mail';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { awsClientConfig, createSqsClient, resolveQueueUrl } from '../sqs/sqs-client.factory';
 import { HealthDependency, OPS_OPTIONS, OpsOptions } from './ops.options';
 
-/** Probes the app's dependencies through @nestjs/terminus. */
+const MAX_HEALTH_MESSAGE = 300;
+
+/** Probes the app's dependencies through @nestjs/terminus; error messages in the answer are redacted. */
 @Injectable()
 export class HealthService implements OnApplicationShutdown {
   private sqs?: SQSClient;
   private ses?: SESv2Client;
+  private readonly redactor: SecretRedactor;
 
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
     private readonly moduleRef: ModuleRef,
     @Inject(OPS_OPTIONS) private readonly options: OpsOptions,
-  ) {}
+  ) {
+    this.redactor = new SecretRedactor({
+      secrets: [...(options.secrets ?? [])],
+      maxStringLength: MAX_HEALTH_MESSAGE,
+    });
+  }
 
   /** Resolves with every probe up, or rejects with a ServiceUnavailableException carrying the result. */
   check(): Promise<HealthCheckResult> {
@@ -47,7 +56,9 @@ export class HealthService implements OnApplicationShutdown {
       ]);
       return session.up();
     } catch (error) {
-      return session.down({ message: error instanceof Error ? error.message : String(error) });
+      // Anyone can read /health: a driver's message may carry a URL, a host or a credential.
+      const message = error instanceof Error ? error.message : String(error);
+      return session.down({ message: this.redactor.redactString(message) });
     } finally {
       clearTimeout(timer);
       abort.abort();

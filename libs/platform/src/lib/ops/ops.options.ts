@@ -14,6 +14,8 @@ export interface OpsOptions {
   port?: number;
   /** Per-probe timeout. */
   probeTimeoutMs?: number;
+  /** Configured secret values, hidden in the (unauthenticated) health answer's error messages. */
+  secrets?: readonly string[];
 }
 
 export const OPS_OPTIONS = Symbol('OPS_OPTIONS');

@@ -1,24 +1,12 @@
+import { secretMatchers } from './configured-secret.matchers';
+import { type RedactorOptions, validateOptions } from './redactor.options';
+import { isSecretName, nameSegments } from './secret-name.rules';
 import { isAggregateErrorValue, isErrorValue, readProperty, safeString } from './thrown-value.reader';
 
-export const REDACTED = '[REDACTED]';
+export type { RedactorOptions } from './redactor.options';
+export { isSecretName } from './secret-name.rules';
 
-/** What the secret redactor hides in admin error mail, in addition to its built-in rules. */
-export interface RedactorOptions {
-  /** More header, field and query-parameter names whose values are hidden (case-insensitive exact names, or patterns). */
-  keys?: Array<string | RegExp>;
-  /**
-   * Literal secret values (API keys, passwords from config) hidden wherever they appear: raw,
-   * URL-encoded (once or twice), JSON-escaped, hex, base64 and base64url (also inside a longer
-   * base64 text). Each must have at least `minSecretLength` characters.
-   */
-  secrets?: string[];
-  /** Extra patterns whose matches are hidden (must not match the empty string). */
-  patterns?: RegExp[];
-  /** Shortest configured secret accepted: shorter ones would mask common words. Default 8. */
-  minSecretLength?: number;
-  /** Strings are cut to this many characters, after redaction. Default 20 000. */
-  maxStringLength?: number;
-}
+export const REDACTED = '[REDACTED]';
 
 /** Names hidden whatever the segment rules say (headers, fields, query parameters), case-insensitive. */
 export const DEFAULT_REDACTED_KEYS: ReadonlyArray<string | RegExp> = ['s', 'x-amz-security-token'];
@@ -26,15 +14,6 @@ export const DEFAULT_REDACTED_KEYS: ReadonlyArray<string | RegExp> = ['s', 'x-am
 /** Query parameters hidden only in URLs (`code` is an OAuth code there, an error code elsewhere). */
 const QUERY_ONLY_KEYS = new Set(['code', 'state_token', 'ticket']);
 
-/** A name segment (split on `-`, `_`, `.`, spaces and camelCase) that marks a secret. */
-const SECRET_SEGMENT =
-  /^(?:(?:api|access|secret|private|auth|refresh|id|client|session|csrf|xsrf|signing|master|encryption|app|bot|user|account|service|bearer|storage|shared|partner|webhook|oauth|security|personal)?(?:key|keys|token|tokens|secret|secrets)|pass|passwd|password|passwords|passphrase|pwd|pw|auth|authorization|authentication|credential|credentials|creds|cookie|cookies|session|sessions|sessionid|sessid|phpsessid|jsessionid|sid|signature|signatures|sig|private|jwt|otp|dsn|apikey|bearer|passkey|passkeys|pin|cvv|cvc|cvv2|salt|nonce|hmac)$/;
-/** A segment before `key` that makes it an identifier, not a secret (`Idempotency-Key`, `primaryKey`). */
-const PLAIN_KEY_QUALIFIER =
-  /^(?:idempotency|cache|primary|foreign|partition|sort|routing|dedup|dedupe|lock|redis|object|message|ledger|public|row|map|unique|composite|group|index|hash|s3|bucket|translation|i18n|react|hot)$/;
-/** A last segment that names data about a secret, not the secret (`tokenType`, `passwordLength`). */
-const METADATA_SUFFIX =
-  /^(?:count|counts|length|len|size|type|types|name|names|prefix|suffix|expires|expiry|expiration|exp|ttl|version|format|kind|limit|left|used|enabled|required|url|uri|endpoint|path|file|at|date|time|timeout|header|field|param|policy|algorithm|alg|scheme|mode|status|valid|invalid|error|errors|rotation|strength|rounds)$/;
 /** Names whose unquoted value in text is a cookie list (`a=1; b=2`) or `Scheme credentials`. */
 const COOKIE_SEGMENT = /^(?:cookie|cookies)$/;
 const AUTHORIZATION_SEGMENT = /^(?:authorization|authentication)$/;
@@ -119,38 +98,6 @@ const PG_DETAIL = /\(([^()]+)\)=\(([^()]*)\)/g;
 /** A run of text without spaces or quotes: where percent-escaped text is looked for. */
 const ENCODED_RUN = /[^\s"'<>`]+/g;
 
-function escapeRegExp(value: string): string {
-  return value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-const MAX_NAME_LENGTH = 256;
-
-/** Lower-case segments of a name: `X-Goog-Api-Key`, `privateKey`, `client_secret`, `XCSRFToken`. */
-function nameSegments(name: string): string[] {
-  return name
-    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
-    .replace(/([A-Z])(?=[A-Z][a-z])/g, '$1-')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-}
-
-/** Whether a name marks a secret by its segments (see {@link SecretRedactor.isSensitiveKey}). */
-export function isSecretName(name: string): boolean {
-  // No real name is this long: hide its value rather than spend time on an attacker's 16 KB name.
-  if (name.length > MAX_NAME_LENGTH) return true;
-  const segments = nameSegments(name);
-  if (segments.length === 0 || METADATA_SUFFIX.test(segments[segments.length - 1])) return false;
-  return segments.some((segment, index) => {
-    if (!SECRET_SEGMENT.test(segment)) return false;
-    return (
-      !(segment === 'key' || segment === 'keys') ||
-      index === 0 ||
-      !PLAIN_KEY_QUALIFIER.test(segments[index - 1])
-    );
-  });
-}
-
 /** A value after `Token`, `Basic`…: not a capitalised word (`Token Verification failed`). */
 function credentialLike(value: string): boolean {
   const inner = value.slice(1);
@@ -174,125 +121,6 @@ function looksRandom(value: string, minDigits: number, minSwitches: number): boo
   const digits = value.replace(/\D/g, '').length;
   const switches = value.match(/[A-Za-z](?=\d)|\d(?=[A-Za-z])/g)?.length ?? 0;
   return digits >= minDigits && switches >= minSwitches;
-}
-
-/** The part of `encode(pad + secret)` that depends on the secret alone, for each of 3 alignments. */
-function base64Cores(secret: string, encoding: 'base64' | 'base64url'): string[] {
-  const bytes = Buffer.from(secret);
-  return [0, 1, 2].map((shift) => {
-    const encoded = Buffer.concat([Buffer.alloc(shift), bytes])
-      .toString(encoding)
-      .replace(/=+$/, '');
-    return encoded.slice(Math.ceil((8 * shift) / 6), Math.floor((8 * (shift + bytes.length)) / 6));
-  });
-}
-
-/** Source of a regex matching `value` with percent-escapes and hex digits in either case. */
-function caseInsensitiveEscapes(value: string): string {
-  return escapeRegExp(value).replace(
-    /%([0-9A-F]{2})/g,
-    (_, hex: string) => `%(?:${hex}|${hex.toLowerCase()})`,
-  );
-}
-
-/** `escape()`'s encoding (deprecated, still met): all but `A-Za-z0-9@*_+-./` as `%XX` or `%uXXXX`. */
-function escapeStyle(value: string): string {
-  return value.replace(/[^A-Za-z0-9@*_+\-./]/g, (char) => {
-    const code = char.charCodeAt(0);
-    return code < 0x100
-      ? `%${code.toString(16).toUpperCase().padStart(2, '0')}`
-      : `%u${code.toString(16).toUpperCase().padStart(4, '0')}`;
-  });
-}
-
-/** Builds the regexes that find configured secrets in their raw and encoded forms. */
-function secretMatchers(secrets: string[], minLength: number): RegExp[] {
-  if (secrets.length === 0) return [];
-  const exact = new Set<string>();
-  const escaped = new Set<string>();
-  const hex = new Set<string>();
-  for (const secret of secrets) {
-    exact.add(secret);
-    exact.add(JSON.stringify(secret).slice(1, -1));
-    for (const core of [...base64Cores(secret, 'base64'), ...base64Cores(secret, 'base64url')]) {
-      if (core.length >= minLength) exact.add(core);
-    }
-    const once = encodeURIComponent(secret);
-    const forms = [
-      once,
-      encodeURI(secret),
-      once.replace(/%20/g, '+'),
-      encodeURIComponent(once),
-      new URLSearchParams({ s: secret }).toString().slice(2),
-      escapeStyle(secret),
-    ];
-    for (const form of forms) {
-      if (form !== secret) escaped.add(form);
-    }
-    hex.add(Buffer.from(secret).toString('hex'));
-  }
-  const bySize = (values: Set<string>) => [...values].sort((a, b) => b.length - a.length);
-  return [
-    new RegExp(bySize(exact).map(escapeRegExp).join('|'), 'g'),
-    ...(escaped.size ? [new RegExp(bySize(escaped).map(caseInsensitiveEscapes).join('|'), 'g')] : []),
-    new RegExp(bySize(hex).join('|'), 'gi'),
-  ];
-}
-
-function optionError(option: string, problem: string): Error {
-  return new Error(`Invalid admin error redaction options (adminErrors.redact): ${option} ${problem}`);
-}
-
-const OPTION_NAMES = new Set(['keys', 'secrets', 'patterns', 'minSecretLength', 'maxStringLength']);
-
-function validateOptions(options: unknown): RedactorOptions {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) {
-    throw optionError('(root)', 'must be an object');
-  }
-  const given = options as Record<string, unknown>;
-  for (const name of Object.keys(given)) {
-    if (!OPTION_NAMES.has(name))
-      throw optionError(name, `is not an option (known: ${[...OPTION_NAMES].join(', ')})`);
-  }
-  const positiveInt = (name: string, least: number): void => {
-    const value = given[name];
-    if (value !== undefined && (!Number.isInteger(value) || (value as number) < least)) {
-      throw optionError(name, `must be an integer of at least ${least}`);
-    }
-  };
-  positiveInt('minSecretLength', 1);
-  positiveInt('maxStringLength', 100);
-  const list = (name: string, valid: (item: unknown) => boolean, expected: string): void => {
-    const value = given[name];
-    if (value === undefined) return;
-    if (!Array.isArray(value)) throw optionError(name, `must be an array of ${expected}`);
-    value.forEach((item, index) => {
-      if (!valid(item)) throw optionError(`${name}[${index}]`, `must be ${expected}`);
-    });
-  };
-  list(
-    'keys',
-    (item) => (typeof item === 'string' && item.length > 0) || item instanceof RegExp,
-    'non-empty strings or RegExps',
-  );
-  list('secrets', (item) => typeof item === 'string', 'strings');
-  list('patterns', (item) => item instanceof RegExp, 'RegExps');
-  const minLength = (given['minSecretLength'] as number | undefined) ?? 8;
-  (given['secrets'] as string[] | undefined)?.forEach((secret, index) => {
-    if (secret.length < minLength) {
-      throw optionError(
-        `secrets[${index}]`,
-        `is ${secret.length} characters, shorter than minSecretLength (${minLength}): it would mask common text, so it cannot be hidden reliably`,
-      );
-    }
-  });
-  (given['patterns'] as RegExp[] | undefined)?.forEach((pattern, index) => {
-    if (new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, '')).test('')) {
-      throw optionError(`patterns[${index}]`, 'matches the empty string');
-    }
-  });
-  return given as RedactorOptions;
 }
 
 /**

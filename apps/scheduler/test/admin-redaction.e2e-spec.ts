@@ -10,9 +10,9 @@ import {
   plantScenario,
   REDACTION_CORPUS,
   REDACTION_LOOKALIKES,
+  secretBearingEnv,
   SesMailbox,
   waitFor,
-  withUrlPassword,
 } from '@once/testing';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -63,15 +63,7 @@ describe('scheduler: admin error mail from the real app hides the corpus and the
         LOG_LEVEL: 'info',
         ADMIN_EMAILS: admin,
         REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}admin-redaction-${run}:`,
-        AWS_SECRET_ACCESS_KEY: ENV_SECRETS.AWS_SECRET_ACCESS_KEY,
-        DATABASE_URL: withUrlPassword(
-          process.env.DATABASE_URL!,
-          ENV_SECRETS['DATABASE_URL password'],
-          'postgres',
-        ),
-        REDIS_URL: withUrlPassword(redis.url, ENV_SECRETS['REDIS_URL password'], ''),
-        SQS_ENDPOINT: withUrlPassword(process.env.SQS_ENDPOINT!, ENV_SECRETS['SQS_ENDPOINT password']),
-        SES_ENDPOINT: withUrlPassword(process.env.SES_ENDPOINT!, ENV_SECRETS['SES_ENDPOINT password']),
+        ...secretBearingEnv(ENV_SECRETS, redis.url),
       },
       logDestination: logs,
     });

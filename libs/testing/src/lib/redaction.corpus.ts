@@ -1106,6 +1106,36 @@ export function withUrlPassword(url: string, password: string, username = 'ops')
   return parsed.toString();
 }
 
+function setEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set (the e2e global setup sets it)`);
+  return value;
+}
+
+/** Secret values to plant in an app's real config, by the place they go (see {@link secretBearingEnv}). */
+export interface PlantedEnvSecrets {
+  AWS_SECRET_ACCESS_KEY: string;
+  'DATABASE_URL password': string;
+  'REDIS_URL password': string;
+  'SQS_ENDPOINT password': string;
+  'SES_ENDPOINT password': string;
+}
+
+/**
+ * The env variables that carry `secrets` for an app booted against the local services: the AWS
+ * key, and passwords in `DATABASE_URL` (trust auth accepts any), `REDIS_URL` (`redisUrl`: a Redis
+ * of the test's own with that password set) and the emulator endpoints.
+ */
+export function secretBearingEnv(secrets: PlantedEnvSecrets, redisUrl: string): Record<string, string> {
+  return {
+    AWS_SECRET_ACCESS_KEY: secrets.AWS_SECRET_ACCESS_KEY,
+    DATABASE_URL: withUrlPassword(setEnv('DATABASE_URL'), secrets['DATABASE_URL password'], 'postgres'),
+    REDIS_URL: withUrlPassword(redisUrl, secrets['REDIS_URL password'], ''),
+    SQS_ENDPOINT: withUrlPassword(setEnv('SQS_ENDPOINT'), secrets['SQS_ENDPOINT password']),
+    SES_ENDPOINT: withUrlPassword(setEnv('SES_ENDPOINT'), secrets['SES_ENDPOINT password']),
+  };
+}
+
 /** A thrown error, request and details carrying the given items, as the HTTP, worker and job sources would see them. */
 export interface PlantedScenario {
   /** The main error (message, stack lines, properties, cause chain with an AggregateError). */

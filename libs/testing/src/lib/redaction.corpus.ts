@@ -1098,6 +1098,18 @@ export function leakedSecretNames(output: string, secrets: Readonly<Record<strin
     .map(([name]) => name);
 }
 
+/** The lines holding a named secret or a corpus item, each with what it holds (the line cut to 300 characters). */
+export function leakedLines(
+  lines: readonly string[],
+  secrets: Readonly<Record<string, string>>,
+  items: readonly RedactionCorpusItem[] = REDACTION_CORPUS,
+): Array<{ found: string[]; line: string }> {
+  return lines.flatMap((line) => {
+    const found = [...leakedSecretNames(line, secrets), ...leakedItems(line, items)];
+    return found.length ? [{ found, line: line.slice(0, 300) }] : [];
+  });
+}
+
 /** `url` with `password` (URL-encoded) as its password, and `username` when it has none. */
 export function withUrlPassword(url: string, password: string, username = 'ops'): string {
   const parsed = new URL(url);

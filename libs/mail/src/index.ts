@@ -29,7 +29,6 @@ export { SesDeadlineError } from './lib/ses/ses.transport';
 export { MailLedgerRecord, type StoredMailMessage } from './lib/ledger/mail-ledger.entity';
 export { MailRateLimiter, type RateReservation } from './lib/rate-limit/mail-rate.limiter';
 export {
-  ADMIN_FALLBACK_BUDGET,
   REDIS_CALL_TIMEOUT_MS,
   redisCall,
   withLocalRateFallback,

@@ -8,12 +8,6 @@ export interface LocalFallbackBudget {
   windowMs: number;
 }
 
-/**
- * A default budget for {@link withLocalRateFallback}: 20 mails per hour per process while Redis is
- * unavailable. Admin error mail derives its own from `adminErrors.budget` (the budget plus its summaries).
- */
-export const ADMIN_FALLBACK_BUDGET: LocalFallbackBudget = { limit: 20, windowMs: 3_600_000 };
-
 /** How the shared limiter treats the sends of the current async context. */
 interface SendPolicy {
   fallback?: LocalFallbackBudget;

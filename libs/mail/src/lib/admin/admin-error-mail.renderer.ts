@@ -1,9 +1,11 @@
 import type { ResolvedAdminErrorOptions } from '../mail.options';
 import { describeThrown } from './error.fingerprint';
-import { errorFields, ownEntries, type SecretRedactor } from './secret.redactor';
+import type { SecretRedactor } from './secret.redactor';
 import {
+  errorFields,
   isAggregateErrorValue,
   isErrorValue,
+  ownEntries,
   readProperty,
   safeJson,
   typeOfThrown,

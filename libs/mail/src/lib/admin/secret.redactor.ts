@@ -1,7 +1,7 @@
 import { secretMatchers } from './configured-secret.matchers';
 import { type RedactorOptions, validateOptions } from './redactor.options';
 import { isSecretName, nameSegments } from './secret-name.rules';
-import { isAggregateErrorValue, isErrorValue, readProperty, safeString } from './thrown-value.reader';
+import { errorFields, isErrorValue, ownEntries, safeString } from './thrown-value.reader';
 
 export type { RedactorOptions } from './redactor.options';
 export { isSecretName } from './secret-name.rules';
@@ -387,20 +387,6 @@ export class SecretRedactor {
   }
 }
 
-/** An error's name, message, stack, own enumerable properties, cause and (AggregateError) errors. */
-export function errorFields(error: Error): Record<string, unknown> {
-  const fields: Record<string, unknown> = {
-    name: readProperty(error, 'name'),
-    message: readProperty(error, 'message'),
-    stack: readProperty(error, 'stack'),
-  };
-  Object.assign(fields, ownEntries(error));
-  const cause = readProperty(error, 'cause');
-  if (cause !== undefined) fields['cause'] = cause;
-  if (isAggregateErrorValue(error)) fields['errors'] = readProperty(error, 'errors');
-  return fields;
-}
-
 /** A Map's first entries as fields (keys in their string form). */
 function mapEntries(map: Map<unknown, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -408,25 +394,6 @@ function mapEntries(map: Map<unknown, unknown>): Record<string, unknown> {
   for (const [key, item] of map) {
     if (++count > MAX_ENTRIES + 1) break;
     out[typeof key === 'string' ? key : safeString(key)] = item;
-  }
-  return out;
-}
-
-/** Own enumerable properties; a throwing getter reads as `[unreadable]`, keys that cannot be listed as one `…` entry. */
-export function ownEntries(value: object): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  let keys: string[];
-  try {
-    keys = Object.keys(value);
-  } catch {
-    return { '…': '[unreadable]' };
-  }
-  for (const key of keys) {
-    try {
-      out[key] = (value as Record<string, unknown>)[key];
-    } catch {
-      out[key] = '[unreadable]';
-    }
   }
   return out;
 }

@@ -68,3 +68,36 @@ export function typeOfThrown(value: unknown): string {
   const constructorName = readProperty(readProperty(value, 'constructor'), 'name');
   return typeof constructorName === 'string' && constructorName ? constructorName : 'object';
 }
+
+/** An error's name, message, stack, own enumerable properties, cause and (AggregateError) errors. */
+export function errorFields(error: Error): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    name: readProperty(error, 'name'),
+    message: readProperty(error, 'message'),
+    stack: readProperty(error, 'stack'),
+  };
+  Object.assign(fields, ownEntries(error));
+  const cause = readProperty(error, 'cause');
+  if (cause !== undefined) fields['cause'] = cause;
+  if (isAggregateErrorValue(error)) fields['errors'] = readProperty(error, 'errors');
+  return fields;
+}
+
+/** Own enumerable properties; a throwing getter reads as `[unreadable]`, keys that cannot be listed as one `…` entry. */
+export function ownEntries(value: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let keys: string[];
+  try {
+    keys = Object.keys(value);
+  } catch {
+    return { '…': '[unreadable]' };
+  }
+  for (const key of keys) {
+    try {
+      out[key] = (value as Record<string, unknown>)[key];
+    } catch {
+      out[key] = '[unreadable]';
+    }
+  }
+  return out;
+}

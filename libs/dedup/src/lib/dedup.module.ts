@@ -1,11 +1,7 @@
-import { DynamicModule, Module, Provider } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { DEDUP_OPTIONS } from './dedup.constants';
-import { DedupMetrics } from './dedup-metrics.service';
 import { type DedupModuleAsyncOptions, type DedupModuleOptions, resolveDedupOptions } from './dedup.options';
-import { IdempotencyService } from './idempotency.service';
-import { SqsQueueOps } from './sqs/sqs-queue.ops';
-
-const PROVIDERS: Provider[] = [DedupMetrics, SqsQueueOps, IdempotencyService];
+import { DEDUP_EXPORTS as EXPORTS, DEDUP_PROVIDERS as PROVIDERS } from './dedup.providers';
 
 /**
  * Exactly-once SQS handlers. Global, so `@Idempotent` methods in any module reach
@@ -19,7 +15,7 @@ export class DedupModule {
       module: DedupModule,
       global: true,
       providers: [{ provide: DEDUP_OPTIONS, useValue: resolveDedupOptions(options) }, ...PROVIDERS],
-      exports: [IdempotencyService, DedupMetrics],
+      exports: EXPORTS,
     };
   }
 
@@ -37,7 +33,7 @@ export class DedupModule {
         },
         ...PROVIDERS,
       ],
-      exports: [IdempotencyService, DedupMetrics],
+      exports: EXPORTS,
     };
   }
 }

@@ -2,7 +2,8 @@
 const { resolve } = require('node:path');
 
 const root = __dirname;
-const libs = ['dedup', 'mail', 'platform', 'testing', 'tracking'];
+// The aliases of tsconfig.base.json, subpath entry points (`@once/dedup/sqs`) included: one list, not two.
+const { paths } = require('./tsconfig.base.json').compilerOptions;
 
 module.exports = {
   testEnvironment: 'node',
@@ -23,7 +24,7 @@ module.exports = {
     ],
   },
   moduleNameMapper: Object.fromEntries(
-    libs.map((lib) => [`^@once/${lib}$`, resolve(root, `libs/${lib}/src/index.ts`)]),
+    Object.entries(paths).map(([alias, [target]]) => [`^${alias}$`, resolve(root, target)]),
   ),
   reporters: ['default', resolve(root, 'tools/testing/totals.reporter.js')],
 };

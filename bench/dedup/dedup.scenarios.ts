@@ -6,7 +6,8 @@ import type { CacheClient } from '@aws-lambda-powertools/idempotency/cache/types
 import { type DynamicModule, Injectable, type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SqsMessageHandler } from '@ssut/nestjs-sqs';
-import { DEDUP_ENTITIES, DEDUP_MIGRATIONS, DedupModule, type DedupStoreMode, Idempotent } from '@once/dedup';
+import { DedupModule, type DedupStoreMode, Idempotent } from '@once/dedup';
+import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '@once/dedup/typeorm';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The test command (`npm test`): format check, lint, type-check and unit tests through Nx in
-// parallel, then every e2e suite one project at a time (they share Postgres and Redis), then one
-// closing line with the totals of every jest run.
+// parallel, then every e2e suite one project at a time (they share Postgres and Redis), then the
+// package consumer test (tools/package-consumer), then one closing line with the totals of every jest run.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +37,8 @@ const steps = [
     ['run-many', '-t', 'lint', 'typecheck', 'test', '--parallel=2', '--output-style=static'],
   ],
   ['e2e', nx, ['run-many', '-t', 'e2e', '--parallel=1', '--output-style=static']],
+  // Builds and packs the publishable libs, installs them into fresh Nest apps outside the workspace.
+  ['package consumer', process.execPath, [join(root, 'tools', 'package-consumer', 'package-consumer.mjs')]],
 ];
 
 let ok = true;

@@ -58,5 +58,3 @@ export {
   MAX_KEY_BYTES,
   MAX_SCOPE_BYTES,
 } from './lib/dedup.constants';
-export { DedupRecord } from './lib/database/dedup-record.entity';
-export { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from './lib/database/dedup.migrations';

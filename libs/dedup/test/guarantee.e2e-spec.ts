@@ -22,6 +22,10 @@ import {
   startModule,
   storeOptions,
 } from './support/dedup.fixtures';
+import { IDEMPOTENCY_ENGINE } from '../src/lib/engine/engine.provider';
+import type { IdempotencyEngine } from '../src/lib/engine/engine.types';
+import { DEDUP_STORE } from '../src/lib/engine/store.provider';
+import type { DedupStore } from '../src/lib/stores/dedup-store.interface';
 
 const STORES: DedupStoreMode[] = ['redis', 'postgres', 'redis+postgres'];
 const LEASE_MS = 300;
@@ -49,6 +53,7 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
   let dataSource: DataSource;
   let moduleRef: TestingModule;
   let service: IdempotencyService;
+  let engine: IdempotencyEngine;
 
   beforeAll(async () => {
     quietLogs();
@@ -64,6 +69,7 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
   beforeEach(async () => {
     moduleRef = await startModule(storeOptions(store, { redis, dataSource }, { leaseMs: LEASE_MS }));
     service = moduleRef.get(IdempotencyService);
+    engine = moduleRef.get(IDEMPOTENCY_ENGINE);
   });
 
   afterEach(() => moduleRef.close());
@@ -110,7 +116,7 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
   });
 
   it('a completion that fails after the effect ran is an incident, not a retry of the effect', async () => {
-    const complete = jest.spyOn(service, 'completeMany').mockRejectedValueOnce(new Error('store broke'));
+    const complete = jest.spyOn(engine, 'completeMany').mockRejectedValueOnce(new Error('store broke'));
     let effects = 0;
     await expect(service.run('complete-fails', () => ++effects)).resolves.toBe(1);
     complete.mockRestore();
@@ -170,8 +176,7 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
   it('completes without the result when the store refuses the result itself', async () => {
     // Injected: today's JSON.stringify cannot build a result jsonb refuses beyond NUL and lone
     // surrogates (encoded above), but a store-side refusal must still not keep the key open.
-    const store = (service as unknown as { store: { complete: (...args: unknown[]) => Promise<boolean[]> } })
-      .store;
+    const store = moduleRef.get<DedupStore>(DEDUP_STORE);
     const refuse = jest
       .spyOn(store, 'complete')
       .mockRejectedValueOnce(Object.assign(new Error('stack depth limit exceeded'), { code: '54001' }));
@@ -287,11 +292,11 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
     });
 
     it("still extends the messages' visibility when a lease extension fails", async () => {
-      const extend = jest.spyOn(service, 'extendMany').mockRejectedValue(new Error('store is failing'));
+      const extend = jest.spyOn(engine, 'extendMany').mockRejectedValue(new Error('store is failing'));
       let visibilityExtensions = 0;
-      await service.execute(
+      await engine.execute(
         [{ key: 'visibility-on-failed-extension', payload: 'message' }],
-        service.resolve({ scope: 'lease' }),
+        engine.resolve({ scope: 'lease' }),
         async () => {
           await sleep(LEASE_MS * 0.7);
           return { acked: [true] };
@@ -310,7 +315,7 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
       // A lease whose lapse margin (a fifth of it) outlasts a loaded machine's timer delays; with
       // LEASE_MS the margin was 60 ms, and a busy CI runner can fire the abort that late.
       const leaseMs = 2500;
-      const extend = jest.spyOn(service, 'extendMany').mockRejectedValue(new Error('store is failing'));
+      const extend = jest.spyOn(engine, 'extendMany').mockRejectedValue(new Error('store is failing'));
       let abortedAt: number | undefined;
       const started = Date.now();
       let secondOwnerAt: number | undefined;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { DataSource } from 'typeorm';
-import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '../src';
+import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '../src/typeorm';
 import { DedupMetrics } from '../src/lib/dedup-metrics.service';
 import { StoreUnavailableError } from '../src/lib/dedup.errors';
 import type { ClaimRequest } from '../src/lib/stores/dedup-store.interface';

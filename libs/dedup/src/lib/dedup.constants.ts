@@ -2,7 +2,7 @@
 export const DEDUP_OPTIONS = Symbol('DEDUP_OPTIONS');
 
 /** Property under which `@Idempotent` has Nest inject the IdempotencyService into the decorated class. */
-export const IDEMPOTENCY_SERVICE_PROPERTY = Symbol('once:dedup:idempotency-service');
+export const IDEMPOTENT_RUNNER_PROPERTY = Symbol('once:dedup:idempotent-runner');
 
 /** Metadata `@Idempotent` attaches to the method it wraps (its resolved scope and options). */
 export const IDEMPOTENT_METADATA = Symbol.for('once:dedup:idempotent');

@@ -1,12 +1,13 @@
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import Redis from 'ioredis';
-import { IDEMPOTENCY_SERVICE_PROPERTY } from './dedup.constants';
+import { IDEMPOTENT_RUNNER_PROPERTY } from './dedup.constants';
 import { DedupMetrics } from './dedup-metrics.service';
 import { DedupModule } from './dedup.module';
 import { DedupConfigError } from './dedup.errors';
 import { Idempotent } from './idempotent.decorator';
 import { IdempotencyService } from './idempotency.service';
+import { IdempotentHandlerRunner } from './sqs/idempotent-handler.runner';
 
 const REDIS = Symbol('REDIS');
 
@@ -48,9 +49,11 @@ describe('DedupModule', () => {
 
     const service = moduleRef.get(IdempotencyService);
     expect(service.keyFor('evt-1', 'Jobs.handle')).toBe('app:dedup:Jobs.handle:evt-1');
-    // A provider in another module reaches the service through @Idempotent's injected property.
+    // A provider in another module reaches the dedup runner through @Idempotent's injected property.
     const handler = moduleRef.get(FeatureHandler);
-    expect((handler as unknown as Record<symbol, unknown>)[IDEMPOTENCY_SERVICE_PROPERTY]).toBe(service);
+    expect((handler as unknown as Record<symbol, unknown>)[IDEMPOTENT_RUNNER_PROPERTY]).toBe(
+      moduleRef.get(IdempotentHandlerRunner),
+    );
     moduleRef.get(DedupMetrics).increment('claimed');
     expect(events).toEqual(['claimed']);
 

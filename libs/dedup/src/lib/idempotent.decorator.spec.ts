@@ -1,10 +1,9 @@
 import { Injectable, SetMetadata } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { SqsMessageHandler } from '@ssut/nestjs-sqs';
-import { IDEMPOTENCY_SERVICE_PROPERTY, IDEMPOTENT_METADATA, SQS_CONSUMER_METHOD } from './dedup.constants';
+import { IDEMPOTENT_RUNNER_PROPERTY, IDEMPOTENT_METADATA, SQS_CONSUMER_METHOD } from './dedup.constants';
 import { getIdempotentMetadata, Idempotent } from './idempotent.decorator';
-import { IdempotencyService } from './idempotency.service';
-import type { IdempotentCall } from './sqs/idempotent-handler.runner';
+import { IdempotentHandlerRunner, type IdempotentCall } from './sqs/idempotent-handler.runner';
 import { Transactional } from './transactional.decorator';
 
 const CUSTOM = 'custom:meta';
@@ -55,17 +54,17 @@ describe('@Idempotent', () => {
     expect(getIdempotentMetadata(Handlers.prototype.below)).toMatchObject({ scope: 'Handlers.below' });
   });
 
-  it('registers one property injection of IdempotencyService per class', () => {
+  it('registers one property injection of the dedup runner per class', () => {
     const properties = Reflect.getMetadata('self:properties_metadata', Handlers) as {
       key: symbol;
       type: unknown;
     }[];
-    expect(properties.filter((p) => p.key === IDEMPOTENCY_SERVICE_PROPERTY)).toEqual([
-      { key: IDEMPOTENCY_SERVICE_PROPERTY, type: IdempotencyService },
+    expect(properties.filter((p) => p.key === IDEMPOTENT_RUNNER_PROPERTY)).toEqual([
+      { key: IDEMPOTENT_RUNNER_PROPERTY, type: IdempotentHandlerRunner },
     ]);
   });
 
-  it('reaches the injected service with the SQS handler metadata, the arguments and the original method', async () => {
+  it('reaches the injected runner with the SQS handler metadata, the arguments and the original method', async () => {
     const calls: IdempotentCall[] = [];
     const fake = {
       invoke: async (call: IdempotentCall) => {
@@ -74,11 +73,11 @@ describe('@Idempotent', () => {
       },
     };
     const moduleRef = await Test.createTestingModule({
-      providers: [Handlers, { provide: IdempotencyService, useValue: fake }],
+      providers: [Handlers, { provide: IdempotentHandlerRunner, useValue: fake }],
     }).compile();
     const handlers = moduleRef.get(Handlers);
 
-    expect((handlers as unknown as Record<symbol, unknown>)[IDEMPOTENCY_SERVICE_PROPERTY]).toBe(fake);
+    expect((handlers as unknown as Record<symbol, unknown>)[IDEMPOTENT_RUNNER_PROPERTY]).toBe(fake);
     await expect(handlers.above({ Body: 'b' })).resolves.toBe('above b');
     await expect(handlers.below([1, 2])).resolves.toBe(2);
     await handlers.transactionalAbove();
@@ -94,7 +93,7 @@ describe('@Idempotent', () => {
     await moduleRef.close();
   });
 
-  it('fails loudly, never running the method unprotected, when the service was not injected', async () => {
+  it('fails loudly, never running the method unprotected, when the runner was not injected', async () => {
     let ran = false;
     class Plain {
       @Idempotent()

@@ -1,15 +1,14 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { Inject } from '@nestjs/common';
 import {
-  IDEMPOTENCY_SERVICE_PROPERTY,
+  IDEMPOTENT_RUNNER_PROPERTY,
   IDEMPOTENT_METADATA,
   SQS_CONSUMER_METHOD,
   TRANSACTIONAL_METADATA,
 } from './dedup.constants';
 import { assertValidScope, type IdempotencyKeyFn } from './idempotency-key.extractor';
-import { IdempotencyService } from './idempotency.service';
 import type { PayloadMismatchPolicy } from './dedup.types';
-import type { IdempotentSpec } from './sqs/idempotent-handler.runner';
+import { IdempotentHandlerRunner, type IdempotentSpec } from './sqs/idempotent-handler.runner';
 
 export interface IdempotentOptions<TMessage = Message> {
   /**
@@ -66,9 +65,9 @@ const injectedPrototypes = new WeakSet<object>();
  * below that decorator) and on plain provider methods.
  *
  * The method is wrapped here, at decoration time, because @ssut/nestjs-sqs binds
- * `prototype[method]` itself (no interceptors run). The wrapper reaches IdempotencyService through
- * a property Nest injects into the instance, so the class must be a provider and
- * `DedupModule.forRoot()` must be imported (it is global).
+ * `prototype[method]` itself (no interceptors run). The wrapper reaches the dedup runner (the
+ * module's IdempotentHandlerRunner provider) through a property Nest injects into the instance, so
+ * the class must be a provider and `DedupModule.forRoot()` must be imported (it is global).
  *
  * SQS single handler: completed duplicate → returns normally (deleted); in-flight duplicate →
  * DuplicateInFlightError (kept, reappears after the holder's lease); failure → claim released,
@@ -86,7 +85,7 @@ export function Idempotent<TMessage = Message>(options: IdempotentOptions<TMessa
     assertValidScope(scope);
     if (!injectedPrototypes.has(target)) {
       injectedPrototypes.add(target);
-      Inject(IdempotencyService)(target, IDEMPOTENCY_SERVICE_PROPERTY);
+      Inject(IdempotentHandlerRunner)(target, IDEMPOTENT_RUNNER_PROPERTY);
     }
     const spec: IdempotentSpec = {
       scope,
@@ -98,17 +97,17 @@ export function Idempotent<TMessage = Message>(options: IdempotentOptions<TMessa
     };
 
     const wrapper = function (this: unknown, ...args: unknown[]): Promise<unknown> {
-      const service = (this as Record<symbol, IdempotencyService | undefined> | null | undefined)?.[
-        IDEMPOTENCY_SERVICE_PROPERTY
+      const runner = (this as Record<symbol, IdempotentHandlerRunner | undefined> | null | undefined)?.[
+        IDEMPOTENT_RUNNER_PROPERTY
       ];
-      if (!service) {
+      if (!runner) {
         return Promise.reject(
           new Error(
             `@Idempotent ${scope}: IdempotencyService was not injected. Import DedupModule.forRoot() and let Nest create ${className}.`,
           ),
         );
       }
-      return service.invoke({
+      return runner.invoke({
         spec: {
           ...spec,
           transactional:

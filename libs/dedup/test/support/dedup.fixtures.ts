@@ -2,13 +2,8 @@ import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-s
 import { ConsoleLogger, Logger, type LoggerService, type Provider } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { SqsModule, SqsService } from '@ssut/nestjs-sqs';
-import {
-  DEDUP_ENTITIES,
-  DEDUP_MIGRATIONS,
-  DedupModule,
-  type DedupModuleOptions,
-  type DedupStoreMode,
-} from '../../src';
+import { DedupModule, type DedupModuleOptions, type DedupStoreMode } from '../../src';
+import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '../../src/typeorm';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';

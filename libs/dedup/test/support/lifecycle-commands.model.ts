@@ -4,13 +4,13 @@ import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import {
   type Claim,
-  DEDUP_ENTITIES,
   type DedupModuleOptions,
   type DedupStoreMode,
   IdempotencyService,
   StaleClaimError,
   StoreUnavailableError,
 } from '../../src';
+import { DEDUP_ENTITIES } from '../../src/typeorm';
 import { startModule, storeOptions } from './dedup.fixtures';
 import {
   type CallWindow,

@@ -3,9 +3,10 @@ import fc from 'fast-check';
 import { Logger } from '@nestjs/common';
 import { DedupMetrics, type DedupMetricEvent } from '../dedup-metrics.service';
 import { DuplicateInFlightError, MissingIdempotencyKeyError, RetryAfterError } from '../dedup.errors';
-import type { ResolvedDedupOptions } from '../dedup.options';
-import type { ExecOutcome, ExecUnit, IdempotencyService, WorkResult } from '../idempotency.service';
 import type { IdempotencyContext } from '../dedup.types';
+import type { DedupSettings, HandlerSettings } from '../engine/dedup.settings';
+import { DedupEngine } from '../engine/idempotency.engine';
+import { MemoryStore } from '../stores/memory.store';
 import {
   duplicateCause,
   IdempotentHandlerRunner,
@@ -31,71 +32,62 @@ function duplicateEvents() {
   return { metrics, events };
 }
 
+const KEY_PREFIX = 't:';
+const SCOPES = ['Emails.handle', 'Jobs.handle'];
+/** The store's clock stands still: seeded leases never lapse, retryAfterMs is exact. */
+const NOW = Date.UTC(2030, 0, 1);
+const HOLDER_LEASE_MS = 2500;
+
 /**
- * A fake engine: keys listed in `completed` / `inFlight` are duplicates, everything else is fresh
- * and handed to the work function, whose acknowledgements decide executed vs not-acked.
+ * The real engine over a MemoryStore. Keys listed in `completed` / `inFlight` are seeded as
+ * completed records / live claims of another owner in every scope the tests use; everything else
+ * is fresh. `executed` lists the keys of every claim round trip, `reads` every record read.
  */
-function fakeService(
+function engineWith(
   state: {
     completed?: string[];
     inFlight?: string[];
-    /** Counts duplicates the way IdempotencyService does (scope only). */
+    /** The engine's metrics (it counts duplicates itself unless the caller does). */
     metrics?: DedupMetrics;
-    /** MessageId of each key's record, as `get` returns it. */
+    /** MessageId of each completed key's record. */
     records?: Record<string, string | null>;
-    /** Run one heartbeat before the work. */
-    heartbeat?: boolean;
+    /** The lease of the runs (a short one lets a heartbeat beat while the handler waits). */
+    leaseMs?: number;
   } = {},
 ) {
+  const store = new MemoryStore({
+    now: () => NOW,
+    manager: { fake: 'manager' } as unknown as IdempotencyContext['manager'],
+  });
+  // MemoryStore applies writes synchronously: the seed is in place when these calls return.
+  for (const scope of SCOPES) {
+    const request = (key: string) => ({
+      storageKey: `${KEY_PREFIX}${scope}:${key}`,
+      scope,
+      key,
+      messageId: state.records?.[key] ?? undefined,
+    });
+    for (const key of state.inFlight ?? []) void store.claim([request(key)], 'holder', HOLDER_LEASE_MS);
+    for (const key of state.completed ?? [])
+      void store.complete([{ ...request(key), token: 'holder' }], 60_000);
+  }
   const executed: string[][] = [];
   const reads: string[] = [];
-  const service = {
-    get: async (key: string, { scope }: { scope?: string }) => {
-      reads.push(`${scope}:${key}`);
-      const messageId = state.records?.[key];
-      return messageId === undefined ? null : { key, scope, messageId };
-    },
-    resolve: (options: { scope?: string; transactional?: boolean }) => ({
-      scope: options.scope ?? 'default',
+  const claim = store.claim.bind(store);
+  const get = store.get.bind(store);
+  store.claim = (requests, ...rest) => (executed.push(requests.map((r) => r.key)), claim(requests, ...rest));
+  store.get = (storageKey) => (reads.push(storageKey.slice(KEY_PREFIX.length)), get(storageKey));
+  const settings = {
+    runs: {
+      storeMode: 'postgres',
+      keyPrefix: KEY_PREFIX,
+      leaseMs: state.leaseMs ?? 4_000,
       ttlMs: 60_000,
-      leaseMs: 4_000,
-      transactional: options.transactional ?? false,
-      storeResult: true,
-    }),
-    execute: async <P>(
-      units: readonly ExecUnit<P>[],
-      opts: { callerCountsDuplicates?: boolean },
-      work: (fresh: P[], context: IdempotencyContext) => Promise<WorkResult>,
-      hooks: { onHeartbeat?: (fresh: readonly P[]) => Promise<void> } = {},
-    ): Promise<ExecOutcome[]> => {
-      executed.push(units.map((unit) => unit.key));
-      // One heartbeat, as a handler outliving a third of its lease would see.
-      if (state.heartbeat) await hooks.onHeartbeat?.(units.map((unit) => unit.payload));
-      // As the real service: duplicates are counted here unless the caller counts them with their cause.
-      for (const unit of opts.callerCountsDuplicates ? [] : units) {
-        if (state.completed?.includes(unit.key))
-          state.metrics?.increment('duplicate-completed', { scope: 'Emails.handle' });
-        if (state.inFlight?.includes(unit.key))
-          state.metrics?.increment('duplicate-in-flight', { scope: 'Emails.handle' });
-      }
-      const fresh = units.filter(
-        (u) => !state.completed?.includes(u.key) && !state.inFlight?.includes(u.key),
-      );
-      const manager = { fake: 'manager' } as unknown as IdempotencyContext['manager'];
-      const done = fresh.length
-        ? await work(
-            fresh.map((u) => u.payload),
-            { claims: [], signal: new AbortController().signal, manager },
-          )
-        : { acked: [] };
-      return units.map((unit): ExecOutcome => {
-        if (state.completed?.includes(unit.key)) return { status: 'completed', result: undefined };
-        if (state.inFlight?.includes(unit.key)) return { status: 'in-flight', retryAfterMs: 2500 };
-        return { status: done.acked[fresh.indexOf(unit)] ? 'executed' : 'not-acked' };
-      });
+      onPayloadMismatch: 'warn',
     },
-  };
-  return { service: service as unknown as IdempotencyService, executed, reads };
+  } as DedupSettings;
+  const engine = new DedupEngine(store, settings, state.metrics ?? new DedupMetrics());
+  return { engine, executed, reads };
 }
 
 /**
@@ -134,8 +126,12 @@ function fakeQueue(
 /** A standard queue with a DLQ after 3 receives, whose consumer receives all message attributes. */
 const standardQueue: DeferralTarget = { fifo: false, maxReceiveCount: 3, copiesAttributes: true };
 
-const options = (overrides: Partial<ResolvedDedupOptions> = {}) =>
-  ({ manageVisibility: true, missingKey: 'dead-letter', ...overrides }) as ResolvedDedupOptions;
+const options = (overrides: Partial<HandlerSettings> = {}): HandlerSettings => ({
+  enabled: true,
+  manageVisibility: true,
+  missingKey: 'dead-letter',
+  ...overrides,
+});
 
 const batchCall = (messages: Message[], original: (...args: unknown[]) => unknown): IdempotentCall => ({
   spec: { scope: 'Emails.handle' },
@@ -149,9 +145,9 @@ beforeAll(() => Logger.overrideLogger(false));
 
 describe('IdempotentHandlerRunner, batch handlers', () => {
   it('hands fresh leaders to the handler and acknowledges completed, fresh-acked, followers and dead-lettered', async () => {
-    const { service, executed } = fakeService({ completed: ['done'], inFlight: ['busy'] });
+    const { engine, executed } = engineWith({ completed: ['done'], inFlight: ['busy'] });
     const queue = fakeQueue();
-    const runner = new IdempotentHandlerRunner(service, queue.ops, new DedupMetrics(), options());
+    const runner = new IdempotentHandlerRunner(engine, queue.ops, new DedupMetrics(), options());
     const [a1, b1, a2, done1, busy1, nokey, nack1, b2] = [
       msg('1', 'a'),
       msg('2', 'b'),
@@ -180,8 +176,8 @@ describe('IdempotentHandlerRunner, batch handlers', () => {
   });
 
   it('returns an explicit empty list (acknowledge nothing) when every message is in flight', async () => {
-    const { service } = fakeService({ inFlight: ['a', 'b'] });
-    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, new DedupMetrics(), options());
+    const { engine } = engineWith({ inFlight: ['a', 'b'] });
+    const runner = new IdempotentHandlerRunner(engine, fakeQueue().ops, new DedupMetrics(), options());
     const handler = jest.fn();
 
     await expect(runner.invoke(batchCall([msg('1', 'a'), msg('2', 'b')], handler))).resolves.toEqual([]);
@@ -189,8 +185,8 @@ describe('IdempotentHandlerRunner, batch handlers', () => {
   });
 
   it('keeps keyless messages for SQS redrive when they cannot be dead-lettered', async () => {
-    const { service } = fakeService();
-    const runner = new IdempotentHandlerRunner(service, fakeQueue(false).ops, new DedupMetrics(), options());
+    const { engine } = engineWith();
+    const runner = new IdempotentHandlerRunner(engine, fakeQueue(false).ops, new DedupMetrics(), options());
     const fresh = msg('1', 'a');
 
     await expect(runner.invoke(batchCall([fresh, msg('2')], async () => undefined))).resolves.toEqual([
@@ -199,9 +195,9 @@ describe('IdempotentHandlerRunner, batch handlers', () => {
   });
 
   it('rethrows a handler failure without dead-lettering anything (the whole batch comes back)', async () => {
-    const { service } = fakeService();
+    const { engine } = engineWith();
     const queue = fakeQueue();
-    const runner = new IdempotentHandlerRunner(service, queue.ops, new DedupMetrics(), options());
+    const runner = new IdempotentHandlerRunner(engine, queue.ops, new DedupMetrics(), options());
 
     await expect(
       runner.invoke(
@@ -214,8 +210,8 @@ describe('IdempotentHandlerRunner, batch handlers', () => {
   });
 
   it('passes the transaction manager as the extra last argument in transactional mode', async () => {
-    const { service } = fakeService();
-    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, new DedupMetrics(), options());
+    const { engine } = engineWith();
+    const runner = new IdempotentHandlerRunner(engine, fakeQueue().ops, new DedupMetrics(), options());
     const args: unknown[][] = [];
 
     await runner.invoke({
@@ -241,7 +237,7 @@ describe('IdempotentHandlerRunner, single handlers', () => {
 
   it('returns the handler result when fresh and undefined (acknowledge) for a completed duplicate', async () => {
     const runner = new IdempotentHandlerRunner(
-      fakeService({ completed: ['old'] }).service,
+      engineWith({ completed: ['old'] }).engine,
       fakeQueue().ops,
       new DedupMetrics(),
       options(),
@@ -253,7 +249,7 @@ describe('IdempotentHandlerRunner, single handlers', () => {
   it('throws DuplicateInFlightError for an in-flight duplicate and defers it past the lease', async () => {
     const queue = fakeQueue();
     const runner = new IdempotentHandlerRunner(
-      fakeService({ inFlight: ['busy'] }).service,
+      engineWith({ inFlight: ['busy'] }).engine,
       queue.ops,
       new DedupMetrics(),
       options(),
@@ -267,26 +263,21 @@ describe('IdempotentHandlerRunner, single handlers', () => {
     const metrics = new DedupMetrics();
     const handler = jest.fn();
     const deadLettering = new IdempotentHandlerRunner(
-      fakeService().service,
+      engineWith().engine,
       fakeQueue().ops,
       metrics,
       options(),
     );
     await expect(deadLettering.invoke(singleCall(msg('1'), handler))).resolves.toBeUndefined();
 
-    const noDlq = new IdempotentHandlerRunner(
-      fakeService().service,
-      fakeQueue(false).ops,
-      metrics,
-      options(),
-    );
+    const noDlq = new IdempotentHandlerRunner(engineWith().engine, fakeQueue(false).ops, metrics, options());
     await expect(noDlq.invoke(singleCall(msg('2'), handler))).rejects.toBeInstanceOf(
       MissingIdempotencyKeyError,
     );
 
     const queue = fakeQueue();
     const throwing = new IdempotentHandlerRunner(
-      fakeService().service,
+      engineWith().engine,
       queue.ops,
       metrics,
       options({ missingKey: 'throw' }),
@@ -315,8 +306,8 @@ describe('IdempotentHandlerRunner, duplicate causes', () => {
 
   it("replaces the store's duplicate count with one carrying the cause: receive count > 1 is a redelivery", async () => {
     const { metrics, events } = duplicateEvents();
-    const { service, reads } = fakeService({ completed: ['done'], inFlight: ['busy'], metrics });
-    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+    const { engine, reads } = engineWith({ completed: ['done'], inFlight: ['busy'], metrics });
+    const runner = new IdempotentHandlerRunner(engine, fakeQueue().ops, metrics, options());
 
     await runner.invoke(singleCall(msg('m1', 'done', 2)));
     await runner.invoke(singleCall(msg('m2', 'done', 1)));
@@ -347,12 +338,12 @@ describe('IdempotentHandlerRunner, duplicate causes', () => {
 
   it("without a receive count, compares the MessageId with the record's", async () => {
     const { metrics, events } = duplicateEvents();
-    const { service, reads } = fakeService({
+    const { engine, reads } = engineWith({
       completed: ['a', 'b', 'c'],
       records: { a: 'm1', b: 'other', c: null },
       metrics,
     });
-    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+    const runner = new IdempotentHandlerRunner(engine, fakeQueue().ops, metrics, options());
 
     await runner.invoke(singleCall(msg('m1', 'a')));
     await runner.invoke(singleCall(msg('m2', 'b')));
@@ -368,8 +359,8 @@ describe('IdempotentHandlerRunner, duplicate causes', () => {
 
   it('counts in-batch duplicates: the same MessageId twice is a redelivery, another message a producer duplicate', async () => {
     const { metrics, events } = duplicateEvents();
-    const { service } = fakeService({ completed: ['done'], metrics });
-    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+    const { engine } = engineWith({ completed: ['done'], metrics });
+    const runner = new IdempotentHandlerRunner(engine, fakeQueue().ops, metrics, options());
     const call = {
       ...batchCall(
         [msg('1', 'a', 1), msg('1', 'a', 1), msg('2', 'a', 1), msg('3', 'done', 3), msg('4', 'done', 1)],
@@ -391,8 +382,8 @@ describe('IdempotentHandlerRunner, duplicate causes', () => {
 
   it('counts neither the followers of a failed leader nor, twice, what the handler itself counts', async () => {
     const { metrics, events } = duplicateEvents();
-    const { service } = fakeService({ metrics });
-    const runner = new IdempotentHandlerRunner(service, fakeQueue().ops, metrics, options());
+    const { engine } = engineWith({ metrics });
+    const runner = new IdempotentHandlerRunner(engine, fakeQueue().ops, metrics, options());
 
     await runner.invoke({
       ...batchCall([msg('1', 'a', 1), msg('2', 'a', 1)], async () => {
@@ -461,9 +452,9 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
     original: async () => 'handled',
     args: [message],
   });
-  const runnerWith = (queue: ReturnType<typeof fakeQueue>, overrides: Partial<ResolvedDedupOptions> = {}) =>
+  const runnerWith = (queue: ReturnType<typeof fakeQueue>, overrides: Partial<HandlerSettings> = {}) =>
     new IdempotentHandlerRunner(
-      fakeService({ inFlight: ['busy'] }).service,
+      engineWith({ inFlight: ['busy'] }).engine,
       queue.ops,
       new DedupMetrics(),
       options(overrides),
@@ -522,7 +513,7 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
       },
     });
     const runner = (queue: ReturnType<typeof fakeQueue>) =>
-      new IdempotentHandlerRunner(fakeService().service, queue.ops, new DedupMetrics(), options());
+      new IdempotentHandlerRunner(engineWith().engine, queue.ops, new DedupMetrics(), options());
 
     const withRedrive = fakeQueue(true, { target: standardQueue });
     await expect(runner(withRedrive).invoke(later(msg('1', 'fresh', 4)))).resolves.toBeUndefined();
@@ -549,8 +540,13 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
 
   it('a heartbeat of a batch keeps every message of it invisible, duplicates and keyless ones included', async () => {
     const queue = fakeQueue(true, { target: standardQueue });
+    // The handler outlives a third of its 150 ms lease: it returns once a heartbeat changed visibility.
+    let beat!: () => void;
+    const beaten = new Promise<void>((resolve) => (beat = resolve));
+    const changeVisibility = queue.ops.changeVisibility.bind(queue.ops);
+    queue.ops.changeVisibility = async (...args) => (await changeVisibility(...args), beat());
     const runner = new IdempotentHandlerRunner(
-      fakeService({ completed: ['done'], inFlight: ['busy'], heartbeat: true }).service,
+      engineWith({ completed: ['done'], inFlight: ['busy'], leaseMs: 150 }).engine,
       queue.ops,
       new DedupMetrics(),
       options(),
@@ -559,16 +555,17 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
     await runner.invoke(
       batchCall(
         [msg('1', 'fresh', 1), msg('2', 'done', 1), msg('3', 'busy', 1), keyless],
-        jest.fn(async () => undefined),
+        jest.fn(() => beaten),
       ),
     );
-    expect(queue.visibility[0]).toEqual({ ids: ['1', '2', '3', '4'], seconds: 8 });
+    // Two leases from the beat.
+    expect(queue.visibility[0]).toEqual({ ids: ['1', '2', '3', '4'], seconds: 0.3 });
   });
 
   it('deletes redelivered duplicates of a completed key itself (their earlier delete failed); first receives are left to the consumer', async () => {
     const queue = fakeQueue(true, { target: standardQueue });
     const runner = new IdempotentHandlerRunner(
-      fakeService({ completed: ['done'] }).service,
+      engineWith({ completed: ['done'] }).engine,
       queue.ops,
       new DedupMetrics(),
       options(),

@@ -9,11 +9,11 @@ import {
   StaleClaimError,
 } from '../dedup.errors';
 import type { DedupCounter, DedupMetrics, DuplicateCause } from '../dedup-metrics.service';
-import type { ResolvedDedupOptions } from '../dedup.options';
 import type { IdempotencyKeyFn } from '../idempotency-key.extractor';
 import { messageIdOf, resolveIdempotencyKey } from '../idempotency-key.extractor';
 import type { PayloadMismatchPolicy } from '../dedup.types';
-import type { ExecOutcome, IdempotencyService, ResolvedRunOptions } from '../idempotency.service';
+import type { HandlerSettings } from '../engine/dedup.settings';
+import type { ExecOutcome, IdempotencyEngine, ResolvedRunOptions } from '../engine/engine.types';
 import { payloadFingerprint } from '../payload.fingerprint';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
 import { DEFERRED_FROM_ATTRIBUTE, type DeferralTarget, type SqsQueueOps } from './sqs-queue.ops';
@@ -52,19 +52,22 @@ export interface IdempotentCall {
 
 /**
  * What `@Idempotent` does per call: SQS single handlers, SQS batch handlers (partial
- * acknowledgement), and plain methods (`IdempotencyService.run`). @internal
+ * acknowledgement), and plain methods (`IdempotencyEngine.run`). @internal
  */
 export class IdempotentHandlerRunner {
   private readonly logger = new Logger('Idempotency');
 
   constructor(
-    private readonly service: IdempotencyService,
+    private readonly engine: IdempotencyEngine,
     private readonly queueOps: SqsQueueOps,
     private readonly metrics: DedupMetrics,
-    private readonly options: ResolvedDedupOptions,
+    private readonly settings: HandlerSettings,
   ) {}
 
+  /** Entry point of `@Idempotent` wrappers. */
   invoke(call: IdempotentCall): Promise<unknown> {
+    if (!this.settings.enabled)
+      return Promise.resolve().then(() => call.original.apply(call.thisArg, [...call.args]));
     if (call.handler?.batch) return this.batch(call, call.handler.name);
     if (call.handler) return this.single(call, call.handler.name);
     return this.plain(call);
@@ -81,7 +84,7 @@ export class IdempotentHandlerRunner {
       if (error instanceof MissingIdempotencyKeyError) this.noteMissing(error);
       throw error;
     }
-    return this.service.run(key, (context) => this.callOriginal(call, call.args, context.manager), {
+    return this.engine.run(key, (context) => this.callOriginal(call, call.args, context.manager), {
       scope: spec.scope,
       ttlMs: spec.ttlMs,
       leaseMs: spec.leaseMs,
@@ -118,7 +121,7 @@ export class IdempotentHandlerRunner {
     let returned: unknown;
     let outcome: ExecOutcome | undefined;
     try {
-      [outcome] = await this.service.execute(
+      [outcome] = await this.engine.execute(
         [
           {
             key,
@@ -183,7 +186,7 @@ export class IdempotentHandlerRunner {
     const outcomes =
       plan.groups.length === 0
         ? []
-        : await this.service.execute<KeyedGroup<Message>>(
+        : await this.engine.execute<KeyedGroup<Message>>(
             plan.groups.map((group, i) => ({
               key: group.key,
               messageId: group.leader.MessageId,
@@ -264,7 +267,7 @@ export class IdempotentHandlerRunner {
 
   private handlerOptions(call: IdempotentCall): ResolvedRunOptions {
     const { spec } = call;
-    const opts = this.service.resolve({
+    const opts = this.engine.resolve({
       scope: spec.scope,
       ttlMs: spec.ttlMs,
       leaseMs: spec.leaseMs,
@@ -295,7 +298,7 @@ export class IdempotentHandlerRunner {
     messages: readonly Message[],
     leaseMs: number,
   ): Promise<void> {
-    if (this.options.manageVisibility)
+    if (this.settings.manageVisibility)
       await this.queueOps.changeVisibility(consumer, messages, (leaseMs * HELD_VISIBILITY_LEASES) / 1000);
   }
 
@@ -310,7 +313,7 @@ export class IdempotentHandlerRunner {
     messages: readonly Message[],
     retryAfterMs: number,
   ): Promise<Set<Message>> {
-    if (!this.options.manageVisibility) return new Set();
+    if (!this.settings.manageVisibility) return new Set();
     const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000) + 1);
     const target = await this.queueOps.deferralTarget(consumer);
     const toResend = target && inFlightDeferral(target) === 'resend' ? messages : [];
@@ -330,7 +333,7 @@ export class IdempotentHandlerRunner {
     missing: readonly { message: Message; error: MissingIdempotencyKeyError }[],
   ): Promise<Set<Message>> {
     for (const { error } of missing) this.noteMissing(error);
-    if (this.options.missingKey !== 'dead-letter') return new Set();
+    if (this.settings.missingKey !== 'dead-letter') return new Set();
     const sent = await this.queueOps.deadLetter(
       consumer,
       missing.map(({ message, error }) => ({
@@ -393,14 +396,14 @@ export class IdempotentHandlerRunner {
 
   /**
    * Counts turned-away messages with their cause (execute() was told `callerCountsDuplicates`, so
-   * the service counted none of them). The record is read only when a message lacks `ApproximateReceiveCount` and
+   * the engine counted none of them). The record is read only when a message lacks `ApproximateReceiveCount` and
    * someone listens; a failed read leaves the cause out.
    */
   private async countDuplicates(scope: string, turnedAway: readonly TurnedAway[]): Promise<void> {
     for (const { key, counter, messages, holderMessageId } of turnedAway) {
       let recordMessageId: string | null | undefined = holderMessageId;
       if (recordMessageId === undefined && this.metrics.listening && messages.some(lacksReceiveCount)) {
-        recordMessageId = await this.service.get(key, { scope }).then(
+        recordMessageId = await this.engine.get(key, { scope }).then(
           (record) => record?.messageId ?? null,
           () => undefined,
         );

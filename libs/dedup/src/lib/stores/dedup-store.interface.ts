@@ -1,3 +1,4 @@
+import type { EntityManager } from 'typeorm';
 import type { RecordState } from '../dedup.types';
 
 /** One key to claim. */
@@ -100,4 +101,53 @@ export interface DedupStore {
   get(storageKey: string): Promise<StoredRecord | null>;
   forget(storageKey: string, options?: ForgetOptions): Promise<ForgetOutcome>;
   list(query: StoreListQuery): Promise<StoreListPage>;
+}
+
+/**
+ * One open transaction of transactional mode: the claims are decided inside it (row locks, no
+ * lease), the work writes through `manager`, and the claims commit with those writes or not at all.
+ * The engine calls exactly one of `commit` (then `afterCommit`), `rollback` or `abandon`, then `close`.
+ */
+export interface ClaimTransaction {
+  /** Index for index with the requests `begin` was given. */
+  readonly results: readonly StoreClaimResult[];
+  /** Where the business writes go. */
+  readonly manager: EntityManager;
+  /**
+   * Renews the leases a cache layer holds while the transaction runs (the row locks need none).
+   * Best effort: `undefined` when nothing could be or needed to be renewed.
+   */
+  renew(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[] | undefined>;
+  /** Stores the results of the claimed keys and commits. */
+  commit(items: readonly CompleteItem[]): Promise<void>;
+  /** After `commit`: a cache layer marks `items` completed and follows the durable answer for the rest. */
+  afterCommit(items: readonly CompleteItem[], ttlMs: number): Promise<void>;
+  /** Rolls back. `ran`: the work ran (and its claims are given up in every layer). */
+  rollback(ran: boolean): Promise<void>;
+  /** After a failure: rolls back if still open (a failed rollback is logged) and gives up every claim. */
+  abandon(): Promise<void>;
+  /** Hands the connection back. */
+  close(): Promise<void>;
+}
+
+/**
+ * A store with a durable SQL layer (postgres, redis+postgres): transactional mode and purging.
+ * `begin` claims inside a new transaction; a key another transaction holds longer than the
+ * store's lock timeout is reported in flight. Throws after giving up what it had claimed.
+ */
+export interface TransactionalStore extends DedupStore {
+  begin(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+    ttlMs: number,
+  ): Promise<ClaimTransaction>;
+  /** A failure after which the whole transaction may simply run again (deadlock, serialization). */
+  isRetryable(error: unknown): boolean;
+  /** Deletes up to `limit` expired durable records; returns how many. */
+  purgeExpired(limit: number): Promise<number>;
+}
+
+export function isTransactionalStore(store: DedupStore): store is TransactionalStore {
+  return typeof (store as Partial<TransactionalStore>).begin === 'function';
 }

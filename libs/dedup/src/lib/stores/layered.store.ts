@@ -3,8 +3,8 @@ import { StoreUnavailableError } from '../dedup.errors';
 import type { OnStoreDown } from '../dedup.types';
 import type {
   ClaimRequest,
+  ClaimTransaction,
   CompleteItem,
-  DedupStore,
   HeldKey,
   StoreClaimResult,
   StoredRecord,
@@ -12,6 +12,7 @@ import type {
   StoreListQuery,
   ForgetOptions,
   ForgetOutcome,
+  TransactionalStore,
 } from './dedup-store.interface';
 import type { PostgresStore } from './postgres.store';
 import type { RedisStore } from './redis.store';
@@ -27,7 +28,7 @@ export const BYPASSED = 'bypassed' as const;
  * StoreUnavailableError, 'bypass' goes to Postgres alone. `forget` is the exception: it must
  * reach both layers.
  */
-export class LayeredStore implements DedupStore {
+export class LayeredStore implements TransactionalStore {
   constructor(
     readonly redis: RedisStore,
     readonly postgres: PostgresStore,
@@ -167,6 +168,79 @@ export class LayeredStore implements DedupStore {
 
   list(query: StoreListQuery): Promise<StoreListPage> {
     return this.postgres.list(query);
+  }
+
+  /**
+   * Transactional mode: Redis filters first, under a lease; Postgres decides inside the
+   * transaction, and Redis follows it for the keys Postgres did not give.
+   */
+  async begin(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+    ttlMs: number,
+  ): Promise<ClaimTransaction> {
+    const first = await this.claimFirstLayer(requests, token, leaseMs);
+    const forward: number[] = [];
+    const held: HeldKey[] = [];
+    first.forEach((result, i) => {
+      if (result === BYPASSED || result.status === 'claimed') forward.push(i);
+      if (result !== BYPASSED && result.status === 'claimed')
+        held.push({ storageKey: (requests[i] as ClaimRequest).storageKey, token });
+    });
+    // Only what Redis really holds: a bypassed Redis is down, and releasing there would wait out its retries.
+    const releaseHeld = async () => {
+      if (held.length > 0) await this.bestEffort(() => this.redis.release(held));
+    };
+    let durable: ClaimTransaction;
+    try {
+      durable = await this.postgres.begin(
+        forward.map((i) => requests[i] as ClaimRequest),
+        token,
+        leaseMs,
+        ttlMs,
+      );
+    } catch (error) {
+      await releaseHeld(); // e.g. a DataSource not initialised: leave no Redis claim behind
+      throw error;
+    }
+    const results = first.map((result) => result as StoreClaimResult);
+    forward.forEach((i, k) => (results[i] = durable.results[k] as StoreClaimResult));
+    const lost = forward.filter((i) => results[i]?.status !== 'claimed');
+    const follow = () =>
+      this.followSecondLayer(
+        lost.map((i) => requests[i] as ClaimRequest),
+        token,
+        lost.map((i) => results[i] as StoreClaimResult),
+      );
+    return {
+      results,
+      manager: durable.manager,
+      renew: (items, renewMs) => this.bestEffort(() => this.redis.extend(items, renewMs, 'best-effort')),
+      commit: (items) => durable.commit(items),
+      afterCommit: async (items, completeTtlMs) => {
+        await this.bestEffort(() => this.redis.complete(items, completeTtlMs, 'best-effort'));
+        await follow();
+      },
+      rollback: async (ran) => {
+        await durable.rollback(ran);
+        if (ran) await releaseHeld();
+        await follow();
+      },
+      abandon: async () => {
+        await durable.abandon();
+        await releaseHeld();
+      },
+      close: () => durable.close(),
+    };
+  }
+
+  isRetryable(error: unknown): boolean {
+    return this.postgres.isRetryable(error);
+  }
+
+  purgeExpired(limit: number): Promise<number> {
+    return this.postgres.purgeExpired(limit);
   }
 
   /** Redis writes after Postgres decided: a Redis outage is already counted and logged by RedisStore. */

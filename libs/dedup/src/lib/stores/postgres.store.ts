@@ -1,4 +1,5 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { Logger } from '@nestjs/common';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { DEDUP_FENCE_SEQUENCE as SEQ, DEDUP_TABLE as TABLE } from '../dedup.constants';
 import { StoreConflictError, StoreUnavailableError } from '../dedup.errors';
 import { decodeKeyCursor, encodeKeyCursor } from '../list-cursor';
@@ -6,8 +7,8 @@ import type { DedupMetrics } from '../dedup-metrics.service';
 import type { RecordState } from '../dedup.types';
 import type {
   ClaimRequest,
+  ClaimTransaction,
   CompleteItem,
-  DedupStore,
   HeldKey,
   StoreClaimResult,
   StoredRecord,
@@ -15,6 +16,7 @@ import type {
   StoreListQuery,
   ForgetOptions,
   ForgetOutcome,
+  TransactionalStore,
 } from './dedup-store.interface';
 import { withRetry, type RetryPolicy } from './store.retry';
 
@@ -177,10 +179,11 @@ const requestArrays = (requests: readonly ClaimRequest[]) => [
  * failing serialization (say, against a foreign transaction) is retried; complete, release and
  * extend are also retried after connection failures (each is idempotent for its token).
  */
-export class PostgresStore implements DedupStore {
+export class PostgresStore implements TransactionalStore {
   constructor(
     private readonly dataSource: DataSource,
     private readonly metrics: DedupMetrics,
+    private readonly transactions: PostgresTransactionOptions = { lockTimeoutMs: 5000 },
   ) {}
 
   async claim(
@@ -377,6 +380,41 @@ export class PostgresStore implements DedupStore {
   }
 
   /**
+   * Transactional mode: opens a transaction (with `lock_timeout`) and claims `requests` in it
+   * ({@link claimInTransaction}); a key locked past the lock timeout is reported in flight.
+   */
+  async begin(
+    requests: readonly ClaimRequest[],
+    token: string,
+    _leaseMs: number,
+    ttlMs: number,
+  ): Promise<ClaimTransaction> {
+    const runner = this.dataSource.createQueryRunner();
+    const { lockTimeoutMs } = this.transactions;
+    try {
+      await runner.connect();
+      await runner.startTransaction();
+      await runner.query(`SET LOCAL lock_timeout = ${Math.floor(lockTimeoutMs)}`);
+      let results: StoreClaimResult[];
+      try {
+        results = await this.claimInTransaction(runner.manager, requests, token, ttlMs);
+      } catch (error) {
+        if (!isLockTimeoutError(error)) throw error;
+        results = requests.map(() => ({ status: 'in-flight', retryAfterMs: lockTimeoutMs }));
+      }
+      return new PostgresTransaction(this, runner, token, results, this.transactions.logger);
+    } catch (error) {
+      await new PostgresTransaction(this, runner, token, [], this.transactions.logger).abandon();
+      await runner.release();
+      throw error;
+    }
+  }
+
+  isRetryable(error: unknown): boolean {
+    return error instanceof StoreConflictError || isConflictError(error);
+  }
+
+  /**
    * Transactional mode, inside the caller's transaction: `INSERT … ON CONFLICT DO NOTHING` of
    * COMPLETED rows; rows that conflicted are then taken over only if expired, else reported as
    * they stand. Both statements run on `manager`, so the rows commit or roll back with the
@@ -494,5 +532,57 @@ export class PostgresStore implements DedupStore {
       this.metrics.increment('store-down', { store: 'postgres' });
       throw new StoreUnavailableError('postgres', (error as Error).message, { cause: error });
     }
+  }
+}
+
+/** Transactional mode settings of a {@link PostgresStore}. */
+export interface PostgresTransactionOptions {
+  /** How long a claim waits for another transaction's lock on the key before it counts as in flight. */
+  readonly lockTimeoutMs: number;
+  /** Where a failed rollback is reported. */
+  readonly logger?: Logger;
+}
+
+/** A transaction {@link PostgresStore.begin} opened: the row locks are the lease. */
+class PostgresTransaction implements ClaimTransaction {
+  constructor(
+    private readonly store: PostgresStore,
+    private readonly runner: QueryRunner,
+    private readonly token: string,
+    readonly results: readonly StoreClaimResult[],
+    private readonly logger?: Logger,
+  ) {}
+
+  get manager(): EntityManager {
+    return this.runner.manager;
+  }
+
+  async renew(): Promise<undefined> {
+    return undefined;
+  }
+
+  async commit(items: readonly CompleteItem[]): Promise<void> {
+    await this.store.finishInTransaction(this.runner.manager, this.token, items, []);
+    await this.runner.commitTransaction();
+  }
+
+  /** Postgres alone: no cache layer follows. */
+  async afterCommit(): Promise<void> {
+    return undefined;
+  }
+
+  async rollback(): Promise<void> {
+    await this.runner.rollbackTransaction();
+  }
+
+  async abandon(): Promise<void> {
+    if (!this.runner.isTransactionActive) return;
+    await this.runner
+      .rollbackTransaction()
+      .catch((error: Error) => this.logger?.error({ msg: 'rollback failed', error: error.message }));
+  }
+
+  close(): Promise<void> {
+    return this.runner.release();
   }
 }

@@ -1,4 +1,4 @@
-import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '@once/dedup';
+import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '@once/dedup/typeorm';
 import { MAIL_ENTITIES, MAIL_MIGRATIONS } from '@once/mail';
 import { TRACKING_ENTITIES, TRACKING_MIGRATIONS } from '@once/tracking';
 import { PLATFORM_ENTITIES, PLATFORM_MIGRATIONS } from './platform.migrations';

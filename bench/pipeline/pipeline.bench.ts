@@ -1,14 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { freemem, totalmem, cpus } from 'node:os';
 import { join } from 'node:path';
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import Redis from 'ioredis';
 import type { JobMessage } from '@once/platform';
+import { createTestQueue } from '@once/testing';
 import { startEmulatorHost } from '../../tools/chaos/emulator.host';
 import { SesFaultProxy, SqsFaultProxy } from '../../tools/chaos/fault.proxy';
 import { sleep } from '../../tools/chaos/net.util';
@@ -105,23 +101,8 @@ async function createQueues(
   sqs: SQSClient,
   prefix: string,
 ): Promise<{ jobs: string; email: string; jobsUrl: string }> {
-  const create = async (name: string) => {
-    const { QueueUrl: dlqUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
-    const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
-    );
-    const { QueueUrl } = await sqs.send(
-      new CreateQueueCommand({
-        QueueName: name,
-        Attributes: {
-          VisibilityTimeout: '30',
-          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: '5' }),
-        },
-      }),
-    );
-    if (!QueueUrl) throw new Error(`CreateQueue returned no URL for ${name}`);
-    return QueueUrl;
-  };
+  const create = async (name: string) =>
+    (await createTestQueue(sqs, name, { visibilityTimeout: 30, maxReceiveCount: 5 })).url;
   const jobsUrl = await create(`${prefix}-jobs`);
   await create(`${prefix}-send-email`);
   return { jobs: `${prefix}-jobs`, email: `${prefix}-send-email`, jobsUrl };

@@ -1,11 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import {
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { messagesLeft, readQueueDepth as queueDepth } from '@once/dedup/sqs';
 import type { JobMessage } from '@once/platform';
 import { ChaosOptions, defaultChaosOptions } from './chaos.options';
 import {
@@ -110,24 +106,6 @@ function malformedBodies(runId: string, copies: number, slot: string): { email: 
         ]
       : [];
   return { email, jobs };
-}
-
-async function queueDepth(sqs: SQSClient, url: string): Promise<Omit<QueueCounts, 'name' | 'deadLetters'>> {
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  return {
-    visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
-    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
-    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
-  };
 }
 
 async function readLedger(
@@ -759,8 +737,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     let drainedAt: number | undefined;
     while (Date.now() < deadline) {
       const [jobs, email] = await Promise.all([queueDepth(sqs, jobsUrl), queueDepth(sqs, emailUrl)]);
-      const queued =
-        jobs.visible + jobs.inFlight + jobs.delayed + email.visible + email.inFlight + email.delayed;
+      const queued = messagesLeft(jobs) + messagesLeft(email);
       const busy =
         queued > 0 ||
         pending.count > 0 ||
@@ -852,7 +829,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       ].map(async (queue) => {
         const depth = await queueDepth(sqs, queue.url);
         const dlq = await queueDepth(sqs, queue.dlq);
-        return { name: queue.name, ...depth, deadLetters: dlq.visible + dlq.inFlight };
+        return { name: queue.name, ...depth, deadLetters: messagesLeft(dlq, { withDelayed: false }) };
       }),
     );
 

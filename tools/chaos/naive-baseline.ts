@@ -1,12 +1,12 @@
 import {
   DeleteMessageCommand,
-  GetQueueAttributesCommand,
   Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { messagesLeft, readQueueDepth } from '@once/dedup/sqs';
 import type { DataSource } from 'typeorm';
 import type { NaiveReport } from './chaos.report';
 import { startEmulatorHost } from './emulator.host';
@@ -91,15 +91,7 @@ export async function runNaiveBaseline(options: NaiveOptions): Promise<NaiveRepo
           const deadline = started + options.timeoutMs;
           let quietSince: number | undefined;
           while (Date.now() < deadline) {
-            const { Attributes = {} } = await sqs.send(
-              new GetQueueAttributesCommand({
-                QueueUrl: queueUrl,
-                AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-              }),
-            );
-            const left =
-              Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-              Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0);
+            const left = messagesLeft(await readQueueDepth(sqs, queueUrl), { withDelayed: false });
             if (left > 0) quietSince = undefined;
             else {
               quietSince ??= Date.now();

@@ -1,13 +1,17 @@
 import {
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
   Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Inject, Injectable, Logger, NotFoundException, OnApplicationShutdown } from '@nestjs/common';
+import {
+  DEAD_LETTER_ATTRIBUTES,
+  readQueueDepth,
+  RedrivePolicyReader,
+  type QueueDepth as SqsQueueDepth,
+} from '@once/dedup/sqs';
 import { APP_CONFIG, createSqsClient, resolveQueueUrl } from '@once/platform';
 import { ApiConfig } from '../config/api.config';
 
@@ -15,11 +19,8 @@ import { ApiConfig } from '../config/api.config';
 export const ADMIN_QUEUES = ['jobs', 'send-email'] as const;
 export type AdminQueue = (typeof ADMIN_QUEUES)[number];
 
-export interface QueueDepth {
+export interface QueueDepth extends SqsQueueDepth {
   url: string;
-  visible: number;
-  inFlight: number;
-  delayed: number;
 }
 
 export interface QueueStatus extends QueueDepth {
@@ -43,15 +44,16 @@ interface Resolved {
   maxReceiveCount: number | null;
 }
 
-// Attributes the worker's dead-letter path adds; dropped again when a message is redriven.
-const DEAD_LETTER_ATTRIBUTE_PREFIX = 'once-';
+// Attributes the dedup lib adds (dead-letter reason and sources, deferral origin); dropped again when a message is redriven.
+const OUR_ATTRIBUTE_PREFIX = 'once-';
 
 /** Queue depths, dead-letter peeks and redrive, straight against SQS (works on the emulator too). */
 @Injectable()
 export class QueueAdminService implements OnApplicationShutdown {
   private readonly logger = new Logger(QueueAdminService.name);
   private readonly sqs: SQSClient;
-  private readonly resolved = new Map<AdminQueue, Promise<Resolved>>();
+  private readonly resolved = new Map<AdminQueue, Promise<string>>();
+  private readonly redrivePolicies = new RedrivePolicyReader();
 
   constructor(@Inject(APP_CONFIG) private readonly config: ApiConfig) {
     this.sqs = createSqsClient(config);
@@ -105,7 +107,7 @@ export class QueueAdminService implements OnApplicationShutdown {
             MessageBody: message.Body ?? '',
             MessageAttributes: Object.fromEntries(
               Object.entries(message.MessageAttributes ?? {}).filter(
-                ([key]) => !key.startsWith(DEAD_LETTER_ATTRIBUTE_PREFIX),
+                ([key]) => !key.startsWith(OUR_ATTRIBUTE_PREFIX),
               ),
             ),
           })),
@@ -142,51 +144,28 @@ export class QueueAdminService implements OnApplicationShutdown {
     return dlqUrl;
   }
 
-  private resolve(name: AdminQueue): Promise<Resolved> {
-    let resolved = this.resolved.get(name);
-    if (!resolved) {
-      resolved = this.lookUp(name);
-      resolved.catch(() => this.resolved.delete(name));
-      this.resolved.set(name, resolved);
+  /** The queue's URL (resolved once), its redrive policy and DLQ (read through the SQS adapter's cache). */
+  private async resolve(name: AdminQueue): Promise<Resolved> {
+    let url = this.resolved.get(name);
+    if (!url) {
+      url = resolveQueueUrl(
+        this.sqs,
+        name === 'jobs' ? this.config.SQS_JOBS_QUEUE : this.config.SQS_EMAIL_QUEUE,
+      );
+      url.catch(() => this.resolved.delete(name));
+      this.resolved.set(name, url);
     }
-    return resolved;
-  }
-
-  private async lookUp(name: AdminQueue): Promise<Resolved> {
-    const url = await resolveQueueUrl(
-      this.sqs,
-      name === 'jobs' ? this.config.SQS_JOBS_QUEUE : this.config.SQS_EMAIL_QUEUE,
-    );
-    const { Attributes } = await this.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['RedrivePolicy'] }),
-    );
-    if (!Attributes?.RedrivePolicy) return { url, dlqUrl: null, maxReceiveCount: null };
-    const policy = JSON.parse(Attributes.RedrivePolicy) as {
-      deadLetterTargetArn: string;
-      maxReceiveCount: string | number;
+    const queue = { sqs: this.sqs, queueUrl: await url };
+    const policy = await this.redrivePolicies.policyOf(queue);
+    return {
+      url: queue.queueUrl,
+      dlqUrl: policy ? await this.redrivePolicies.deadLetterUrlOf(queue) : null,
+      maxReceiveCount: policy?.maxReceiveCount ?? null,
     };
-    const dlqName = policy.deadLetterTargetArn.slice(policy.deadLetterTargetArn.lastIndexOf(':') + 1);
-    const { QueueUrl } = await this.sqs.send(new GetQueueUrlCommand({ QueueName: dlqName }));
-    return { url, dlqUrl: QueueUrl ?? null, maxReceiveCount: Number(policy.maxReceiveCount) };
   }
 
   private async depth(url: string): Promise<QueueDepth> {
-    const { Attributes = {} } = await this.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: url,
-        AttributeNames: [
-          'ApproximateNumberOfMessages',
-          'ApproximateNumberOfMessagesNotVisible',
-          'ApproximateNumberOfMessagesDelayed',
-        ],
-      }),
-    );
-    return {
-      url,
-      visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
-      inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
-      delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
-    };
+    return { url, ...(await readQueueDepth(this.sqs, url)) };
   }
 
   private async receive(url: string, max: number, visibilityTimeout: number): Promise<Message[]> {
@@ -204,14 +183,13 @@ export class QueueAdminService implements OnApplicationShutdown {
   }
 
   private toDeadLetter(message: Message): DeadLetter {
-    const attribute = (key: string) =>
-      message.MessageAttributes?.[`${DEAD_LETTER_ATTRIBUTE_PREFIX}${key}`]?.StringValue ?? null;
+    const attribute = (name: string) => message.MessageAttributes?.[name]?.StringValue ?? null;
     const sent = message.Attributes?.SentTimestamp;
     return {
       messageId: message.MessageId ?? '',
       body: message.Body ?? '',
-      reason: attribute('dead-letter-reason'),
-      sourceMessageId: attribute('source-message-id'),
+      reason: attribute(DEAD_LETTER_ATTRIBUTES.reason),
+      sourceMessageId: attribute(DEAD_LETTER_ATTRIBUTES.sourceMessageId),
       receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
       sentAt: sent ? new Date(Number(sent)).toISOString() : null,
     };

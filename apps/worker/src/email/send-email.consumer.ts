@@ -1,9 +1,10 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { Injectable } from '@nestjs/common';
-import { SqsConsumerEventHandler, SqsMessageHandler } from '@ssut/nestjs-sqs';
+import { SqsMessageHandler } from '@ssut/nestjs-sqs';
 import { Idempotent } from '@once/dedup';
 import { InFlightTracker, sendEmailMessageSchema } from '@once/platform';
 import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
+import { ConsumerEvents } from '../sqs/consumer-events.base';
 import { DeadLetterService } from '../sqs/dead-letter.service';
 import { validEventId } from '../sqs/valid-event-id.key';
 import { EMAIL_CONSUMER } from '../sqs/worker-queues';
@@ -15,13 +16,15 @@ import { EmailDeliveryService } from './email-delivery.service';
  * turn keeps SES from seeing a key twice (see EmailDeliveryService).
  */
 @Injectable()
-export class SendEmailConsumer {
+export class SendEmailConsumer extends ConsumerEvents(EMAIL_CONSUMER, 'SendEmailConsumer.handle') {
   constructor(
     private readonly delivery: EmailDeliveryService,
     private readonly inFlight: InFlightTracker,
     private readonly deadLetters: DeadLetterService,
-    private readonly errors: ConsumerErrorsService,
-  ) {}
+    readonly errors: ConsumerErrorsService,
+  ) {
+    super();
+  }
 
   @SqsMessageHandler(EMAIL_CONSUMER, false)
   @Idempotent({ scope: 'send-email', key: validEventId(sendEmailMessageSchema) })
@@ -33,20 +36,5 @@ export class SendEmailConsumer {
       // in flight) is deferred by @Idempotent until then, without spending a receive.
       await this.delivery.deliver(email, message.MessageId);
     });
-  }
-
-  @SqsConsumerEventHandler(EMAIL_CONSUMER, 'processing_error')
-  onProcessingError(error: Error, message: Message): void {
-    this.errors.processingError(EMAIL_CONSUMER, 'SendEmailConsumer.handle', error, message);
-  }
-
-  @SqsConsumerEventHandler(EMAIL_CONSUMER, 'timeout_error')
-  onTimeoutError(error: Error, message: Message): void {
-    this.errors.processingError(EMAIL_CONSUMER, 'SendEmailConsumer.handle', error, message);
-  }
-
-  @SqsConsumerEventHandler(EMAIL_CONSUMER, 'error')
-  onError(error: Error, message?: Message): void {
-    this.errors.sqsError(EMAIL_CONSUMER, error, message);
   }
 }

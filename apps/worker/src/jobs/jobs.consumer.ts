@@ -1,9 +1,10 @@
 import type { Message } from '@aws-sdk/client-sqs';
 import { Injectable, Logger } from '@nestjs/common';
-import { SqsConsumerEventHandler, SqsMessageHandler } from '@ssut/nestjs-sqs';
+import { SqsMessageHandler } from '@ssut/nestjs-sqs';
 import { Idempotent } from '@once/dedup';
 import { InFlightTracker, jobMessageSchema } from '@once/platform';
 import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
+import { ConsumerEvents } from '../sqs/consumer-events.base';
 import { DeadLetterService } from '../sqs/dead-letter.service';
 import { validEventId } from '../sqs/valid-event-id.key';
 import { JOBS_CONSUMER } from '../sqs/worker-queues';
@@ -14,15 +15,17 @@ import { JobFanoutService } from './job-fanout.service';
  * every stored key, so it must never change.
  */
 @Injectable()
-export class JobsConsumer {
+export class JobsConsumer extends ConsumerEvents(JOBS_CONSUMER, 'JobsConsumer.handle') {
   private readonly logger = new Logger(JobsConsumer.name);
 
   constructor(
     private readonly fanout: JobFanoutService,
     private readonly inFlight: InFlightTracker,
     private readonly deadLetters: DeadLetterService,
-    private readonly errors: ConsumerErrorsService,
-  ) {}
+    readonly errors: ConsumerErrorsService,
+  ) {
+    super();
+  }
 
   @SqsMessageHandler(JOBS_CONSUMER, false)
   @Idempotent({ scope: 'jobs', key: validEventId(jobMessageSchema) })
@@ -39,20 +42,5 @@ export class JobsConsumer {
         recipients,
       });
     });
-  }
-
-  @SqsConsumerEventHandler(JOBS_CONSUMER, 'processing_error')
-  onProcessingError(error: Error, message: Message): void {
-    this.errors.processingError(JOBS_CONSUMER, 'JobsConsumer.handle', error, message);
-  }
-
-  @SqsConsumerEventHandler(JOBS_CONSUMER, 'timeout_error')
-  onTimeoutError(error: Error, message: Message): void {
-    this.errors.processingError(JOBS_CONSUMER, 'JobsConsumer.handle', error, message);
-  }
-
-  @SqsConsumerEventHandler(JOBS_CONSUMER, 'error')
-  onError(error: Error, message?: Message): void {
-    this.errors.sqsError(JOBS_CONSUMER, error, message);
   }
 }

@@ -1,13 +1,6 @@
-import {
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  Message,
-  MessageAttributeValue,
-  SendMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { type Message, SQSClient } from '@aws-sdk/client-sqs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DEAD_LETTER_ATTRIBUTES } from '@once/dedup';
+import { DeadLetterSender, RedrivePolicyReader } from '@once/dedup/sqs';
 import { MalformedMessageError, parseMessageBody } from '@once/platform';
 import type { z } from 'zod';
 import { WORKER_QUEUE_URLS, WORKER_SQS_CLIENT, WorkerQueueUrls } from './worker-queues';
@@ -17,12 +10,13 @@ import { WORKER_QUEUE_URLS, WORKER_SQS_CLIENT, WorkerQueueUrls } from './worker-
  * queue's dead-letter queue, named by the queue's redrive policy, instead of letting it be
  * received maxReceiveCount times. The caller then returns normally so the original is deleted.
  * With @Idempotent on, the consumers' key function (validEventId) rejects such bodies first and
- * the dedup lib dead-letters them before any claim; this path serves DEDUP_ENABLED=false.
+ * the dedup lib dead-letters them before any claim; this path serves DEDUP_ENABLED=false. Both
+ * go through the one SQS adapter (@once/dedup/sqs): same attributes, same DLQ lookup.
  */
 @Injectable()
 export class DeadLetterService {
   private readonly logger = new Logger(DeadLetterService.name);
-  private readonly dlqUrls = new Map<string, Promise<string>>();
+  private readonly sender = new DeadLetterSender(new RedrivePolicyReader());
 
   constructor(
     @Inject(WORKER_SQS_CLIENT) private readonly sqs: SQSClient,
@@ -44,52 +38,11 @@ export class DeadLetterService {
     }
   }
 
+  /** Sends a copy of `message` to the consumer queue's DLQ; throws (the original stays) when that fails. */
   async deadLetter(consumer: keyof WorkerQueueUrls, message: Message, reason: string): Promise<void> {
-    const queueUrl = this.queueUrls[consumer];
-    const dlqUrl = await this.dlqUrlFor(queueUrl);
-    // SQS allows 10 attributes: keep the reason and sources, and as many of the original's as fit.
-    const kept = Object.entries(message.MessageAttributes ?? {})
-      .filter(([name]) => !(Object.values(DEAD_LETTER_ATTRIBUTES) as string[]).includes(name))
-      .slice(0, 10 - Object.keys(DEAD_LETTER_ATTRIBUTES).length);
-    const attributes: Record<string, MessageAttributeValue> = {
-      ...Object.fromEntries(kept),
-      [DEAD_LETTER_ATTRIBUTES.reason]: { DataType: 'String', StringValue: reason.slice(0, 1024) },
-      [DEAD_LETTER_ATTRIBUTES.sourceQueue]: { DataType: 'String', StringValue: queueUrl },
-      [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: {
-        DataType: 'String',
-        StringValue: message.MessageId ?? 'unknown',
-      },
-    };
-    await this.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: dlqUrl,
-        MessageBody: message.Body ?? '',
-        MessageAttributes: attributes,
-      }),
-    );
+    const queue = { sqs: this.sqs, queueUrl: this.queueUrls[consumer] };
+    const { failed } = await this.sender.send(queue, [{ message, reason }]);
+    if (failed[0]) throw new Error(`dead-letter send failed: ${failed[0].error}`);
     this.logger.warn({ msg: 'message dead-lettered', consumer, messageId: message.MessageId, reason });
-  }
-
-  private dlqUrlFor(queueUrl: string): Promise<string> {
-    let url = this.dlqUrls.get(queueUrl);
-    if (!url) {
-      url = this.lookUpDlq(queueUrl);
-      url.catch(() => this.dlqUrls.delete(queueUrl));
-      this.dlqUrls.set(queueUrl, url);
-    }
-    return url;
-  }
-
-  private async lookUpDlq(queueUrl: string): Promise<string> {
-    const { Attributes } = await this.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
-    );
-    const policy = Attributes?.RedrivePolicy;
-    if (!policy) throw new Error(`queue ${queueUrl} has no redrive policy: configure a dead-letter queue`);
-    const arn = (JSON.parse(policy) as { deadLetterTargetArn: string }).deadLetterTargetArn;
-    const name = arn.slice(arn.lastIndexOf(':') + 1);
-    const { QueueUrl } = await this.sqs.send(new GetQueueUrlCommand({ QueueName: name }));
-    if (!QueueUrl) throw new Error(`dead-letter queue ${name} not found`);
-    return QueueUrl;
   }
 }

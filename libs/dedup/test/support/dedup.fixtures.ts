@@ -1,9 +1,11 @@
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConsoleLogger, Logger, type LoggerService, type Provider } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { SqsModule, SqsService } from '@ssut/nestjs-sqs';
 import { DedupModule, type DedupModuleOptions, type DedupStoreMode } from '../../src';
 import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '../../src/typeorm';
+import { messagesLeft, readQueueDepth } from '../../src/sqs';
+import { createTestQueue } from '@once/testing';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -123,22 +125,7 @@ export async function createQueue(
   label: string,
   visibilityTimeout = 5,
 ): Promise<{ url: string; dlqUrl: string }> {
-  const name = `dedup-${label}-${randomUUID().slice(0, 8)}`;
-  const { QueueUrl: dlqUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }));
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
-  );
-  const { QueueUrl: url } = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: name,
-      Attributes: {
-        VisibilityTimeout: String(visibilityTimeout),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes?.QueueArn, maxReceiveCount: '3' }),
-      },
-    }),
-  );
-  if (!url || !dlqUrl) throw new Error('queue creation failed');
-  return { url, dlqUrl };
+  return createTestQueue(sqs, `dedup-${label}-${randomUUID().slice(0, 8)}`, { visibilityTimeout });
 }
 
 /** Consumer options for fast tests: short polls, aborted on shutdown. */
@@ -163,14 +150,5 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
 
 /** Approximate visible + in-flight messages of a queue. */
 export async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
-  );
+  return messagesLeft(await readQueueDepth(sqs, url), { withDelayed: false });
 }

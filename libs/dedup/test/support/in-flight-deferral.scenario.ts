@@ -1,6 +1,5 @@
 import {
   ChangeMessageVisibilityCommand,
-  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageCommand,
@@ -13,6 +12,7 @@ import type Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { Idempotent, type DedupMetricEvent, type DedupStoreMode } from '../../src';
+import { messagesLeft, readQueueDepth } from '../../src/sqs';
 import {
   closeModule,
   consumerDefaults,
@@ -104,21 +104,7 @@ class BatchConsumers {
 
 /** Visible, in flight and delayed (re-sent copies wait out their DelaySeconds). */
 async function messagesIn(url: string): Promise<number> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: url,
-      AttributeNames: [
-        'ApproximateNumberOfMessages',
-        'ApproximateNumberOfMessagesNotVisible',
-        'ApproximateNumberOfMessagesDelayed',
-      ],
-    }),
-  );
-  return (
-    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
-    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
-    Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
-  );
+  return messagesLeft(await readQueueDepth(sqs, url));
 }
 
 /** The scenario for one handler kind (a file each, to keep each file well under a minute). */

@@ -28,7 +28,10 @@ export function e2eQueueUrl(name: string, env: Record<string, string | undefined
   return url;
 }
 
-/** Creates `name` and `name-dlq` with a redrive policy and returns both URLs. */
+/**
+ * Creates `name` and `name-dlq` with a redrive policy and returns both URLs: the one way tests,
+ * the dedup e2e fixtures and the pipeline bench make a queue with a dead-letter queue.
+ */
 export async function createTestQueue(
   sqs: SQSClient,
   name: string,

@@ -1,19 +1,27 @@
 import {
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  type GetQueueUrlCommandInput,
   type Message,
   SendMessageBatchCommand,
   type SendMessageBatchRequestEntry,
 } from '@aws-sdk/client-sqs';
 import { Logger } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
+import { DEAD_LETTER_ATTRIBUTES } from '../dedup.constants';
 import { DEFERRED_FROM_ATTRIBUTE, SqsQueueOps } from './sqs-queue.ops';
 
 /** A fake SQS client: answers GetQueueAttributes with `redrivePolicy`, records SendMessageBatch entries. */
 function fakeSqs(redrivePolicy: string | undefined | Error, failIds: string[] = []) {
   const sent: SendMessageBatchRequestEntry[] = [];
+  const urlLookups: GetQueueUrlCommandInput[] = [];
   let attributeReads = 0;
   const sqs = {
     send: async (command: unknown) => {
+      if (command instanceof GetQueueUrlCommand) {
+        urlLookups.push(command.input);
+        return { QueueUrl: `http://sqs/${command.input.QueueOwnerAWSAccountId}/${command.input.QueueName}` };
+      }
       if (command instanceof GetQueueAttributesCommand) {
         attributeReads += 1;
         if (redrivePolicy instanceof Error) throw redrivePolicy;
@@ -34,7 +42,7 @@ function fakeSqs(redrivePolicy: string | undefined | Error, failIds: string[] = 
       throw new Error('unexpected command');
     },
   };
-  return { sqs, sent, reads: () => attributeReads };
+  return { sqs, sent, urlLookups, reads: () => attributeReads };
 }
 
 function opsFor(
@@ -130,5 +138,51 @@ describe('SqsQueueOps.resend', () => {
     await opsFor(fake.sqs).resend('jobs', [message('m1', full)], 3);
     expect(Object.keys(fake.sent[0]?.MessageAttributes ?? {})).toHaveLength(10);
     expect(fake.sent[0]?.MessageAttributes?.[DEFERRED_FROM_ATTRIBUTE]).toBeUndefined();
+  });
+});
+
+describe('SqsQueueOps.deadLetter', () => {
+  const crossAccount = JSON.stringify({
+    deadLetterTargetArn: 'arn:aws:sqs:eu-west-1:111122223333:jobs-dlq',
+    maxReceiveCount: 3,
+  });
+
+  it('finds the DLQ in the account its ARN names and keeps the reason and sources on a message with 10 attributes', async () => {
+    const fake = fakeSqs(crossAccount);
+    const full = Object.fromEntries(
+      Array.from({ length: 10 }, (_, i) => [`a${i}`, { DataType: 'String', StringValue: String(i) }]),
+    );
+    const message: Message = { MessageId: 'm1', ReceiptHandle: 'rh', Body: '{}', MessageAttributes: full };
+
+    const sent = await opsFor(fake.sqs).deadLetter('jobs', [{ message, reason: 'no key' }]);
+
+    expect([...sent]).toEqual([message]);
+    expect(fake.urlLookups).toEqual([{ QueueName: 'jobs-dlq', QueueOwnerAWSAccountId: '111122223333' }]);
+    const attributes = fake.sent[0]?.MessageAttributes ?? {};
+    expect(Object.keys(attributes)).toHaveLength(10);
+    expect(attributes).toMatchObject({
+      [DEAD_LETTER_ATTRIBUTES.reason]: { DataType: 'String', StringValue: 'no key' },
+      [DEAD_LETTER_ATTRIBUTES.sourceQueue]: { StringValue: 'http://sqs/000000000000/jobs' },
+      [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: { StringValue: 'm1' },
+    });
+    // The originals fill the 7 places left, in the order received.
+    expect(Object.keys(attributes).filter((name) => name.startsWith('a'))).toEqual([
+      'a0',
+      'a1',
+      'a2',
+      'a3',
+      'a4',
+      'a5',
+      'a6',
+    ]);
+  });
+
+  it('sends nothing (the messages stay with SQS redrive) when the redrive policy is malformed', async () => {
+    const fake = fakeSqs('{"deadLetterTargetArn": "jobs-dlq", "maxReceiveCount": 3}');
+    const message: Message = { MessageId: 'm1', ReceiptHandle: 'rh', Body: '{}' };
+    await expect(opsFor(fake.sqs).deadLetter('jobs', [{ message, reason: 'bad' }])).resolves.toEqual(
+      new Set(),
+    );
+    expect(fake.sent).toEqual([]);
   });
 });

@@ -1,38 +1,24 @@
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
   type Message,
   type MessageAttributeValue,
   SendMessageBatchCommand,
-  type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { Injectable, Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { SqsService } from '@ssut/nestjs-sqs';
-import { DEAD_LETTER_ATTRIBUTES } from '../dedup.constants';
 import { type RetryPolicy, withRetry } from '../stores/store.retry';
+import { DeadLetterSender } from './dead-letter.sender';
+import { copyAttributes, MAX_MESSAGE_ATTRIBUTES } from './message-attributes';
+import { NestjsSqsConsumers } from './nestjs-sqs.consumers';
+import { RedrivePolicyReader } from './redrive-policy.reader';
+import { chunks, isFifoQueue, type SqsQueueRef } from './sqs-queue.ref';
+import { clampDelaySeconds, clampVisibilitySeconds } from './visibility';
+
+export type { Redrive } from './redrive-policy.reader';
 
 /** The SQS client and queue URL a consumer polls with. */
-export interface ConsumerQueue {
-  sqs: SQSClient;
-  queueUrl: string;
-}
-
-// SqsService#getQueueInfo exists at runtime in @ssut/nestjs-sqs 3.0.1 but is typed private.
-interface QueueInfoSource {
-  getQueueInfo(name: string): ConsumerQueue;
-  readonly options?: {
-    readonly consumers?: readonly { readonly name: string; readonly messageAttributeNames?: string[] }[];
-  };
-}
-
-/** A queue's redrive policy as far as deferring in-flight duplicates cares. */
-export interface Redrive {
-  readonly deadLetterTargetArn: string;
-  readonly maxReceiveCount: number;
-}
+export type ConsumerQueue = SqsQueueRef;
 
 /**
  * What the runner needs to know to defer an in-flight duplicate without spending its receives.
@@ -55,44 +41,28 @@ export const DEFERRED_FROM_ATTRIBUTE = 'once-deferred-from';
 /** Deletes of redelivered completed duplicates: a few quick attempts (see `deleteSettled`). */
 const DELETE_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 400 };
 
-/** SQS allows 12 hours at most. */
-const MAX_VISIBILITY_SECONDS = 43_200;
-/** SQS allows a per-message delay of 15 minutes at most. */
-const MAX_DELAY_SECONDS = 900;
-const MAX_MESSAGE_ATTRIBUTES = 10;
-/** A queue's redrive policy is read again after this long (it can be changed at runtime). */
-const REDRIVE_TTL_MS = 5 * 60_000;
-
-const chunks = <T>(items: readonly T[], size: number): T[][] =>
-  Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, i * size + size));
-
 /**
- * SQS calls on the queue of a @ssut/nestjs-sqs consumer, with that consumer's own client (so an
- * emulator endpoint is honoured): change visibility, dead-letter. Found lazily through SqsService;
- * without one (a plain method, a unit test) visibility changes are skipped and dead-lettering
- * reports failure.
+ * SQS calls on the queue of a @ssut/nestjs-sqs consumer, by consumer name, with that consumer's
+ * own client (so an emulator endpoint is honoured): defer, delete, change visibility, dead-letter.
+ * The consumer is found through {@link NestjsSqsConsumers}; without one (a plain method, a unit
+ * test) visibility changes are skipped and dead-lettering reports failure. The SQS work itself is
+ * the adapter's ({@link RedrivePolicyReader}, {@link DeadLetterSender}, the visibility clamps).
  */
 @Injectable()
 export class SqsQueueOps {
   private readonly logger = new Logger('Idempotency');
-  private sqsService?: QueueInfoSource;
-  private readonly dlqUrls = new Map<string, Promise<string>>();
-  private readonly redrives = new Map<
-    string,
-    { readonly at: number; readonly policy: Promise<Redrive | null> }
-  >();
+  private readonly consumers: NestjsSqsConsumers;
+  private readonly redrive = new RedrivePolicyReader();
+  private readonly deadLetters = new DeadLetterSender(this.redrive);
   private readonly warnedNoAttributes = new Set<string>();
 
-  constructor(private readonly moduleRef: ModuleRef) {}
+  constructor(moduleRef: ModuleRef) {
+    this.consumers = new NestjsSqsConsumers(moduleRef);
+  }
 
   /** The consumer's client and queue URL, or `undefined` when there is no such consumer. */
   queueOf(consumer: string): ConsumerQueue | undefined {
-    try {
-      this.sqsService ??= this.moduleRef.get(SqsService, { strict: false }) as unknown as QueueInfoSource;
-      return this.sqsService.getQueueInfo(consumer);
-    } catch {
-      return undefined;
-    }
+    return this.consumers.queueOf(consumer);
   }
 
   /**
@@ -102,15 +72,12 @@ export class SqsQueueOps {
   async deferralTarget(consumer: string): Promise<DeferralTarget | undefined> {
     const queue = this.queueOf(consumer);
     if (!queue) return undefined;
-    const fifo = queue.queueUrl.endsWith('.fifo');
-    const maxReceiveCount = await this.redriveOf(queue).then(
+    const fifo = isFifoQueue(queue.queueUrl);
+    const maxReceiveCount = await this.redrive.policyOf(queue).then(
       (policy) => (policy ? policy.maxReceiveCount : null),
       () => undefined,
     );
-    const names = this.sqsService?.options?.consumers?.find(
-      (c) => c.name === consumer,
-    )?.messageAttributeNames;
-    const copiesAttributes = !!names?.some((name) => name === 'All' || name === '.*');
+    const copiesAttributes = this.consumers.receivesAllAttributes(consumer);
     if (!copiesAttributes && !fifo && maxReceiveCount !== null && !this.warnedNoAttributes.has(consumer)) {
       this.warnedNoAttributes.add(consumer);
       this.logger.warn({
@@ -130,8 +97,8 @@ export class SqsQueueOps {
     const sent = new Set<Message>();
     const queue = this.queueOf(consumer);
     if (!queue || messages.length === 0) return sent;
-    const delay = Math.min(MAX_DELAY_SECONDS, Math.max(0, Math.ceil(delaySeconds)));
-    for (const batch of chunks(messages, 10)) {
+    const delay = clampDelaySeconds(delaySeconds);
+    for (const batch of chunks(messages)) {
       try {
         const { Successful, Failed } = await queue.sqs.send(
           new SendMessageBatchCommand({
@@ -186,7 +153,7 @@ export class SqsQueueOps {
     const queue = this.queueOf(consumer);
     const held = messages.filter((message) => message.ReceiptHandle);
     if (!queue || held.length === 0) return;
-    for (const batch of chunks(held, 10)) {
+    for (const batch of chunks(held)) {
       let pending = batch;
       try {
         await withRetry(
@@ -223,8 +190,8 @@ export class SqsQueueOps {
     const queue = this.queueOf(consumer);
     const held = messages.filter((message) => message.ReceiptHandle && message.MessageId);
     if (!queue || held.length === 0) return;
-    const timeout = Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.ceil(seconds)));
-    for (const batch of chunks(held, 10)) {
+    const timeout = clampVisibilitySeconds(seconds);
+    for (const batch of chunks(held)) {
       try {
         const { Failed } = await queue.sqs.send(
           new ChangeMessageVisibilityBatchCommand({
@@ -252,113 +219,40 @@ export class SqsQueueOps {
 
   /**
    * Sends copies of messages to the consumer queue's dead-letter queue (named by its redrive
-   * policy), each tagged with its reason. Returns the messages that were sent; the caller acknowledges
-   * only those, the rest stay with SQS redrive.
+   * policy), each tagged with its reason (see `deadLetterAttributes` for what survives SQS's
+   * 10-attribute cap). Returns the messages that were sent; the caller acknowledges only those,
+   * the rest stay with SQS redrive.
    */
   async deadLetter(
     consumer: string,
     entries: readonly { message: Message; reason: string }[],
   ): Promise<Set<Message>> {
-    const sent = new Set<Message>();
     const queue = this.queueOf(consumer);
-    if (!queue || entries.length === 0) return sent;
-    let dlqUrl: string;
+    if (!queue || entries.length === 0) return new Set();
     try {
-      dlqUrl = await this.dlqUrlFor(queue);
+      const { sent, failed } = await this.deadLetters.send(queue, entries);
+      if (failed.length > 0)
+        this.logger.error({
+          msg: 'dead-letter send failed',
+          consumer,
+          messageIds: failed.map(({ message }) => message.MessageId),
+          error: failed[0]?.error,
+        });
+      return sent;
     } catch (error) {
       this.logger.error({
         msg: 'cannot dead-letter: no dead-letter queue',
         consumer,
         error: (error as Error).message,
       });
-      return sent;
+      return new Set();
     }
-    const fifo = dlqUrl.endsWith('.fifo');
-    for (const batch of chunks(entries, 10)) {
-      try {
-        const { Successful } = await queue.sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: dlqUrl,
-            Entries: batch.map(({ message, reason }, i) => ({
-              Id: String(i),
-              MessageBody: message.Body ?? '',
-              MessageAttributes: deadLetterAttributes(message, queue.queueUrl, reason),
-              ...(fifo && {
-                MessageGroupId: message.Attributes?.MessageGroupId ?? 'once-dedup',
-                MessageDeduplicationId: message.MessageId,
-              }),
-            })),
-          }),
-        );
-        for (const entry of Successful ?? []) {
-          const sentEntry = batch[Number(entry.Id)];
-          if (sentEntry) sent.add(sentEntry.message);
-        }
-      } catch (error) {
-        this.logger.error({ msg: 'dead-letter send failed', consumer, error: (error as Error).message });
-      }
-    }
-    return sent;
   }
-
-  private dlqUrlFor(queue: ConsumerQueue): Promise<string> {
-    let url = this.dlqUrls.get(queue.queueUrl);
-    if (!url) {
-      url = this.redriveOf(queue).then((policy) => {
-        if (!policy) throw new Error(`queue ${queue.queueUrl} has no redrive policy`);
-        return lookUpDlq(queue.sqs, policy.deadLetterTargetArn);
-      });
-      url.catch(() => this.dlqUrls.delete(queue.queueUrl));
-      this.dlqUrls.set(queue.queueUrl, url);
-    }
-    return url;
-  }
-
-  /** The queue's redrive policy (`null`: none), cached; a failed read is not cached. */
-  private redriveOf(queue: ConsumerQueue): Promise<Redrive | null> {
-    const cached = this.redrives.get(queue.queueUrl);
-    if (cached && Date.now() - cached.at < REDRIVE_TTL_MS) return cached.policy;
-    const policy = readRedrive(queue);
-    policy.catch(() => this.redrives.delete(queue.queueUrl));
-    this.redrives.set(queue.queueUrl, { at: Date.now(), policy });
-    return policy;
-  }
-}
-
-async function readRedrive({ sqs, queueUrl }: ConsumerQueue): Promise<Redrive | null> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['RedrivePolicy'] }),
-  );
-  if (!Attributes?.RedrivePolicy) return null;
-  const policy = JSON.parse(Attributes.RedrivePolicy) as {
-    deadLetterTargetArn?: string;
-    maxReceiveCount?: number | string;
-  };
-  const maxReceiveCount = Number(policy.maxReceiveCount);
-  if (!policy.deadLetterTargetArn || !Number.isFinite(maxReceiveCount))
-    throw new Error(`queue ${queueUrl} has a malformed redrive policy`);
-  return { deadLetterTargetArn: policy.deadLetterTargetArn, maxReceiveCount };
-}
-
-async function lookUpDlq(sqs: SQSClient, arn: string): Promise<string> {
-  const [, , , , account, name] = arn.split(':');
-  const { QueueUrl } = await sqs.send(
-    new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }),
-  );
-  if (!QueueUrl) throw new Error(`dead-letter queue ${name} not found`);
-  return QueueUrl;
 }
 
 /** The copy's attributes: the message's own (as received) and where it was first deferred from. */
 function deferredAttributes(message: Message): Record<string, MessageAttributeValue> {
-  const attributes: Record<string, MessageAttributeValue> = {};
-  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
-    attributes[name] = {
-      DataType: value.DataType,
-      ...(value.StringValue !== undefined && { StringValue: value.StringValue }),
-      ...(value.BinaryValue !== undefined && { BinaryValue: value.BinaryValue }),
-    };
-  }
+  const attributes = copyAttributes(message);
   const origin = attributes[DEFERRED_FROM_ATTRIBUTE]?.StringValue ?? message.MessageId;
   // At SQS's cap the copy goes without the tag: its cause is then reported like any other message's.
   if (
@@ -366,24 +260,5 @@ function deferredAttributes(message: Message): Record<string, MessageAttributeVa
     (DEFERRED_FROM_ATTRIBUTE in attributes || Object.keys(attributes).length < MAX_MESSAGE_ATTRIBUTES)
   )
     attributes[DEFERRED_FROM_ATTRIBUTE] = { DataType: 'String', StringValue: origin };
-  return attributes;
-}
-
-function deadLetterAttributes(
-  message: Message,
-  queueUrl: string,
-  reason: string,
-): Record<string, MessageAttributeValue> {
-  const attributes: Record<string, MessageAttributeValue> = { ...message.MessageAttributes };
-  const ours: Record<string, string> = {
-    [DEAD_LETTER_ATTRIBUTES.reason]: reason.slice(0, 1024),
-    [DEAD_LETTER_ATTRIBUTES.sourceQueue]: queueUrl,
-    [DEAD_LETTER_ATTRIBUTES.sourceMessageId]: message.MessageId ?? 'unknown',
-  };
-  for (const [name, value] of Object.entries(ours)) {
-    if (Object.keys(attributes).length < MAX_MESSAGE_ATTRIBUTES || name in attributes) {
-      attributes[name] = { DataType: 'String', StringValue: value };
-    }
-  }
   return attributes;
 }

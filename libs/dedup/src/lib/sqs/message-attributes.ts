@@ -1,0 +1,20 @@
+import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
+
+/** SQS accepts 10 message attributes per message at most. */
+export const MAX_MESSAGE_ATTRIBUTES = 10;
+
+/**
+ * A received message's attributes as a send accepts them: the value fields only (a received
+ * value can carry empty list fields SQS does not take back).
+ */
+export function copyAttributes(message: Message): Record<string, MessageAttributeValue> {
+  const attributes: Record<string, MessageAttributeValue> = {};
+  for (const [name, value] of Object.entries(message.MessageAttributes ?? {})) {
+    attributes[name] = {
+      DataType: value.DataType,
+      ...(value.StringValue !== undefined && { StringValue: value.StringValue }),
+      ...(value.BinaryValue !== undefined && { BinaryValue: value.BinaryValue }),
+    };
+  }
+  return attributes;
+}

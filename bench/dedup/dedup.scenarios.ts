@@ -6,7 +6,7 @@ import type { CacheClient } from '@aws-lambda-powertools/idempotency/cache/types
 import { type DynamicModule, Injectable, type INestApplicationContext, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { SqsMessageHandler } from '@ssut/nestjs-sqs';
-import { DedupModule, type DedupStoreMode, Idempotent } from '@once/dedup';
+import { DedupModule, type DedupModuleOptions, type DedupStoreMode, Idempotent } from '@once/dedup';
 import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '@once/dedup/typeorm';
 import Redis from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -64,12 +64,24 @@ class BatchHandler {
   }
 }
 
+/** The store's options with the connections it uses, and only those. */
+function connections(store: DedupStoreMode, redis: Redis, dataSource: DataSource): DedupModuleOptions {
+  if (store === 'redis') return { store, redis };
+  if (store === 'postgres') return { store, dataSource };
+  return { store, redis, dataSource };
+}
+
 @Module({})
 class BenchModule {
   static forRoot(store: DedupStoreMode, redis: Redis, dataSource: DataSource): DynamicModule {
     return {
       module: BenchModule,
-      imports: [DedupModule.forRoot({ store, redis, dataSource, keyPrefix: `${KEY_PREFIX}${store}:` })],
+      imports: [
+        DedupModule.forRoot({
+          ...connections(store, redis, dataSource),
+          keyPrefix: `${KEY_PREFIX}${store}:`,
+        }),
+      ],
       providers: [SingleHandler, BatchHandler],
     };
   }

@@ -25,10 +25,13 @@ export class AppModule {
       module: AppModule,
       imports: [
         PlatformModule.forRoot({
-          app: 'api',
+          appName: 'api',
           config,
           health: ['postgres', 'redis', 'sqs', 'ses'],
           probeQueue: config.SQS_JOBS_QUEUE,
+          // Admin reads of dedup records and stats; SES feedback, the mail ledger and admin error mail.
+          dedup: true,
+          mail: true,
         }),
         DailyModule.forRoot(trackingOptionsFromEnv(config)),
         SesNotificationsModule.forRoot({ topicArns: config.SES_SNS_TOPIC_ARNS }),

@@ -13,12 +13,15 @@ export class SchedulerModule {
       imports: [
         // Job failures are mailed to ADMIN_EMAILS through the mail ledger, hence Postgres here too.
         PlatformModule.forRoot({
-          app: 'scheduler',
+          appName: 'scheduler',
           config,
           health: ['postgres', 'redis', 'sqs'],
           probeQueue: config.SQS_JOBS_QUEUE,
           opsPort: config.OPS_PORT,
           maxPoolSize: 3,
+          // DedupPurgeJob needs the dedup stores.
+          dedup: true,
+          mail: true,
         }),
         JobPublisherModule.forRoot({
           aws: config,

@@ -18,11 +18,14 @@ export class WorkerModule {
       module: WorkerModule,
       imports: [
         PlatformModule.forRoot({
-          app: 'worker',
+          appName: 'worker',
           config,
           health: ['postgres', 'redis', 'sqs', 'ses'],
           probeQueue: config.SQS_EMAIL_QUEUE,
           opsPort: config.OPS_PORT,
+          // Exactly-once consumers that send email.
+          dedup: true,
+          mail: true,
         }),
         WorkerSqsModule.forRoot(config),
         TrackingModule.forRoot(trackingOptionsFromEnv(config)),

@@ -1,5 +1,4 @@
 export { DedupModule } from './lib/dedup.module';
-export type { DedupModuleAsyncOptions, DedupModuleOptions, ResolvedDedupOptions } from './lib/dedup.options';
 export { resolveDedupOptions } from './lib/dedup.options';
 export { IdempotencyService } from './lib/idempotency.service';
 export { Idempotent, getIdempotentMetadata, type IdempotentOptions } from './lib/idempotent.decorator';
@@ -58,3 +57,17 @@ export {
   MAX_KEY_BYTES,
   MAX_SCOPE_BYTES,
 } from './lib/dedup.constants';
+export type {
+  DedupModuleAsyncOptions,
+  DedupModuleOptions,
+  ResolvedDedupOptions,
+  DedupCommonOptions,
+  DedupSqsOptions,
+  DedupRedisOptions,
+  DedupPostgresOptions,
+  DedupRedisStoreOptions,
+  DedupPostgresStoreOptions,
+  DedupLayeredStoreOptions,
+  DedupModuleExtras,
+  DedupOptionsFactory,
+} from './lib/dedup.options';

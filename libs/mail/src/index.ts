@@ -46,4 +46,4 @@ export type { AdminErrorContext, AdminErrorRequest } from './lib/admin/admin-err
 export { SecretRedactor, REDACTED, DEFAULT_REDACTED_KEYS } from './lib/admin/secret.redactor';
 export { errorFingerprint } from './lib/admin/error.fingerprint';
 export * from './lib/database/mail.migrations';
-export type { AdminErrorBudgetOptions } from './lib/mail.options';
+export type { AdminErrorBudgetOptions, MailModuleExtras, MailOptionsFactory } from './lib/mail.options';

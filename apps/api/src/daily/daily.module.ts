@@ -17,7 +17,7 @@ export class DailyModule {
     };
   }
 
-  static forRootAsync(options: Omit<TrackingModuleAsyncOptions, 'recordClicks' | 'global'>): DynamicModule {
+  static forRootAsync(options: Omit<TrackingModuleAsyncOptions, 'recordClicks' | 'isGlobal'>): DynamicModule {
     return {
       module: DailyModule,
       imports: [TrackingModule.forRootAsync({ ...options, recordClicks: true })],

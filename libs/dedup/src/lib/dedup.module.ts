@@ -1,39 +1,20 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { DEDUP_OPTIONS } from './dedup.constants';
-import { type DedupModuleAsyncOptions, type DedupModuleOptions, resolveDedupOptions } from './dedup.options';
+import { ConfigurableDedupModule, DEDUP_MODULE_OPTIONS } from './dedup.module-definition';
+import { resolveDedupOptions } from './dedup.options';
 import { DEDUP_EXPORTS as EXPORTS, DEDUP_PROVIDERS as PROVIDERS } from './dedup.providers';
 
 /**
- * Exactly-once SQS handlers. Global, so `@Idempotent` methods in any module reach
- * IdempotencyService. The app passes its own connections (ioredis client, TypeORM DataSource)
- * and registers DEDUP_ENTITIES / DEDUP_MIGRATIONS with its DataSource.
+ * Exactly-once SQS handlers. `forRoot(options)` or `forRootAsync({ useFactory | useClass | useExisting })`;
+ * global unless `isGlobal: false`, so `@Idempotent` methods in any module reach IdempotencyService.
+ * The app passes its own connections (ioredis client, TypeORM DataSource) and registers
+ * DEDUP_ENTITIES / DEDUP_MIGRATIONS with its DataSource. Options are validated once, at boot.
  */
-@Module({})
-export class DedupModule {
-  static forRoot(options: DedupModuleOptions): DynamicModule {
-    return {
-      module: DedupModule,
-      global: true,
-      providers: [{ provide: DEDUP_OPTIONS, useValue: resolveDedupOptions(options) }, ...PROVIDERS],
-      exports: EXPORTS,
-    };
-  }
-
-  static forRootAsync(options: DedupModuleAsyncOptions): DynamicModule {
-    return {
-      module: DedupModule,
-      global: true,
-      imports: options.imports ?? [],
-      providers: [
-        {
-          provide: DEDUP_OPTIONS,
-          inject: options.inject ?? [],
-          useFactory: async (...args: unknown[]) =>
-            resolveDedupOptions(await options.useFactory(...(args as never[]))),
-        },
-        ...PROVIDERS,
-      ],
-      exports: EXPORTS,
-    };
-  }
-}
+@Module({
+  providers: [
+    { provide: DEDUP_OPTIONS, inject: [DEDUP_MODULE_OPTIONS], useFactory: resolveDedupOptions },
+    ...PROVIDERS,
+  ],
+  exports: EXPORTS,
+})
+export class DedupModule extends ConfigurableDedupModule {}

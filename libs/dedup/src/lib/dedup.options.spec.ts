@@ -1,7 +1,10 @@
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { DedupConfigError } from './dedup.errors';
-import { resolveDedupOptions } from './dedup.options';
+import { type DedupModuleOptions, resolveDedupOptions } from './dedup.options';
+
+/** Options as a JavaScript caller may pass them: the types would refuse them, the runtime check must too. */
+const untyped = (options: Record<string, unknown>) => options as unknown as DedupModuleOptions;
 
 describe('resolveDedupOptions', () => {
   const redis = new Redis({ lazyConnect: true });
@@ -27,7 +30,7 @@ describe('resolveDedupOptions', () => {
   it('names every problem at once', () => {
     let error: unknown;
     try {
-      resolveDedupOptions({ store: 'redis+postgres', redis: prefixed, ttlMs: 10, leaseMs: 1000 });
+      resolveDedupOptions(untyped({ store: 'redis+postgres', redis: prefixed, ttlMs: 10, leaseMs: 1000 }));
     } catch (caught) {
       error = caught;
     }
@@ -40,7 +43,7 @@ describe('resolveDedupOptions', () => {
   });
 
   it("allows onStoreDown 'bypass' only with a durable store behind Redis", () => {
-    expect(() => resolveDedupOptions({ store: 'redis', redis, onStoreDown: 'bypass' })).toThrow(
+    expect(() => resolveDedupOptions(untyped({ store: 'redis', redis, onStoreDown: 'bypass' }))).toThrow(
       /onStoreDown: "bypass" needs store "redis\+postgres"/,
     );
     expect(
@@ -53,4 +56,44 @@ describe('resolveDedupOptions', () => {
       /dataSource: must be a TypeORM DataSource/,
     );
   });
+
+  it('types each store with the connections it needs, and only those', () => {
+    const typed: DedupModuleOptions[] = [
+      { store: 'redis', redis, redisTimeoutMs: 500 },
+      { store: 'postgres', dataSource, lockTimeoutMs: 1000 },
+      { store: 'redis+postgres', redis, dataSource, onStoreDown: 'bypass' },
+    ];
+    const refused: DedupModuleOptions[] = [
+      // @ts-expect-error a redis store needs `redis`, and takes no dataSource
+      { store: 'redis', dataSource },
+      // @ts-expect-error a postgres store takes no Redis tuning
+      { store: 'postgres', dataSource, redisTimeoutMs: 500 },
+      // @ts-expect-error 'bypass' needs Postgres behind Redis
+      { store: 'redis', redis, onStoreDown: 'bypass' },
+      // @ts-expect-error a redis+postgres store needs both connections
+      { store: 'redis+postgres', redis },
+    ];
+    expect(typed.map((options) => resolveDedupOptions(options).store)).toEqual([
+      'redis',
+      'postgres',
+      'redis+postgres',
+    ]);
+    // At run time (JS callers) a missing connection or 'bypass' fails boot; a field the store does not read is ignored.
+    expect(refused.map((options) => problemsOf(options))).toEqual([
+      ['redis: required for store "redis"'],
+      [],
+      ['onStoreDown: "bypass" needs store "redis+postgres" (there is nothing durable to fall back to)'],
+      ['dataSource: required for store "redis+postgres"'],
+    ]);
+  });
 });
+
+function problemsOf(options: DedupModuleOptions): readonly string[] {
+  try {
+    resolveDedupOptions(options);
+    return [];
+  } catch (error) {
+    if (error instanceof DedupConfigError) return error.issues;
+    throw error;
+  }
+}

@@ -1,53 +1,101 @@
-import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
+import type { ConfigurableModuleAsyncOptions } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { DedupConfigError } from './dedup.errors';
 import type { DedupMetricsListener } from './dedup-metrics.service';
-import type { DedupStoreMode, MissingKeyPolicy, OnStoreDown, PayloadMismatchPolicy } from './dedup.types';
+import type { MissingKeyPolicy, OnStoreDown, PayloadMismatchPolicy } from './dedup.types';
 import { validateKeyPrefix } from './idempotency-key.extractor';
 
-/** Options of {@link DedupModule.forRoot}. Connections are the app's: the lib opens none. */
-export interface DedupModuleOptions {
-  store: DedupStoreMode;
-  /** ioredis client; required when `store` includes redis. Must not have its own `keyPrefix`. */
-  redis?: Redis;
-  /** Initialised (or initialising) TypeORM DataSource; required when `store` includes postgres. */
-  dataSource?: DataSource;
+/** Options every store takes. */
+export interface DedupCommonOptions {
   /** How long a COMPLETED record suppresses duplicates. Default 24 h; keep it above the queue's redelivery window. */
   ttlMs?: number;
   /** How long a claim holds without a heartbeat. Default 30 s; keep it ≤ the queue's visibility timeout. */
   leaseMs?: number;
   /** Prefix of every stored key: at most 200 UTF-8 bytes, no control characters. Default `'once:dedup:'`. */
   keyPrefix?: string;
-  /** Redis unreachable: `'fail'` (default) throws so the message is retried; `'bypass'` uses Postgres alone (redis+postgres only). */
-  onStoreDown?: OnStoreDown;
-  /** A Redis call slower than this counts as Redis down. Default 1000 ms. */
-  redisTimeoutMs?: number;
-  /** After Redis fails, skip it for this long before trying again. Default 1000 ms. */
-  redisRetryAfterMs?: number;
-  /** Transactional mode: how long a duplicate waits for the first delivery's transaction. Default 5000 ms. */
-  lockTimeoutMs?: number;
-  /** Extend the SQS visibility of messages being handled (with the lease) and defer in-flight duplicates until the lease ends. Default true. */
-  manageVisibility?: boolean;
   /** The same key with a different payload (body): `'warn'` (default), `'dead-letter'` or `'ignore'`. */
   onPayloadMismatch?: PayloadMismatchPolicy;
-  /** SQS message without a key: `'dead-letter'` (default) sends it to the queue's DLQ now; `'throw'` leaves it to redrive. */
-  missingKey?: MissingKeyPolicy;
   /** Called on every counter increment. */
   metricsListener?: DedupMetricsListener;
   /**
-   * `false` runs `@Idempotent` methods as if undecorated (no claim, no record, no manager argument).
-   * For measuring the bare pipeline only; default true.
+   * Benchmark switch, not a feature flag: `false` runs `@Idempotent` methods as if undecorated (no
+   * claim, no record, no manager argument, no exactly-once). For measuring the bare pipeline only; default true.
    */
   enabled?: boolean;
 }
 
-/** Options of {@link DedupModule.forRootAsync}. */
-export interface DedupModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  inject?: Array<InjectionToken | OptionalFactoryDependency>;
-  useFactory: (...args: never[]) => DedupModuleOptions | Promise<DedupModuleOptions>;
+/** Options read only by `@Idempotent` SQS handlers (`@SqsMessageHandler`); `run`/`claim` calls ignore them. */
+export interface DedupSqsOptions {
+  /** Extend the SQS visibility of messages being handled (with the lease) and defer in-flight duplicates until the lease ends. Default true. */
+  manageVisibility?: boolean;
+  /** SQS message without a key: `'dead-letter'` (default) sends it to the queue's DLQ now; `'throw'` leaves it to redrive. */
+  missingKey?: MissingKeyPolicy;
 }
+
+/** Redis tuning, for the stores that use Redis. */
+export interface DedupRedisOptions {
+  /** ioredis client. Must not have its own `keyPrefix`. */
+  redis: Redis;
+  /** A Redis call slower than this counts as Redis down. Default 1000 ms. */
+  redisTimeoutMs?: number;
+  /** After Redis fails, skip it for this long before trying again. Default 1000 ms. */
+  redisRetryAfterMs?: number;
+}
+
+/** Postgres tuning, for the stores that use Postgres. */
+export interface DedupPostgresOptions {
+  /** Initialised (or initialising) TypeORM DataSource, with DEDUP_ENTITIES / DEDUP_MIGRATIONS registered. */
+  dataSource: DataSource;
+  /** Transactional mode: how long a duplicate waits for the first delivery's transaction. Default 5000 ms. */
+  lockTimeoutMs?: number;
+}
+
+/** Records in Redis only: fast, as durable as the Redis deployment. */
+export interface DedupRedisStoreOptions extends DedupCommonOptions, DedupSqsOptions, DedupRedisOptions {
+  store: 'redis';
+  dataSource?: never;
+}
+
+/** Records in Postgres only (and transactional mode, with the caller's EntityManager). */
+export interface DedupPostgresStoreOptions extends DedupCommonOptions, DedupSqsOptions, DedupPostgresOptions {
+  store: 'postgres';
+  redis?: never;
+}
+
+/** Redis in front of Postgres: Postgres is the record of truth, Redis the fast path. */
+export interface DedupLayeredStoreOptions
+  extends DedupCommonOptions, DedupSqsOptions, DedupRedisOptions, DedupPostgresOptions {
+  store: 'redis+postgres';
+  /** Redis unreachable: `'fail'` (default) throws so the message is retried; `'bypass'` uses Postgres alone. */
+  onStoreDown?: OnStoreDown;
+}
+
+/**
+ * Options of {@link DedupModule.forRoot}, by `store`: each store names the connections it needs,
+ * and only those. Connections are the app's: the lib opens none. Validated again at boot (for JS callers).
+ */
+export type DedupModuleOptions =
+  DedupRedisStoreOptions | DedupPostgresStoreOptions | DedupLayeredStoreOptions;
+
+/** Extra options of `DedupModule.forRoot`/`forRootAsync`, beside the {@link DedupModuleOptions}. */
+export interface DedupModuleExtras {
+  /** Register the module globally, so `@Idempotent` methods in any module reach it. Default true. */
+  isGlobal?: boolean;
+}
+
+/** A class that `forRootAsync({ useClass })` / `({ useExisting })` asks for the options. */
+export interface DedupOptionsFactory {
+  createDedupOptions(): DedupModuleOptions | Promise<DedupModuleOptions>;
+}
+
+/** Options of {@link DedupModule.forRootAsync}: `useFactory` (with `inject`), `useClass` or `useExisting`. */
+export type DedupModuleAsyncOptions = ConfigurableModuleAsyncOptions<
+  DedupModuleOptions,
+  'createDedupOptions'
+> &
+  DedupModuleExtras;
 
 const isRedisLike = (value: unknown): value is Redis =>
   typeof value === 'object' &&

@@ -2,7 +2,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConsoleLogger, Logger, type LoggerService, type Provider } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { SqsModule, SqsService } from '@ssut/nestjs-sqs';
-import { DedupModule, type DedupModuleOptions, type DedupStoreMode } from '../../src';
+import { DedupModule, type DedupModuleOptions, type DedupStoreMode, type OnStoreDown } from '../../src';
 import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '../../src/typeorm';
 import { messagesLeft, readQueueDepth } from '../../src/sqs';
 import { createTestQueue } from '@once/testing';
@@ -72,17 +72,25 @@ export function storeOptions(
     // Completed records outlive the tests that need them, not the day: the shared Redis stays small.
     ttlMs: 120_000,
     ...extra,
-  };
+  } as DedupModuleOptions;
 }
+
+/** Options of a store chosen at run time: DedupModule validates them at boot, as it does a JS caller's. */
+type AnyStoreOptions = Omit<DedupModuleOptions, 'store' | 'redis' | 'dataSource' | 'onStoreDown'> & {
+  store: DedupStoreMode;
+  redis?: Redis;
+  dataSource?: DataSource;
+  onStoreDown?: OnStoreDown;
+};
 
 /** A compiled and initialised testing module with DedupModule (and, if given, SqsModule consumers). */
 export async function startModule(
-  dedup: DedupModuleOptions,
+  dedup: AnyStoreOptions,
   providers: Provider[] = [],
   sqs?: SqsOptions,
 ): Promise<TestingModule> {
   const moduleRef = await Test.createTestingModule({
-    imports: [DedupModule.forRoot(dedup), ...(sqs ? [SqsModule.register(sqs)] : [])],
+    imports: [DedupModule.forRoot(dedup as DedupModuleOptions), ...(sqs ? [SqsModule.register(sqs)] : [])],
     providers,
   })
     .setLogger(testLogger())

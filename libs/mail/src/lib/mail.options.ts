@@ -1,4 +1,4 @@
-import type { InjectionToken, ModuleMetadata, OptionalFactoryDependency } from '@nestjs/common';
+import type { ConfigurableModuleAsyncOptions } from '@nestjs/common';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type Redis from 'ioredis';
 import { z } from 'zod';
@@ -7,7 +7,7 @@ import type { RedactorOptions } from './admin/secret.redactor';
 
 export type { RedactorOptions } from './admin/secret.redactor';
 
-/** Injection token of the resolved {@link MailModuleOptions}. */
+/** Injection token of the validated {@link ResolvedMailOptions} (what the lib injects). */
 export const MAIL_OPTIONS = Symbol('MAIL_OPTIONS');
 /** Injection token of the SESv2Client the transport uses. */
 export const MAIL_SES_CLIENT = Symbol('MAIL_SES_CLIENT');
@@ -123,11 +123,20 @@ export interface MailModuleOptions {
   clock?: () => Date;
 }
 
-export interface MailModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
-  /** Receives the `inject` providers in order. */
-  useFactory(...args: unknown[]): MailModuleOptions | Promise<MailModuleOptions>;
-  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+/** Extra options of `MailModule.forRoot`/`forRootAsync`, beside the {@link MailModuleOptions}. */
+export interface MailModuleExtras {
+  /** Register the module globally (MailService, AdminErrorReporter… in every module). Default true. */
+  isGlobal?: boolean;
 }
+
+/** A class that `forRootAsync({ useClass })` / `({ useExisting })` asks for the options. */
+export interface MailOptionsFactory {
+  createMailOptions(): MailModuleOptions | Promise<MailModuleOptions>;
+}
+
+/** Options of `MailModule.forRootAsync`: `useFactory` (receives the `inject` providers in order), `useClass` or `useExisting`. */
+export type MailModuleAsyncOptions = ConfigurableModuleAsyncOptions<MailModuleOptions, 'createMailOptions'> &
+  MailModuleExtras;
 
 const positiveInt = z.number().int().positive();
 

@@ -22,7 +22,8 @@ import { RedisModule } from './redis/redis.module';
 export type PlatformEnv = BaseEnv & DatabaseEnv & RedisEnv & AwsEnv & QueuesEnv & MailEnv & DedupEnv;
 
 export interface PlatformModuleOptions<C extends PlatformEnv> {
-  app: 'api' | 'worker' | 'scheduler';
+  /** The app's name: the `app` field of its log lines and label of its metrics, its connection names (`once-<name>`), its admin error mail. */
+  appName: string;
   /** The app's validated config (see loadConfig). */
   config: C;
   /** What `/health` probes. */
@@ -33,16 +34,21 @@ export interface PlatformModuleOptions<C extends PlatformEnv> {
   opsPort?: number;
   /** Cap on the app's Postgres pool. */
   maxPoolSize?: number;
+  /** Exactly-once handling: global IdempotencyService (`@Idempotent`) and DedupStatsService, from DEDUP_*. Default false. */
+  dedup?: boolean;
+  /** The mail lib (global MailService, ledger, suppression, admin error reports to ADMIN_EMAILS), from MAIL_* and SES_*. Default false. */
+  mail?: boolean;
 }
 
 /**
  * The infrastructure each app configures once: typed config, nestjs-pino, Postgres (TypeORM,
- * migrations), Redis, exactly-once handling (@once/dedup), the mail lib with admin error reports, health and metrics.
+ * migrations), Redis, health and metrics; and, if the app opts in, exactly-once handling
+ * (@once/dedup, `dedup: true`) and the mail lib with admin error reports (`mail: true`).
  */
 @Module({})
 export class PlatformModule {
   static forRoot<C extends PlatformEnv>(options: PlatformModuleOptions<C>): DynamicModule {
-    const { app, config } = options;
+    const { appName: app, config } = options;
     const secrets = logSecrets(config);
     return {
       module: PlatformModule,
@@ -64,8 +70,8 @@ export class PlatformModule {
           applicationName: `once-${app}`,
         }),
         RedisModule.forRoot({ url: config.REDIS_URL, connectionName: `once-${app}` }),
-        PlatformMailModule.forRoot(app, config),
-        PlatformDedupModule.forRoot(config),
+        ...(options.mail ? [PlatformMailModule.forRoot(app, config)] : []),
+        ...(options.dedup ? [PlatformDedupModule.forRoot(config)] : []),
         OpsModule.forRoot({
           app,
           dependencies: options.health,

@@ -1,93 +1,44 @@
-import {
-  DynamicModule,
-  InjectionToken,
-  Module,
-  ModuleMetadata,
-  OptionalFactoryDependency,
-  Provider,
-} from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { ClickSummaryService } from './click-summary.service';
-import { ClickRecorder } from './click.recorder';
+import { type ConfigurableModuleAsyncOptions, Module } from '@nestjs/common';
 import { LinkBuilder } from './link.builder';
 import { LinkVerifier } from './link.verifier';
-import { TrackingClick } from './tracking-click.entity';
+import { ConfigurableTrackingModule, TRACKING_MODULE_OPTIONS } from './tracking.module-definition';
 import {
   parseTrackingOptions,
-  ResolvedTrackingOptions,
+  type ResolvedTrackingOptions,
   TRACKING_OPTIONS,
-  TrackingOptions,
+  type TrackingModuleExtras,
+  type TrackingOptions,
 } from './tracking.options';
 
-interface TrackingModuleFlags {
-  /**
-   * Also provide {@link ClickRecorder} and {@link ClickSummaryService}. Needs the app's TypeORM connection
-   * (`TypeOrmModule.forRoot`) with TRACKING_ENTITIES and TRACKING_MIGRATIONS registered. Default false:
-   * building links needs no database.
-   */
-  recordClicks?: boolean;
-  /** Register the module globally. */
-  global?: boolean;
-}
+/** Options of `TrackingModule.forRoot`. */
+export type TrackingModuleOptions = TrackingOptions & TrackingModuleExtras;
 
-export type TrackingModuleOptions = TrackingOptions & TrackingModuleFlags;
-
-export interface TrackingModuleAsyncOptions extends TrackingModuleFlags, Pick<ModuleMetadata, 'imports'> {
-  inject?: Array<InjectionToken | OptionalFactoryDependency>;
-  useFactory: (...args: never[]) => TrackingOptions | Promise<TrackingOptions>;
-}
+/** Options of `TrackingModule.forRootAsync`: `useFactory` (with `inject`), `useClass` or `useExisting`. */
+export type TrackingModuleAsyncOptions = ConfigurableModuleAsyncOptions<
+  TrackingOptions,
+  'createTrackingOptions'
+> &
+  TrackingModuleExtras;
 
 /**
  * Signed tracking links ({@link LinkBuilder}, {@link LinkVerifier}) and, with `recordClicks`, the click
- * recorder and summary service. Options are validated at boot.
+ * recorder and summary service. `forRoot(options)` or `forRootAsync({ useFactory | useClass | useExisting })`;
+ * not global unless `isGlobal: true`. Options are validated once, at boot.
  */
-@Module({})
-export class TrackingModule {
-  static forRoot(options: TrackingModuleOptions): DynamicModule {
-    const { recordClicks, global, ...tracking } = options;
-    return TrackingModule.create(
-      { provide: TRACKING_OPTIONS, useValue: parseTrackingOptions(tracking) },
-      { recordClicks, global },
-    );
-  }
-
-  static forRootAsync(options: TrackingModuleAsyncOptions): DynamicModule {
-    return TrackingModule.create(
-      {
-        provide: TRACKING_OPTIONS,
-        inject: options.inject ?? [],
-        useFactory: async (...args: never[]) => parseTrackingOptions(await options.useFactory(...args)),
-      },
-      options,
-      options.imports,
-    );
-  }
-
-  private static create(
-    optionsProvider: Provider,
-    flags: TrackingModuleFlags,
-    imports: ModuleMetadata['imports'] = [],
-  ): DynamicModule {
-    const linkProviders: Provider[] = [
-      optionsProvider,
-      {
-        provide: LinkBuilder,
-        inject: [TRACKING_OPTIONS],
-        useFactory: (o: ResolvedTrackingOptions) => new LinkBuilder(o),
-      },
-      {
-        provide: LinkVerifier,
-        inject: [TRACKING_OPTIONS],
-        useFactory: (o: ResolvedTrackingOptions) => new LinkVerifier(o),
-      },
-    ];
-    const clickProviders: Provider[] = flags.recordClicks ? [ClickRecorder, ClickSummaryService] : [];
-    return {
-      module: TrackingModule,
-      global: flags.global ?? false,
-      imports: [...imports, ...(flags.recordClicks ? [TypeOrmModule.forFeature([TrackingClick])] : [])],
-      providers: [...linkProviders, ...clickProviders],
-      exports: [TRACKING_OPTIONS, LinkBuilder, LinkVerifier, ...clickProviders],
-    };
-  }
-}
+@Module({
+  providers: [
+    { provide: TRACKING_OPTIONS, inject: [TRACKING_MODULE_OPTIONS], useFactory: parseTrackingOptions },
+    {
+      provide: LinkBuilder,
+      inject: [TRACKING_OPTIONS],
+      useFactory: (options: ResolvedTrackingOptions) => new LinkBuilder(options),
+    },
+    {
+      provide: LinkVerifier,
+      inject: [TRACKING_OPTIONS],
+      useFactory: (options: ResolvedTrackingOptions) => new LinkVerifier(options),
+    },
+  ],
+  exports: [TRACKING_OPTIONS, LinkBuilder, LinkVerifier],
+})
+export class TrackingModule extends ConfigurableTrackingModule {}

@@ -85,6 +85,23 @@ export type PublicTrackingOptions = z.input<typeof publicTrackingOptionsSchema>;
 export type ResolvedPublicTrackingOptions = z.output<typeof publicTrackingOptionsSchema>;
 export type InvalidLinkBehaviour = ResolvedTrackingOptions['invalidLinkBehaviour'];
 
+/** Extra options of `TrackingModule.forRoot`/`forRootAsync`, beside the {@link TrackingOptions}. */
+export interface TrackingModuleExtras {
+  /**
+   * Also provide ClickRecorder and ClickSummaryService. Needs the app's TypeORM connection
+   * (`TypeOrmModule.forRoot`) with TRACKING_ENTITIES and TRACKING_MIGRATIONS registered. Default false:
+   * building links needs no database.
+   */
+  recordClicks?: boolean;
+  /** Register the module globally. Default false. */
+  isGlobal?: boolean;
+}
+
+/** A class that `TrackingModule.forRootAsync({ useClass })` / `({ useExisting })` asks for the options. */
+export interface TrackingOptionsFactory {
+  createTrackingOptions(): TrackingOptions | Promise<TrackingOptions>;
+}
+
 /** Thrown when tracking options are invalid; the message names each bad field and never echoes a value. */
 export class TrackingOptionsError extends Error {
   constructor(readonly issues: readonly string[]) {

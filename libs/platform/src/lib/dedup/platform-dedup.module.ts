@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { DEDUP_COUNTERS, DedupModule, type DedupMetricEvent } from '@once/dedup';
+import { DEDUP_COUNTERS, DedupModule, type DedupMetricEvent, type DedupModuleOptions } from '@once/dedup';
 import type Redis from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
@@ -11,6 +11,29 @@ import { REDIS_CLIENT } from '../redis/redis.module';
 
 /** Key prefix of every dedup record, shared by the worker (writes) and the api (admin reads). */
 export const dedupKeyPrefix = (config: RedisEnv): string => `${config.REDIS_KEY_PREFIX}dedup:`;
+
+/** The DEDUP_STORE's options: each store gets the connections it uses, and only those. */
+function dedupStoreOptions(
+  config: DedupEnv,
+  connections: { redis: Redis; dataSource: DataSource },
+  common: Omit<DedupModuleOptions, 'store' | 'redis' | 'dataSource' | 'onStoreDown'>,
+): DedupModuleOptions {
+  const { redis, dataSource } = connections;
+  switch (config.DEDUP_STORE) {
+    case 'redis':
+      return { ...common, store: 'redis', redis };
+    case 'postgres':
+      return { ...common, store: 'postgres', dataSource };
+    case 'redis+postgres':
+      return {
+        ...common,
+        store: 'redis+postgres',
+        redis,
+        dataSource,
+        onStoreDown: config.DEDUP_ON_STORE_DOWN,
+      };
+  }
+}
 
 /**
  * DedupModule on the app's Redis client and DataSource, configured from DEDUP_* variables, with
@@ -33,18 +56,15 @@ export class PlatformDedupModule {
               labelNames: ['event', 'scope'],
               registers: [registry],
             });
-            return {
+            const common = {
               enabled: config.DEDUP_ENABLED,
-              store: config.DEDUP_STORE,
-              redis,
-              dataSource,
               keyPrefix: dedupKeyPrefix(config),
               ttlMs: config.DEDUP_TTL_MS,
               leaseMs: config.DEDUP_LEASE_MS,
-              onStoreDown: config.DEDUP_STORE === 'redis+postgres' ? config.DEDUP_ON_STORE_DOWN : 'fail',
               metricsListener: (event: DedupMetricEvent) =>
                 events.inc({ event: event.counter, scope: event.scope ?? event.store ?? '' }, event.by),
             };
+            return dedupStoreOptions(config, { redis, dataSource }, common);
           },
         }),
       ],

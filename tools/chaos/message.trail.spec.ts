@@ -8,7 +8,7 @@ function trailAt(clock: { now: number }): MessageTrail {
 describe('MessageTrail and diagnoseDeadLetter', () => {
   afterEach(() => jest.restoreAllMocks());
 
-  it('names what ended each receive: dedup deferral, worker deferral, failed delete, nothing', () => {
+  it('names what ended each receive: dedup deferral, visibility change, failed delete, nothing', () => {
     const clock = { now: 0 };
     const trail = trailAt(clock);
     const body = JSON.stringify({ eventId: 'digest:s:user:7' });
@@ -46,7 +46,7 @@ describe('MessageTrail and diagnoseDeadLetter', () => {
     expect(why).toMatch(/^SQS redrive after 5 receives \(maxReceiveCount 5\): /);
     expect(why).toContain('#1 w1 1.0s: failed delete');
     expect(why).toContain('#2 w2 12.0s: dedup deferral 11s (ChangeMessageVisibilityBatch)');
-    expect(why).toContain('#3 w2 24.0s: worker deferral 21s (ChangeMessageVisibility)');
+    expect(why).toContain('#3 w2 24.0s: visibility change 21s (ChangeMessageVisibility)');
     expect(why).toContain('#4 w3 46.0s: no answer (visibility expired)');
     expect(why).toContain('#5 w3 57.0s: 1 lease extension');
     expect(formatHistory(history!)).toContain('12.1s w2 visibility 11s (Batch)');

@@ -9,7 +9,7 @@ export interface TrailEvent {
   receiveCount?: number;
   /** Visibility timeout asked for, or `DelaySeconds` of a send. */
   seconds?: number;
-  /** ChangeMessageVisibility (worker's retry-after deferral) or ChangeMessageVisibilityBatch (the dedup lib's). */
+  /** ChangeMessageVisibility (sqs-consumer's, on a handler error) or ChangeMessageVisibilityBatch (the dedup lib's). */
   api?: 'single' | 'batch';
   /** A visibility change SQS refused. */
   failed?: boolean;
@@ -190,7 +190,7 @@ function endOfReceive(events: readonly TrailEvent[], receive: TrailEvent): strin
     if (event.kind === 'delete-failed') parts.push('failed delete');
     else if (event.kind === 'deleted') parts.push('deleted');
     else if (event.kind === 'visibility' && event.api === 'single')
-      parts.push(`worker deferral ${event.seconds}s (ChangeMessageVisibility)`);
+      parts.push(`visibility change ${event.seconds}s (ChangeMessageVisibility)`);
     else if (event.kind === 'visibility' && event.atMs - receive.atMs <= 1500)
       parts.push(`dedup deferral ${event.seconds}s (ChangeMessageVisibilityBatch)`);
   }

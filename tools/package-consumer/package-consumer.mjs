@@ -108,7 +108,7 @@ try {
   });
 
   // What the built main entry of @once/dedup loads at runtime (module cache after require).
-  const mainEntryLoads = await stage('main entry of @once/dedup', () => {
+  await stage('main entry of @once/dedup', () => {
     const probe = `require('reflect-metadata'); require('./dist/libs/dedup/src/index.js');
       const heavy = ['typeorm', 'ioredis', '@ssut/nestjs-sqs', '@aws-sdk/client-sqs'];
       console.log(JSON.stringify(heavy.filter((name) => Object.keys(require.cache).some((file) => file.includes('/node_modules/' + name + '/')))));`;
@@ -119,8 +119,11 @@ try {
       `loads ${loads.join(', ') || 'no optional peer'}`,
     );
     check('does not load ioredis (the app passes its client)', !loads.includes('ioredis'));
-    if (loads.includes('@ssut/nestjs-sqs'))
-      console.log('  note @ssut/nestjs-sqs is loaded by the main entry: the redis-only app must install it');
+    check('does not load @ssut/nestjs-sqs', !loads.includes('@ssut/nestjs-sqs'));
+    check(
+      'does not load @aws-sdk/client-sqs (the SQS adapter loads on first use)',
+      !loads.includes('@aws-sdk/client-sqs'),
+    );
     return loads;
   });
 
@@ -173,13 +176,7 @@ try {
       ...sqsPeers,
       ...['ioredis', 'typeorm', '@nestjs/typeorm', '@aws-sdk/client-sesv2'].map(pinned),
     ],
-    'redis-only': [
-      tarballs.dedup,
-      ...nest,
-      ...toolchain,
-      pinned('ioredis'),
-      ...(mainEntryLoads.includes('@ssut/nestjs-sqs') ? sqsPeers : []),
-    ],
+    'redis-only': [tarballs.dedup, ...nest, ...toolchain, pinned('ioredis')],
   };
 
   await stage('create apps and npm install --prefer-offline', async () => {
@@ -296,10 +293,10 @@ try {
     check("redis-only: require.resolve('typeorm') fails", result.resolvable?.typeorm === false);
     check('redis-only: @nestjs/typeorm not installed', result.resolvable?.['@nestjs/typeorm'] === false);
     check('redis-only: typeorm not loaded', result.loaded?.typeorm === false);
-    const sqsExpected = mainEntryLoads.includes('@ssut/nestjs-sqs');
+    check('redis-only: @ssut/nestjs-sqs not installed', result.resolvable?.['@ssut/nestjs-sqs'] === false);
     check(
-      `@ssut/nestjs-sqs ${sqsExpected ? 'installed (the main entry needs it today)' : 'not installed'}`,
-      result.resolvable?.['@ssut/nestjs-sqs'] === sqsExpected,
+      'redis-only: @aws-sdk/client-sqs not installed',
+      result.resolvable?.['@aws-sdk/client-sqs'] === false,
     );
   });
 } catch (error) {

@@ -1,5 +1,5 @@
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { INestApplicationContext } from '@nestjs/common';
+import { messagesLeft, readQueueDepth } from '@once/dedup/sqs';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { MailLedgerService } from '@once/mail';
 import { jobEventId, JobMessage, METRICS_REGISTRY, seedUsers, User } from '@once/platform';
@@ -83,18 +83,8 @@ describe('worker: unsubscribed between a crashed fan-out and its rerun', () => {
       );
       return entries.every((entry) => entry?.status === 'sent') ? true : undefined;
     });
-    const settled = async (queue: string) => {
-      const { Attributes } = await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: e2eQueueUrl(queue),
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-        }),
-      );
-      return (
-        Attributes?.ApproximateNumberOfMessages === '0' &&
-        Attributes.ApproximateNumberOfMessagesNotVisible === '0'
-      );
-    };
+    const settled = async (queue: string) =>
+      messagesLeft(await readQueueDepth(sqs, e2eQueueUrl(queue)), { withDelayed: false }) === 0;
     await waitFor('both queues settled', async () =>
       (await settled('once-jobs')) && (await settled('once-send-email')) ? true : undefined,
     );

@@ -1,4 +1,5 @@
 import type { Provider } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { DedupMetrics } from './dedup-metrics.service';
 import { DEDUP_SETTINGS, DEDUP_SETTINGS_PROVIDER, type DedupSettings } from './engine/dedup.settings';
 import { IDEMPOTENCY_ENGINE, IDEMPOTENCY_ENGINE_PROVIDER } from './engine/engine.provider';
@@ -6,7 +7,7 @@ import type { IdempotencyEngine } from './engine/engine.types';
 import { DEDUP_STORE_PROVIDER } from './engine/store.provider';
 import { IdempotencyService } from './idempotency.service';
 import { IdempotentHandlerRunner } from './sqs/idempotent-handler.runner';
-import { SqsQueueOps } from './sqs/sqs-queue.ops';
+import { LazyQueueOps, type QueueOps } from './sqs/queue-ops.lazy';
 
 /** What DedupModule provides besides its options (DEDUP_OPTIONS). */
 export const DEDUP_PROVIDERS: Provider[] = [
@@ -22,13 +23,17 @@ export const DEDUP_PROVIDERS: Provider[] = [
   },
   DEDUP_STORE_PROVIDER,
   IDEMPOTENCY_ENGINE_PROVIDER,
-  SqsQueueOps,
+  {
+    provide: LazyQueueOps,
+    inject: [ModuleRef],
+    useFactory: (moduleRef: ModuleRef) => new LazyQueueOps(moduleRef),
+  },
   {
     provide: IdempotentHandlerRunner,
-    inject: [IDEMPOTENCY_ENGINE, SqsQueueOps, DedupMetrics, DEDUP_SETTINGS],
+    inject: [IDEMPOTENCY_ENGINE, LazyQueueOps, DedupMetrics, DEDUP_SETTINGS],
     useFactory: (
       engine: IdempotencyEngine,
-      queueOps: SqsQueueOps,
+      queueOps: QueueOps,
       metrics: DedupMetrics,
       settings: DedupSettings,
     ) => new IdempotentHandlerRunner(engine, queueOps, metrics, settings.handlers),

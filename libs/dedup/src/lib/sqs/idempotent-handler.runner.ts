@@ -16,7 +16,9 @@ import type { HandlerSettings } from '../engine/dedup.settings';
 import type { ExecOutcome, IdempotencyEngine, ResolvedRunOptions } from '../engine/engine.types';
 import { payloadFingerprint } from '../payload.fingerprint';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
-import { DEFERRED_FROM_ATTRIBUTE, type DeferralTarget, type SqsQueueOps } from './sqs-queue.ops';
+import { DEFERRED_FROM_ATTRIBUTE } from './message-attributes';
+import type { QueueOps } from './queue-ops.lazy';
+import type { DeferralTarget } from './sqs-queue.ops';
 
 /** How many leases a heartbeat keeps a message being handled invisible for (see holdVisibility). */
 const HELD_VISIBILITY_LEASES = 2;
@@ -59,7 +61,7 @@ export class IdempotentHandlerRunner {
 
   constructor(
     private readonly engine: IdempotencyEngine,
-    private readonly queueOps: SqsQueueOps,
+    private readonly queueOps: QueueOps,
     private readonly metrics: DedupMetrics,
     private readonly settings: HandlerSettings,
   ) {}

@@ -18,3 +18,9 @@ export function copyAttributes(message: Message): Record<string, MessageAttribut
   }
   return attributes;
 }
+
+/**
+ * Message attribute on a copy the lib re-sent to defer an in-flight duplicate: the MessageId of the
+ * message first received (kept across repeated deferrals).
+ */
+export const DEFERRED_FROM_ATTRIBUTE = 'once-deferred-from';

@@ -9,7 +9,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { type RetryPolicy, withRetry } from '../stores/store.retry';
 import { DeadLetterSender } from './dead-letter.sender';
-import { copyAttributes, MAX_MESSAGE_ATTRIBUTES } from './message-attributes';
+import { copyAttributes, DEFERRED_FROM_ATTRIBUTE, MAX_MESSAGE_ATTRIBUTES } from './message-attributes';
 import { NestjsSqsConsumers } from './nestjs-sqs.consumers';
 import { RedrivePolicyReader } from './redrive-policy.reader';
 import { chunks, isFifoQueue, type SqsQueueRef } from './sqs-queue.ref';
@@ -32,11 +32,7 @@ export interface DeferralTarget {
   readonly copiesAttributes: boolean;
 }
 
-/**
- * Message attribute on a copy the lib re-sent to defer an in-flight duplicate: the MessageId of the
- * message first received (kept across repeated deferrals).
- */
-export const DEFERRED_FROM_ATTRIBUTE = 'once-deferred-from';
+export { DEFERRED_FROM_ATTRIBUTE };
 
 /** Deletes of redelivered completed duplicates: a few quick attempts (see `deleteSettled`). */
 const DELETE_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 400 };

@@ -186,8 +186,13 @@ function batchDuplicates(name: string, call: (messages: Message[]) => Promise<un
   };
 }
 
+/** A scenario's result: its median round, with every round kept for the per-round ratios. */
+interface Summary extends Result {
+  rounds: Result[];
+}
+
 /** Rounds interleave the scenarios (rotating the order) so a noisy neighbour hits them all alike; the median round wins. */
-async function runRounds(scenarios: Scenario[]): Promise<Result[]> {
+async function runRounds(scenarios: Scenario[]): Promise<Summary[]> {
   const deadline = Date.now() + RUN_BUDGET_MS;
   for (const scenario of scenarios) await scenario.warm();
   const rounds = new Map<string, Result[]>(scenarios.map((s) => [s.name, []]));
@@ -200,16 +205,38 @@ async function runRounds(scenarios: Scenario[]): Promise<Result[]> {
   }
   return scenarios.map((scenario) => {
     const results = rounds.get(scenario.name) ?? [];
-    const sorted = [...results].sort((a, b) => a.wallMs / a.messages - b.wallMs / b.messages);
+    const sorted = [...results].sort((a, b) => perMessage(a) - perMessage(b));
     const median = sorted[Math.floor(sorted.length / 2)] as Result;
     return {
       ...median,
+      rounds: results,
       latencies: results.flatMap((result) => result.latencies),
       effects: results.reduce((sum, result) => sum + result.effects, 0),
       messages: results.reduce((sum, result) => sum + result.messages, 0),
-      wallMs: (median.wallMs / median.messages) * results.reduce((sum, result) => sum + result.messages, 0),
+      wallMs: perMessage(median) * results.reduce((sum, result) => sum + result.messages, 0),
     };
   });
+}
+
+const perMessage = (r: Result) => r.wallMs / r.messages;
+
+/**
+ * A ratio computed round by round (both sides measured in the same round, minutes apart at most),
+ * as `median (min–max)`: the spread says how far one run's figure can be trusted.
+ */
+function roundRatio(of: Summary | undefined, over: Summary | undefined, invert = false): string {
+  if (!of || !over) return 'n/a';
+  const ratios = of.rounds
+    .map((round, r) => {
+      const base = over.rounds[r];
+      if (!base) return NaN;
+      return invert ? perMessage(base) / perMessage(round) : perMessage(round) / perMessage(base);
+    })
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b);
+  if (ratios.length === 0) return 'n/a';
+  const median = ratios[Math.floor(ratios.length / 2)] as number;
+  return `${median.toFixed(2)} (${(ratios[0] as number).toFixed(2)}–${(ratios[ratios.length - 1] as number).toFixed(2)})`;
 }
 
 /** Powertools' cache layer speaks the node-redis API (`set(k, v, { EX, NX })`, `del([keys])`); ioredis needs this shim. */
@@ -232,14 +259,12 @@ const percentile = (values: number[], p: number) => {
 };
 const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / Math.max(1, values.length);
 
-function printTable(results: Result[]): void {
+function printTable(results: Summary[]): void {
   const byName = new Map(results.map((r) => [r.name, r]));
-  const perMsg = (r: Result | undefined) => (r ? r.wallMs / r.messages : NaN);
-  const setNx = perMsg(byName.get('bare Redis SET NX'));
-  const powertools = perMsg(byName.get('Powertools idempotency (Redis)'));
-  const powertoolsDup = perMsg(byName.get('Powertools, all duplicates'));
+  const setNx = byName.get('bare Redis SET NX');
+  const powertools = byName.get('Powertools idempotency (Redis)');
+  const powertoolsDup = byName.get('Powertools, all duplicates');
   const rows = results.map((r) => {
-    const cost = perMsg(r);
     const versusPowertools = r.name.includes('duplicates') ? powertoolsDup : powertools;
     return [
       r.name,
@@ -248,8 +273,8 @@ function printTable(results: Result[]): void {
       Math.round((r.messages / r.wallMs) * 1000).toLocaleString('en-US'),
       mean(r.latencies).toFixed(0),
       percentile(r.latencies, 99).toFixed(0),
-      (cost / setNx).toFixed(2),
-      (versusPowertools / cost).toFixed(2),
+      roundRatio(r, setNx),
+      roundRatio(r, versusPowertools, true),
     ];
   });
   const header = [
@@ -268,6 +293,39 @@ function printTable(results: Result[]): void {
   console.log(line(header));
   console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
   for (const row of rows) console.log(line(row));
+}
+
+/** `INFO commandstats` as calls and µs per command (server-side time only: no network, no client). */
+async function commandStats(redis: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const line of (await redis.info('commandstats')).split(/\r?\n/)) {
+    const match = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (match) stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
+  }
+  return stats;
+}
+
+/**
+ * Where Redis spent its time during the rounds: per command, the calls and server-side µs per call
+ * (the difference of two `INFO commandstats`; other clients of a shared Redis count too).
+ */
+function printCommandStats(
+  before: Map<string, { calls: number; usec: number }>,
+  after: Map<string, { calls: number; usec: number }>,
+): void {
+  const rows = [...after]
+    .map(([name, now]) => {
+      const then = before.get(name) ?? { calls: 0, usec: 0 };
+      return { name, calls: now.calls - then.calls, usec: now.usec - then.usec };
+    })
+    .filter((row) => row.calls > 0 && !['info', 'ping', 'client', 'select', 'hello'].includes(row.name))
+    .sort((a, b) => b.usec - a.usec)
+    .slice(0, 10);
+  console.log('\nRedis server time during the rounds (INFO commandstats):');
+  for (const row of rows)
+    console.log(
+      `  ${row.name.padEnd(10)} ${String(row.calls).padStart(9)} calls  ${(row.usec / row.calls).toFixed(2).padStart(7)} µs/call  ${(row.usec / 1000).toFixed(0).padStart(6)} ms`,
+    );
 }
 
 export async function main(): Promise<void> {
@@ -327,6 +385,7 @@ export async function main(): Promise<void> {
       await call();
     }
 
+    const statsBefore = await commandStats(redis);
     const results = await runRounds([
       single('no dedup', (m) => onRedis.single.undecorated(m)),
       single('bare Redis SET NX', async (m) => {
@@ -355,9 +414,11 @@ export async function main(): Promise<void> {
         `Redis ${REDIS_URL}, Postgres ${new URL(DATABASE_URL).host}\n`,
     );
     printTable(results);
+    printCommandStats(statsBefore, await commandStats(redis));
     console.log(
       '\nmsg/s: median round. mean/p99 µs: per-message latency over all rounds (a batch call counts its latency ÷ its size).' +
         '\ncost ÷ SET NX: time per message relative to one bare SET NX round trip (lower is better).' +
+        '\nratios: median of the per-round ratios (both sides from the same round), min–max across rounds in brackets.' +
         '\nspeed × Powertools: throughput relative to Powertools on the same path (first deliveries or duplicates; higher is better).' +
         `\neffects: side effects run (must equal msgs for first deliveries, 0 for duplicates). Total ${((Date.now() - started) / 1000).toFixed(1)} s.`,
     );

@@ -32,6 +32,7 @@ describe('the Redis store on a Redis Cluster (3 local masters)', () => {
     quietLogs();
     ownCluster = await OwnRedisCluster.start();
     redis = new Cluster([...ownCluster.nodes], { redisOptions: { maxRetriesPerRequest: 1 } });
+    await new Promise((resolve, reject) => redis.once('ready', resolve).once('error', reject));
   });
 
   afterAll(async () => {

@@ -249,19 +249,21 @@ describe('the Redis store on a Redis Cluster (3 local masters)', () => {
   });
 
   it('a claim touching a killed master fails as a whole, releases what other masters claimed, and live masters keep serving', async () => {
-    const { service } = await start({ redisTimeoutMs: 500, redisRetryAfterMs: 100 });
+    const leaseMs = 1500;
+    const { service } = await start({ redisTimeoutMs: 500, redisRetryAfterMs: 100, leaseMs });
     const victim = ownCluster.nodes[2] as { host: string; port: number };
     const ownerOf = (key: string) => (redis.slots[keySlot(service.keyFor(key))] ?? [])[0];
-    const candidates = Array.from({ length: 60 }, (_, i) => `kill-${i}`);
-    const onVictim = candidates.filter((key) => ownerOf(key) === `${victim.host}:${victim.port}`).slice(0, 3);
+    const candidates = Array.from({ length: 80 }, (_, i) => `kill-${i}`);
+    const onVictim = candidates.filter((key) => ownerOf(key) === `${victim.host}:${victim.port}`).slice(0, 4);
     const elsewhere = candidates
       .filter((key) => ownerOf(key) !== `${victim.host}:${victim.port}`)
       .slice(0, 6);
-    expect(onVictim).toHaveLength(3);
+    expect(onVictim).toHaveLength(4);
     expect(elsewhere).toHaveLength(6);
+    const [fresh, ...tried] = onVictim as [string, ...string[]]; // fresh: never sent during the outage
 
     await ownCluster.killNode(2);
-    const items = [...elsewhere.slice(0, 3), ...onVictim, ...elsewhere.slice(3)].map((key) => ({ key }));
+    const items = [...elsewhere.slice(0, 3), ...tried, ...elsewhere.slice(3)].map((key) => ({ key }));
     await expect(service.claimMany(items)).rejects.toBeInstanceOf(StoreUnavailableError);
     // Nothing the caller was told is unclaimed stays held on the live masters: released, not left to the lease.
     expect(await Promise.all(elsewhere.map((key) => redis.exists(service.keyFor(key))))).toEqual(
@@ -270,18 +272,34 @@ describe('the Redis store on a Redis Cluster (3 local masters)', () => {
 
     await sleep(150); // past redisRetryAfterMs: the circuit is the store's, opened by the failure
     expect(claimedOnly(await service.claimMany(elsewhere.map((key) => ({ key }))))).toBe(true);
-    await expect(service.claim(onVictim[0] as string)).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(service.claim(tried[0] as string)).rejects.toBeInstanceOf(StoreUnavailableError);
 
     await ownCluster.forgetNode(2); // its slots move to a live master, empty
-    let outcome: { status: string } | undefined;
-    for (let attempt = 0; attempt < 50 && !outcome; attempt++) {
-      outcome = await service.claim(onVictim[0] as string).catch(async (error: unknown) => {
-        if (!(error instanceof StoreUnavailableError)) throw error;
-        await sleep(200);
-        return undefined;
-      });
+    /** Claims `key` until the store answers (the client learns the new slot owner meanwhile). */
+    const claimWhenServed = async (key: string) => {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        try {
+          return await service.claim(key);
+        } catch (error) {
+          if (!(error instanceof StoreUnavailableError)) throw error;
+          await sleep(200);
+        }
+      }
+      throw new Error(`${key} never served after the failover`);
+    };
+    expect((await claimWhenServed(fresh)).status).toBe('claimed');
+    // A claim the store gave up on (timeout) may still be delivered by ioredis once the slot has a
+    // master again; released behind itself at best, else it holds the key until its lease ends.
+    // Either way nobody was told it owns the key, and the key is free within one lease.
+    for (const key of tried) {
+      const deadline = Date.now() + leaseMs + 2000;
+      let outcome = await claimWhenServed(key);
+      while (outcome.status === 'in-flight' && Date.now() < deadline) {
+        expect(outcome.retryAfterMs).toBeLessThanOrEqual(leaseMs);
+        await sleep(100);
+        outcome = await claimWhenServed(key);
+      }
+      expect(outcome.status).toBe('claimed');
     }
-    expect(outcome?.status).toBe('claimed');
-    expect(claimedOnly(await service.claimMany(onVictim.slice(1).map((key) => ({ key }))))).toBe(true);
   });
 });

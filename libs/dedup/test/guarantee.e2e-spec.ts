@@ -2,10 +2,12 @@ import type { Message } from '@aws-sdk/client-sqs';
 import { Injectable } from '@nestjs/common';
 import type { TestingModule } from '@nestjs/testing';
 import { SqsMessageHandler } from '@ssut/nestjs-sqs';
-import type Redis from 'ioredis';
+import { OwnRedisCluster } from '@once/testing';
+import Redis, { Cluster } from 'ioredis';
 import type { DataSource, EntityManager } from 'typeorm';
 import {
   DedupConfigError,
+  type DedupModuleOptions,
   DedupMetrics,
   DuplicateInFlightError,
   Idempotent,
@@ -27,7 +29,8 @@ import type { IdempotencyEngine } from '../src/lib/engine/engine.types';
 import { DEDUP_STORE } from '../src/lib/engine/store.provider';
 import type { DedupStore } from '../src/lib/stores/dedup-store.interface';
 
-const STORES: DedupStoreMode[] = ['redis', 'postgres', 'redis+postgres'];
+/** 'redis-cluster': store 'redis' on a Redis Cluster of the suite's own (3 local masters). */
+const STORES: (DedupStoreMode | 'redis-cluster')[] = ['redis', 'postgres', 'redis+postgres', 'redis-cluster'];
 const LEASE_MS = 300;
 
 /** Results that JSON can express but a store may refuse (Postgres jsonb: NUL, lone surrogates). */
@@ -48,8 +51,10 @@ const UNSTORABLE_RESULTS: [string, unknown][] = [
   ['a result over the size bound', 'x'.repeat(300 * 1024)],
 ];
 
-describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
-  let redis: Redis;
+describe.each(STORES)('the guarantee on %s (real stores)', (name) => {
+  const store: DedupStoreMode = name === 'redis-cluster' ? 'redis' : name;
+  let ownCluster: OwnRedisCluster | undefined;
+  let redis: Redis | Cluster;
   let dataSource: DataSource;
   let moduleRef: TestingModule;
   let service: IdempotencyService;
@@ -57,17 +62,29 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
 
   beforeAll(async () => {
     quietLogs();
-    redis = openRedis();
+    if (name === 'redis-cluster') {
+      ownCluster = await OwnRedisCluster.start();
+      redis = new Cluster([...ownCluster.nodes], { redisOptions: { maxRetriesPerRequest: 1 } });
+      await new Promise((resolve) => redis.once('ready', resolve));
+    } else redis = openRedis();
     dataSource = await openDataSource();
   });
 
   afterAll(async () => {
     await redis.quit();
+    await ownCluster?.stop();
     await dataSource.destroy();
   });
 
+  /** storeOptions with this suite's client (its connections type a single node; the options take both). */
+  const options = (extra: Partial<DedupModuleOptions>) =>
+    ({
+      ...storeOptions(store, { redis: redis as Redis, dataSource }, extra),
+      ...(store !== 'postgres' && { redis }),
+    }) as DedupModuleOptions;
+
   beforeEach(async () => {
-    moduleRef = await startModule(storeOptions(store, { redis, dataSource }, { leaseMs: LEASE_MS }));
+    moduleRef = await startModule(options({ leaseMs: LEASE_MS }));
     service = moduleRef.get(IdempotencyService);
     engine = moduleRef.get(IDEMPOTENCY_ENGINE);
   });
@@ -283,12 +300,10 @@ describe.each(STORES)('the guarantee on %s (real stores)', (store) => {
           /leaseMs|ttlMs/,
         );
       }
-      expect(() =>
-        storeOptions(store, { redis, dataSource }, { leaseMs: 2 ** 31, ttlMs: 2 ** 32 }),
-      ).not.toThrow();
-      await expect(
-        startModule(storeOptions(store, { redis, dataSource }, { leaseMs: 2 ** 31, ttlMs: 2 ** 32 })),
-      ).rejects.toBeInstanceOf(DedupConfigError);
+      expect(() => options({ leaseMs: 2 ** 31, ttlMs: 2 ** 32 })).not.toThrow();
+      await expect(startModule(options({ leaseMs: 2 ** 31, ttlMs: 2 ** 32 }))).rejects.toBeInstanceOf(
+        DedupConfigError,
+      );
     });
 
     it("still extends the messages' visibility when a lease extension fails", async () => {

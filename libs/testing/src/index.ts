@@ -6,3 +6,4 @@ export * from './lib/http-forward.util';
 export * from './lib/redaction.corpus';
 export * from './lib/log-lines';
 export * from './lib/linear-cost';
+export * from './lib/own-redis.cluster';

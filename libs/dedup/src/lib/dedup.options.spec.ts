@@ -1,4 +1,4 @@
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { DedupConfigError } from './dedup.errors';
 import { type DedupModuleOptions, resolveDedupOptions } from './dedup.options';
@@ -25,6 +25,22 @@ describe('resolveDedupOptions', () => {
       missingKey: 'dead-letter',
       manageVisibility: true,
     });
+  });
+
+  it('takes an ioredis Cluster, and refuses one with its own keyPrefix (on the cluster or its nodes)', () => {
+    const nodes = [{ host: '127.0.0.1', port: 1 }];
+    const cluster = new Cluster(nodes, { lazyConnect: true });
+    const prefixedCluster = new Cluster(nodes, { lazyConnect: true, keyPrefix: 'app:' });
+    const prefixedNodes = new Cluster(nodes, { lazyConnect: true, redisOptions: { keyPrefix: 'app:' } });
+    try {
+      expect(resolveDedupOptions({ store: 'redis', redis: cluster }).redis).toBe(cluster);
+      for (const client of [prefixedCluster, prefixedNodes])
+        expect(() => resolveDedupOptions({ store: 'redis', redis: client })).toThrow(
+          /redis: the ioredis client has its own keyPrefix/,
+        );
+    } finally {
+      for (const client of [cluster, prefixedCluster, prefixedNodes]) client.disconnect();
+    }
   });
 
   it('names every problem at once', () => {

@@ -1,5 +1,5 @@
 import type { ConfigurableModuleAsyncOptions } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { DedupConfigError } from './dedup.errors';
@@ -36,8 +36,11 @@ export interface DedupSqsOptions {
 
 /** Redis tuning, for the stores that use Redis. */
 export interface DedupRedisOptions {
-  /** ioredis client. Must not have its own `keyPrefix`. */
-  redis: Redis;
+  /**
+   * ioredis client: a `Redis` (one node, or a primary with replicas) or a `Cluster` (Redis Cluster,
+   * ElastiCache / MemoryDB cluster mode: records spread over the slots). Must not have its own `keyPrefix`.
+   */
+  redis: Redis | Cluster;
   /** A Redis call slower than this counts as Redis down. Default 1000 ms. */
   redisTimeoutMs?: number;
   /** After Redis fails, skip it for this long before trying again. Default 1000 ms. */
@@ -97,11 +100,17 @@ export type DedupModuleAsyncOptions = ConfigurableModuleAsyncOptions<
 > &
   DedupModuleExtras;
 
-const isRedisLike = (value: unknown): value is Redis =>
+const isRedisLike = (value: unknown): value is Redis | Cluster =>
   typeof value === 'object' &&
   value !== null &&
   typeof (value as Redis).evalsha === 'function' &&
   typeof (value as Redis).scan === 'function';
+
+/** The keyPrefix ioredis itself would add: a Cluster's own, or the one of its node connections. */
+const clientKeyPrefix = (redis: Redis | Cluster): string | undefined =>
+  redis.isCluster
+    ? (redis as Cluster).options?.keyPrefix || (redis as Cluster).options?.redisOptions?.keyPrefix
+    : (redis as Redis).options?.keyPrefix;
 
 const isDataSourceLike = (value: unknown): value is DataSource =>
   typeof value === 'object' &&
@@ -112,7 +121,7 @@ const isDataSourceLike = (value: unknown): value is DataSource =>
 const dedupOptionsSchema = z
   .object({
     store: z.enum(['redis', 'postgres', 'redis+postgres']),
-    redis: z.custom<Redis>(isRedisLike, { message: 'must be an ioredis client' }).optional(),
+    redis: z.custom<Redis | Cluster>(isRedisLike, { message: 'must be an ioredis client' }).optional(),
     dataSource: z
       .custom<DataSource>(isDataSourceLike, { message: 'must be a TypeORM DataSource' })
       .optional(),
@@ -161,7 +170,7 @@ const dedupOptionsSchema = z
         message: `required for store "${options.store}"`,
       });
     }
-    if (options.redis?.options?.keyPrefix) {
+    if (options.redis && clientKeyPrefix(options.redis)) {
       ctx.addIssue({
         code: 'custom',
         path: ['redis'],

@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { validateIdempotencyKey } from './idempotency-key.extractor';
-import { checkScanCursor, decodeKeyCursor, encodeKeyCursor, InvalidListCursorError } from './list-cursor';
+import {
+  checkScanCursor,
+  decodeClusterScanCursor,
+  decodeKeyCursor,
+  encodeClusterScanCursor,
+  encodeKeyCursor,
+  InvalidListCursorError,
+} from './list-cursor';
 
 const seed = Number(process.env.FC_SEED ?? Math.floor(Math.random() * 2 ** 31));
 console.log(`list-cursor.spec: fast-check seed ${seed} (rerun with FC_SEED=${seed})`);
@@ -81,5 +88,51 @@ describe('Redis list cursor', () => {
       ),
       property,
     );
+  });
+});
+
+describe('Redis Cluster list cursor', () => {
+  const node = fc.oneof(
+    fc.ipV4(),
+    fc.domain(),
+    fc.ipV6().map((ip) => `[${ip}]`),
+  );
+  const scan = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }).map(String);
+
+  it('decodes every cursor it encodes back to the node and SCAN cursor', () => {
+    fc.assert(
+      fc.property(node, fc.integer({ min: 1, max: 65535 }), scan, (host, port, scanCursor) => {
+        const cursor = { node: `${host}:${port}`, scan: scanCursor };
+        expect(decodeClusterScanCursor(encodeClusterScanCursor(cursor))).toEqual(cursor);
+      }),
+      property,
+    );
+  });
+
+  it('either decodes a random string to a cursor it would encode back to it, or throws InvalidListCursorError', () => {
+    const tampered = fc
+      .tuple(node, fc.integer({ min: 0, max: 99999 }), fc.oneof(scan, fc.string({ maxLength: 22 })))
+      .map(([host, port, s]) => Buffer.from(`${host}:${port} ${s}`, 'utf8').toString('base64url'));
+    fc.assert(
+      fc.property(fc.oneof(anyCursor, tampered), (cursor) => {
+        try {
+          expect(encodeClusterScanCursor(decodeClusterScanCursor(cursor))).toBe(cursor);
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidListCursorError);
+        }
+      }),
+      property,
+    );
+  });
+
+  it.each([
+    ['empty', ''],
+    ['a node cursor', '12345'],
+    ['no scan cursor', Buffer.from('127.0.0.1:7000').toString('base64url')],
+    ['port 0', Buffer.from('127.0.0.1:0 5').toString('base64url')],
+    ['a scan cursor of 2^64', Buffer.from('127.0.0.1:7000 18446744073709551616').toString('base64url')],
+    ['padded base64', `${Buffer.from('127.0.0.1:7000 5').toString('base64url')}=`],
+  ])('refuses a cursor: %s', (_what, cursor) => {
+    expect(() => decodeClusterScanCursor(cursor)).toThrow(InvalidListCursorError);
   });
 });

@@ -54,3 +54,35 @@ export function checkScanCursor(cursor: string): string {
     throw new InvalidListCursorError('not a cursor of this store');
   return cursor;
 }
+
+/** A Redis Cluster cursor, decoded: the master being scanned (`host:port`) and its SCAN cursor there. */
+export interface ClusterScanCursor {
+  readonly node: string;
+  /** '0': the scan of `node` has not started yet. */
+  readonly scan: string;
+}
+
+const CLUSTER_CURSOR =
+  /^([0-9A-Za-z._-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):([1-9][0-9]{0,4}) (0|[1-9][0-9]{0,19})$/;
+
+/** The Redis Cluster store's cursor: base64url of `host:port scanCursor`. */
+export function encodeClusterScanCursor(cursor: ClusterScanCursor): string {
+  return Buffer.from(`${cursor.node} ${cursor.scan}`, 'utf8').toString('base64url');
+}
+
+/**
+ * The node and SCAN cursor a {@link encodeClusterScanCursor} cursor stands for.
+ * @throws InvalidListCursorError unless it is exactly what the encoder makes of a node address and
+ * a SCAN cursor Redis could have returned.
+ */
+export function decodeClusterScanCursor(cursor: string): ClusterScanCursor {
+  if (cursor.length === 0 || cursor.length > 400)
+    throw new InvalidListCursorError('not a cursor of this store');
+  const text = Buffer.from(cursor, 'base64url').toString('latin1');
+  if (Buffer.from(text, 'latin1').toString('base64url') !== cursor)
+    throw new InvalidListCursorError('not base64url');
+  const match = CLUSTER_CURSOR.exec(text);
+  if (!match || Number(match[2]) > 65535 || BigInt(match[3] as string) > MAX_SCAN_CURSOR)
+    throw new InvalidListCursorError('not a cursor of this store');
+  return { node: `${match[1]}:${match[2]}`, scan: match[3] as string };
+}

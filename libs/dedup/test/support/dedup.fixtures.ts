@@ -6,7 +6,7 @@ import { DedupModule, type DedupModuleOptions, type DedupStoreMode, type OnStore
 import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '../../src/typeorm';
 import { messagesLeft, readQueueDepth } from '../../src/sqs';
 import { createTestQueue } from '@once/testing';
-import Redis from 'ioredis';
+import Redis, { type Cluster } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 
@@ -78,7 +78,7 @@ export function storeOptions(
 /** Options of a store chosen at run time: DedupModule validates them at boot, as it does a JS caller's. */
 type AnyStoreOptions = Omit<DedupModuleOptions, 'store' | 'redis' | 'dataSource' | 'onStoreDown'> & {
   store: DedupStoreMode;
-  redis?: Redis;
+  redis?: Redis | Cluster;
   dataSource?: DataSource;
   onStoreDown?: OnStoreDown;
 };

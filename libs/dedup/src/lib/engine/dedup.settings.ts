@@ -1,5 +1,5 @@
 import type { Provider } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { DEDUP_OPTIONS } from '../dedup.constants';
 import type { DedupMetricsListener } from '../dedup-metrics.service';
@@ -12,7 +12,7 @@ export const DEDUP_SETTINGS = Symbol('DEDUP_SETTINGS');
 /** What the store factory needs. */
 export interface StoreSettings {
   readonly mode: DedupStoreMode;
-  readonly redis?: Redis;
+  readonly redis?: Redis | Cluster;
   readonly dataSource?: DataSource;
   readonly keyPrefix: string;
   readonly onStoreDown: OnStoreDown;

@@ -1,7 +1,12 @@
 import type { Logger } from '@nestjs/common';
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../dedup.errors';
-import { checkScanCursor } from '../list-cursor';
+import {
+  checkScanCursor,
+  decodeClusterScanCursor,
+  encodeClusterScanCursor,
+  InvalidListCursorError,
+} from '../list-cursor';
 import type { DedupMetrics } from '../dedup-metrics.service';
 import type { RecordState } from '../dedup.types';
 import type {
@@ -16,6 +21,7 @@ import type {
   ForgetOptions,
   ForgetOutcome,
 } from './dedup-store.interface';
+import { groupBySlot, SlotFenceKeys } from './redis-slots';
 import { CLAIM_SCRIPT, COMPLETE_SCRIPT, EXTEND_SCRIPT, FORGET_SCRIPT, RELEASE_SCRIPT } from './redis.scripts';
 import { withRetry, type RetryPolicy } from './store.retry';
 
@@ -44,6 +50,33 @@ class RedisTimeoutError extends Error {
   override readonly name = 'RedisTimeoutError';
 }
 
+/** A single Redis (or a primary with replicas) or a Redis Cluster, as ioredis connects to them. */
+export type RedisClient = Redis | Cluster;
+
+/** Keys of one script call (all in one slot on a cluster), their indices in the request, their fence counter. */
+interface KeyGroup {
+  readonly indices: readonly number[];
+  readonly fenceKey: string;
+}
+
+/** Each group's answers (`undefined` for a failed one) and the first failure, once every group settled. */
+interface GroupedReplies<T> {
+  readonly groups: readonly KeyGroup[];
+  readonly replies: readonly (readonly T[] | undefined)[];
+  readonly failure?: { readonly error: unknown };
+}
+
+/** The groups' answers put back in request order. */
+function inRequestOrder<T>(
+  count: number,
+  groups: readonly KeyGroup[],
+  replies: readonly (readonly T[] | undefined)[],
+): T[] {
+  const out = new Array<T>(count);
+  groups.forEach((group, g) => group.indices.forEach((index, j) => (out[index] = replies[g]?.[j] as T)));
+  return out;
+}
+
 // Server replies that mean "this Redis cannot serve right now" rather than a bug in a script or
 // command. Redis 7 passes an error raised inside a script through as is; Redis 6 wraps it in
 // "ERR Error running script (…): @user_script:N: -CODE …".
@@ -69,7 +102,12 @@ const escapeGlob = (value: string) => value.replace(/[*?[\]\\]/g, (char) => `\\$
  * claims, get and list fail fast with StoreUnavailableError (each counted as `store-down`);
  * writes about work already claimed (complete, release, extend) and forget go past it and are
  * retried (see RedisWriteMode). Any successful call closes the circuit.
- * Not for Redis Cluster unless keyPrefix carries a hash tag (e.g. `{once}:dedup:`).
+ *
+ * On a Redis Cluster (an ioredis `Cluster`), each record lives in its key's own slot; a batch runs
+ * one script per slot (in parallel), each with that slot's fence counter, so fences increase per
+ * key (not across keys) and no script touches two slots. A claim of which one slot's call failed
+ * throws StoreUnavailableError after releasing (best effort) what the other slots claimed. The
+ * circuit is the store's, not a node's: a dead master opens it for every key.
  */
 export class RedisStore implements DedupStore {
   private downUntil = 0;
@@ -77,15 +115,17 @@ export class RedisStore implements DedupStore {
   private readonly inFlight = new Set<PendingCall>();
   private watchdog?: NodeJS.Timeout;
   private readonly fenceKey: string;
+  private readonly slotFences?: SlotFenceKeys;
   private readonly writePolicy: RetryPolicy;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: RedisStoreOptions,
     private readonly metrics: DedupMetrics,
     private readonly logger: Logger,
   ) {
     this.fenceKey = `${options.keyPrefix}~fence`;
+    if (redis.isCluster) this.slotFences = new SlotFenceKeys(options.keyPrefix);
     // Worst case ≈ attempts × timeoutMs + (1 + 2 + 4) × timeoutMs / 4: a few timeouts, bounded.
     this.writePolicy = {
       attempts: options.writeAttempts ?? 4,
@@ -100,20 +140,44 @@ export class RedisStore implements DedupStore {
     leaseMs: number,
   ): Promise<StoreClaimResult[]> {
     if (requests.length === 0) return [];
+    const { groups, replies, failure } = await this.perGroup(
+      requests.map((r) => r.storageKey),
+      (group) => this.claimGroup(group, requests, token, leaseMs),
+    );
+    if (!failure) return inRequestOrder(requests.length, groups, replies);
+    // Another slot's call failed: the caller hears "unavailable" for the whole claim, so nothing
+    // this call claimed may stay held (what a release cannot reach expires with its lease).
+    const claimed = groups.flatMap((group, g) =>
+      group.indices.filter((_, j) => replies[g]?.[j]?.status === 'claimed'),
+    );
+    await this.releaseQuietly(
+      claimed.map((i) => (requests[i] as ClaimRequest).storageKey),
+      token,
+    );
+    throw failure.error;
+  }
+
+  private async claimGroup(
+    group: KeyGroup,
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+  ): Promise<StoreClaimResult[]> {
+    const members = group.indices.map((i) => requests[i] as ClaimRequest);
     const args: (string | number)[] = [token, leaseMs];
-    for (const request of requests) args.push(request.messageId ?? '', request.payloadHash ?? '');
+    for (const request of members) args.push(request.messageId ?? '', request.payloadHash ?? '');
     let reply: (string | number)[];
     try {
       reply = (await this.call(() =>
-        CLAIM_SCRIPT.run(this.redis, [...requests.map((r) => r.storageKey), this.fenceKey], args),
+        CLAIM_SCRIPT.run(this.redis, [...members.map((r) => r.storageKey), group.fenceKey], args),
       )) as (string | number)[];
     } catch (error) {
       if (error instanceof StoreUnavailableError && error.cause instanceof RedisTimeoutError) {
-        this.undoLateClaim(requests, token);
+        this.undoLateClaim(members, token);
       }
       throw error;
     }
-    return requests.map((_, i): StoreClaimResult => {
+    return members.map((_, i): StoreClaimResult => {
       const status = String(reply[i * 4]);
       const value = String(reply[i * 4 + 1]);
       const ms = Number(reply[i * 4 + 2]);
@@ -131,12 +195,18 @@ export class RedisStore implements DedupStore {
     mode: RedisWriteMode = 'settle',
   ): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const args: (string | number)[] = [ttlMs];
-    for (const item of items)
-      args.push(item.token, item.result ?? '', item.messageId ?? '', item.payloadHash ?? '');
-    const keys = [...items.map((i) => i.storageKey), this.fenceKey];
-    const reply = (await this.write(mode, () => COMPLETE_SCRIPT.run(this.redis, keys, args))) as number[];
-    return reply.map((value) => value === 1);
+    return this.grouped(
+      items.map((i) => i.storageKey),
+      async (group) => {
+        const members = group.indices.map((i) => items[i] as CompleteItem);
+        const args: (string | number)[] = [ttlMs];
+        for (const item of members)
+          args.push(item.token, item.result ?? '', item.messageId ?? '', item.payloadHash ?? '');
+        const keys = [...members.map((i) => i.storageKey), group.fenceKey];
+        const reply = (await this.write(mode, () => COMPLETE_SCRIPT.run(this.redis, keys, args))) as number[];
+        return reply.map((value) => value === 1);
+      },
+    );
   }
 
   /**
@@ -145,12 +215,18 @@ export class RedisStore implements DedupStore {
    */
   async release(items: readonly HeldKey[], mode: RedisWriteMode = 'settle'): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const keys = items.map((i) => i.storageKey);
-    const tokens = items.map((i) => i.token);
-    const reply = (await this.write(mode, (attempt) =>
-      RELEASE_SCRIPT.run(this.redis, keys, [attempt > 1 ? 1 : 0, ...tokens]),
-    )) as number[];
-    return reply.map((value) => value === 1);
+    return this.grouped(
+      items.map((i) => i.storageKey),
+      async (group) => {
+        const members = group.indices.map((i) => items[i] as HeldKey);
+        const keys = members.map((i) => i.storageKey);
+        const tokens = members.map((i) => i.token);
+        const reply = (await this.write(mode, (attempt) =>
+          RELEASE_SCRIPT.run(this.redis, keys, [attempt > 1 ? 1 : 0, ...tokens]),
+        )) as number[];
+        return reply.map((value) => value === 1);
+      },
+    );
   }
 
   async extend(
@@ -159,11 +235,17 @@ export class RedisStore implements DedupStore {
     mode: RedisWriteMode = 'settle',
   ): Promise<boolean[]> {
     if (items.length === 0) return [];
-    const args: (string | number)[] = [leaseMs];
-    for (const item of items) args.push(item.token, item.messageId ?? '', item.payloadHash ?? '');
-    const keys = [...items.map((i) => i.storageKey), this.fenceKey];
-    const reply = (await this.write(mode, () => EXTEND_SCRIPT.run(this.redis, keys, args))) as number[];
-    return reply.map((value) => value === 1);
+    return this.grouped(
+      items.map((i) => i.storageKey),
+      async (group) => {
+        const members = group.indices.map((i) => items[i] as HeldKey & ClaimRequest);
+        const args: (string | number)[] = [leaseMs];
+        for (const item of members) args.push(item.token, item.messageId ?? '', item.payloadHash ?? '');
+        const keys = [...members.map((i) => i.storageKey), group.fenceKey];
+        const reply = (await this.write(mode, () => EXTEND_SCRIPT.run(this.redis, keys, args))) as number[];
+        return reply.map((value) => value === 1);
+      },
+    );
   }
 
   async get(storageKey: string): Promise<StoredRecord | null> {
@@ -181,29 +263,65 @@ export class RedisStore implements DedupStore {
   }
 
   /**
-   * SCAN-based, so it walks the whole keyspace: a page may hold more or fewer than `limit` records
-   * (even none, with a cursor to continue), in no particular order. Use Postgres for the admin API.
+   * SCAN-based, so it walks the whole keyspace (every master of a cluster, one after the other): a
+   * page may hold more or fewer than `limit` records (even none, with a cursor to continue), in no
+   * particular order. Use Postgres for the admin API.
    */
   async list(query: StoreListQuery): Promise<StoreListPage> {
+    if (this.redis.isCluster) return this.listCluster(this.redis as Cluster, query);
     const items: StoredRecord[] = [];
     let cursor = query.cursor === undefined ? '0' : checkScanCursor(query.cursor);
     let scans = 0;
     do {
-      const [next, keys] = await this.call(() =>
-        this.redis.scan(cursor, 'MATCH', `${escapeGlob(query.prefix)}*`, 'COUNT', Math.max(query.limit, 500)),
-      );
+      const [next, records] = await this.scanPage(this.redis as Redis, cursor, query);
       cursor = next;
-      const records = await this.fetch(keys.filter((key) => key !== this.fenceKey));
-      items.push(...records.filter((record) => !query.state || record.state === query.state));
+      items.push(...records);
     } while (cursor !== '0' && items.length < query.limit && ++scans < MAX_SCANS_PER_PAGE);
     return { items, nextCursor: cursor === '0' ? undefined : cursor };
   }
 
+  /** Masters in address order, each scanned to its end before the next; the cursor names the master. */
+  private async listCluster(cluster: Cluster, query: StoreListQuery): Promise<StoreListPage> {
+    const masters = new Map<string, Redis>(
+      cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]),
+    );
+    const addresses = [...masters.keys()].sort();
+    if (addresses.length === 0) throw this.failed(new Error('the cluster client knows no master (yet)'));
+    const start = query.cursor === undefined ? undefined : decodeClusterScanCursor(query.cursor);
+    let index = start ? addresses.indexOf(start.node) : 0;
+    if (index < 0) throw new InvalidListCursorError('its node is no longer a master of the cluster');
+    let scan = start?.scan ?? '0';
+    const items: StoredRecord[] = [];
+    for (let scans = 1; index < addresses.length; scans++) {
+      const node = addresses[index] as string;
+      const [next, records] = await this.scanPage(masters.get(node) as Redis, scan, query);
+      items.push(...records);
+      scan = next;
+      if (next === '0') index += 1;
+      if (index < addresses.length && (items.length >= query.limit || scans >= MAX_SCANS_PER_PAGE))
+        return { items, nextCursor: encodeClusterScanCursor({ node: addresses[index] as string, scan }) };
+    }
+    return { items };
+  }
+
+  /** One SCAN step on one node, and the records of the keys it returned. */
+  private async scanPage(
+    node: Redis,
+    cursor: string,
+    query: StoreListQuery,
+  ): Promise<[string, StoredRecord[]]> {
+    const [next, keys] = await this.call(() =>
+      node.scan(cursor, 'MATCH', `${escapeGlob(query.prefix)}*`, 'COUNT', Math.max(query.limit, 500)),
+    );
+    // Record keys are keyPrefix + scope + ':' + key; the fence counters have no ':' after keyPrefix.
+    const recordKeys = keys.filter((key) => key.slice(this.options.keyPrefix.length).includes(':'));
+    const records = await this.fetch(recordKeys);
+    return [next, records.filter((record) => !query.state || record.state === query.state)];
+  }
+
   private async fetch(keys: readonly string[]): Promise<StoredRecord[]> {
     if (keys.length === 0) return [];
-    const pipeline = this.redis.pipeline();
-    for (const key of keys) pipeline.hgetall(key).pttl(key);
-    const replies = (await this.call(() => pipeline.exec())) ?? [];
+    const replies = await this.call(() => this.readRecords(keys));
     const records: StoredRecord[] = [];
     keys.forEach((storageKey, i) => {
       const [hashError, hash] = replies[i * 2] ?? [];
@@ -233,6 +351,29 @@ export class RedisStore implements DedupStore {
   }
 
   /**
+   * HGETALL and PTTL of each key, as [error, reply] pairs. One pipeline on a single node; on a
+   * cluster, calls per key (ioredis sends each to its slot's master), as a pipeline must not mix slots.
+   */
+  private async readRecords(keys: readonly string[]): Promise<[Error | null, unknown][]> {
+    if (!this.redis.isCluster) {
+      const pipeline = this.redis.pipeline();
+      for (const key of keys) pipeline.hgetall(key).pttl(key);
+      return (await pipeline.exec()) ?? [];
+    }
+    const settle = async (reply: Promise<unknown>): Promise<[Error | null, unknown]> => {
+      try {
+        return [null, await reply];
+      } catch (error) {
+        if (isRedisDownError(error)) throw error;
+        return [error as Error, null];
+      }
+    };
+    return Promise.all(
+      keys.flatMap((key) => [settle(this.redis.hgetall(key)), settle(this.redis.pttl(key))]),
+    );
+  }
+
+  /**
    * A claim that timed out may still run later and leave IN_PROGRESS records nobody will settle
    * (duplicates would wait a whole lease). A release queued behind it on the same connection runs
    * after it, whenever that is; not awaited, as the caller has already been told the claim failed.
@@ -240,6 +381,48 @@ export class RedisStore implements DedupStore {
   private undoLateClaim(requests: readonly ClaimRequest[], token: string): void {
     const keys = requests.map((r) => r.storageKey);
     RELEASE_SCRIPT.run(this.redis, keys, [0, ...keys.map(() => token)]).catch(() => undefined);
+  }
+
+  /** Releases `keys` of `token`, one script per slot, past the circuit, each bounded by the timeout; errors ignored. */
+  private async releaseQuietly(keys: readonly string[], token: string): Promise<void> {
+    if (keys.length === 0) return;
+    await this.perGroup(keys, async (group) => {
+      const members = group.indices.map((i) => keys[i] as string);
+      await this.withTimeout(RELEASE_SCRIPT.run(this.redis, members, [0, ...members.map(() => token)]));
+      return [];
+    });
+  }
+
+  /** The script calls a batch needs: all keys in one on a single node, one per slot on a cluster. */
+  private groups(keys: readonly string[]): KeyGroup[] {
+    const fences = this.slotFences;
+    if (!fences) return [{ indices: keys.map((_, i) => i), fenceKey: this.fenceKey }];
+    return groupBySlot(keys).map(({ slot, indices }) => ({ indices, fenceKey: fences.keyFor(slot) }));
+  }
+
+  /** Runs `run` for each group, in parallel, and waits for all of them (also when one fails). */
+  private async perGroup<T>(
+    keys: readonly string[],
+    run: (group: KeyGroup) => Promise<readonly T[]>,
+  ): Promise<GroupedReplies<T>> {
+    const groups = this.groups(keys);
+    const settled = await Promise.allSettled(groups.map(run));
+    const rejected = settled.find((result) => result.status === 'rejected');
+    return {
+      groups,
+      replies: settled.map((result) => (result.status === 'fulfilled' ? result.value : undefined)),
+      failure: rejected && { error: rejected.reason as unknown },
+    };
+  }
+
+  /** {@link perGroup}, answers in request order; throws the first failure once every group settled. */
+  private async grouped<T>(
+    keys: readonly string[],
+    run: (group: KeyGroup) => Promise<readonly T[]>,
+  ): Promise<T[]> {
+    const { groups, replies, failure } = await this.perGroup(keys, run);
+    if (failure) throw failure.error;
+    return inRequestOrder(keys.length, groups, replies);
   }
 
   /** Runs one Redis operation under the timeout and the circuit. */

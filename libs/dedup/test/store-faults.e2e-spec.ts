@@ -317,4 +317,41 @@ describe('store faults after the effect ran', () => {
     await expect(layered.claim(requests(good, bad), 't', 60_000)).rejects.toThrow(/0x00|invalid byte/);
     expect(await client.exists(bad, good)).toBe(0);
   });
+
+  it('redis+postgres: a duplicate of a key Postgres completed but Redis still holds gets the completion, not in flight', async () => {
+    // FC_SEED=869147901 of the lifecycle model: the owner's Redis write was lost (a late reply), so
+    // Redis kept its IN_PROGRESS record while Postgres, the record of truth, had the completion.
+    const redis = redisStore(client);
+    const layered = new LayeredStore(
+      redis,
+      new PostgresStore(dataSource, new DedupMetrics()),
+      'fail',
+      logger,
+    );
+    const done = key('completed-in-postgres');
+    const [first] = await layered.claim(requests(done), 'owner', 60_000);
+    expect(first?.status).toBe('claimed');
+    const lost = jest
+      .spyOn(redis, 'complete')
+      .mockRejectedValueOnce(new StoreUnavailableError('redis', 'no reply within 1000 ms'));
+    await expect(
+      layered.complete([{ ...requests(done)[0]!, token: 'owner', result: '"r1"' }], 60_000),
+    ).resolves.toEqual([true]);
+    expect(lost).toHaveBeenCalledTimes(1);
+    expect(await client.hget(done, 'state')).toBe('IN_PROGRESS');
+
+    const [duplicate] = await layered.claim(requests(done), 'duplicate', 60_000);
+    expect(duplicate).toMatchObject({ status: 'completed', result: '"r1"' });
+  });
+
+  it('redis+postgres: a Redis in-flight answer stands when Postgres cannot be asked', async () => {
+    const redis = redisStore(client);
+    const postgres = new PostgresStore(dataSource, new DedupMetrics());
+    const layered = new LayeredStore(redis, postgres, 'fail', logger);
+    const live = key('held-elsewhere');
+    await layered.claim(requests(live), 'owner', 60_000);
+    jest.spyOn(postgres, 'get').mockRejectedValueOnce(new Error('postgres down'));
+    const [duplicate] = await layered.claim(requests(live), 'duplicate', 60_000);
+    expect(duplicate?.status).toBe('in-flight');
+  });
 });

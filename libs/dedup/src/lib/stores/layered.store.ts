@@ -24,7 +24,8 @@ export const BYPASSED = 'bypassed' as const;
  * `redis+postgres`: Redis filters duplicates in one round trip; Postgres holds the durable record
  * and has the last word on ownership (complete, release and extend are decided there; Redis
  * follows on a best-effort basis: one attempt, skipped while its circuit is open, as a stale
- * Redis record only delays a duplicate until Postgres answers). Redis down: 'fail' throws
+ * Redis record only delays a duplicate until Postgres answers; a Redis in-flight answer is checked
+ * against Postgres, so a completion Redis missed is still reported). Redis down: 'fail' throws
  * StoreUnavailableError, 'bypass' goes to Postgres alone. `forget` is the exception: it must
  * reach both layers.
  */
@@ -99,12 +100,34 @@ export class LayeredStore implements TransactionalStore {
     }
     await this.followSecondLayer(forward, token, second);
     const byKey = new Map(forward.map((request, i) => [request.storageKey, second[i]]));
-    return requests.map((request, i) => {
-      const own = first[i];
-      return own === BYPASSED || own?.status === 'claimed'
-        ? (byKey.get(request.storageKey) as StoreClaimResult)
-        : (own as StoreClaimResult);
-    });
+    return Promise.all(
+      requests.map((request, i) => {
+        const own = first[i];
+        if (own === BYPASSED || own?.status === 'claimed')
+          return byKey.get(request.storageKey) as StoreClaimResult;
+        return own?.status === 'in-flight' ? this.confirmInFlight(request, own) : (own as StoreClaimResult);
+      }),
+    );
+  }
+
+  /**
+   * Redis reports the key in flight; Postgres, the record of truth, may already hold its
+   * completion (the owner's Redis write was skipped or lost: Redis down, a late reply). The
+   * duplicate then gets the completion instead of waiting out a lease that no longer means
+   * anything. If Postgres cannot answer, in flight stands: the answer that never claims more.
+   */
+  private async confirmInFlight(
+    request: ClaimRequest,
+    inFlight: StoreClaimResult,
+  ): Promise<StoreClaimResult> {
+    const record = await this.postgres.get(request.storageKey).catch(() => null);
+    if (record?.state !== 'COMPLETED') return inFlight;
+    return {
+      status: 'completed',
+      result: record.result,
+      expiresInMs: Math.max(1, record.expiresAt.getTime() - Date.now()),
+      payloadHash: record.payloadHash ?? undefined,
+    };
   }
 
   async complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {

@@ -204,6 +204,14 @@ export class LayeredStore implements TransactionalStore {
     ttlMs: number,
   ): Promise<ClaimTransaction> {
     const first = await this.claimFirstLayer(requests, token, leaseMs);
+    // Before the transaction takes its connection: the check needs one of the pool's own.
+    const confirmed = await Promise.all(
+      first.map((result, i) =>
+        result !== BYPASSED && result.status === 'in-flight'
+          ? this.confirmInFlight(requests[i] as ClaimRequest, result)
+          : (result as StoreClaimResult),
+      ),
+    );
     const forward: number[] = [];
     const held: HeldKey[] = [];
     first.forEach((result, i) => {
@@ -227,7 +235,7 @@ export class LayeredStore implements TransactionalStore {
       await releaseHeld(); // e.g. a DataSource not initialised: leave no Redis claim behind
       throw error;
     }
-    const results = first.map((result) => result as StoreClaimResult);
+    const results = [...confirmed];
     forward.forEach((i, k) => (results[i] = durable.results[k] as StoreClaimResult));
     const lost = forward.filter((i) => results[i]?.status !== 'claimed');
     const follow = () =>

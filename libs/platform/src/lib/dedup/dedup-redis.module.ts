@@ -43,13 +43,22 @@ export function createDedupCluster(nodes: readonly RedisClusterNode[], connectio
   return cluster;
 }
 
+const CLOSE_TIMEOUT_MS = 2000;
+
 @Injectable()
 class DedupClusterCloser implements OnApplicationShutdown {
   constructor(@Inject(DEDUP_REDIS) private readonly cluster: Cluster) {}
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.cluster.status === 'ready') await this.cluster.quit();
+    if (this.cluster.status === 'end') return;
+    // quit() resolves once each node has answered; the client only ends when their sockets close.
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, CLOSE_TIMEOUT_MS);
+      this.cluster.once('end', () => resolve(clearTimeout(timer)));
+    });
+    if (this.cluster.status === 'ready') await this.cluster.quit().catch(() => this.cluster.disconnect());
     else this.cluster.disconnect();
+    await ended;
   }
 }
 

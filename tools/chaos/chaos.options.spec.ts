@@ -90,3 +90,50 @@ describe('the default database', () => {
     expect(parseChaosArgs(['--database', 'mine']).options.database).toBe('mine');
   });
 });
+
+describe('parseChaosArgs --redis', () => {
+  it("keeps the claims on the run's redis-server by default", () => {
+    expect(parseChaosArgs([]).options.redis).toBe('single');
+  });
+
+  it.each([
+    [['--redis', 'cluster'], 'cluster'],
+    [['--redis=cluster'], 'cluster'],
+    [['--redis', 'single'], 'single'],
+    [['--redis', 'single', '--redis', 'cluster'], 'cluster'],
+  ])('reads %j', (argv, redis) => {
+    const cli = parseChaosArgs(argv);
+    expect(cli.options.redis).toBe(redis);
+    // The redis-server's own faults are another flag's business.
+    expect(cli.options).toMatchObject({ redisRestarts: 1, redisPersistence: 'none' });
+  });
+
+  it('combines with the redis-server flags and the seeds', () => {
+    const cli = parseChaosArgs(['--redis', 'cluster', '--redis-restarts', '2', '--seeds', '1-2']);
+    expect(cli.options).toMatchObject({ redis: 'cluster', redisRestarts: 2 });
+    expect(cli.seeds).toEqual([1, 2]);
+  });
+
+  it.each([['Cluster'], ['sentinel'], ['']])('refuses --redis %j naming the choices', (value) => {
+    expect(() => parseChaosArgs(['--redis', value])).toThrow(
+      `--redis must be single or cluster, got "${value}"`,
+    );
+  });
+
+  it('refuses a cluster for a store without Redis', () => {
+    expect(() => parseChaosArgs(['--redis', 'cluster', '--worker-env', 'DEDUP_STORE=postgres'])).toThrow(
+      /--redis cluster needs a DEDUP_STORE that uses Redis/,
+    );
+    expect(parseChaosArgs(['--redis', 'cluster', '--worker-env', 'DEDUP_STORE=redis']).options).toMatchObject(
+      {
+        redis: 'cluster',
+        workerEnv: { DEDUP_STORE: 'redis' },
+      },
+    );
+  });
+
+  it('needs a value and is in the usage', () => {
+    expect(() => parseChaosArgs(['--redis'])).toThrow(/--redis needs a value/);
+    expect(() => parseChaosArgs(['--help'])).toThrow(/--redis single\|cluster/);
+  });
+});

@@ -1,5 +1,15 @@
 import type { RedisPersistence } from './redis.instance';
 
+/**
+ * Where the dedup claims live: `single`, the run's redis-server (REDIS_URL, as in production
+ * without DEDUP_REDIS_CLUSTER_NODES); `cluster`, a 3-master Redis Cluster of the run's own given
+ * to the workers and the api as DEDUP_REDIS_CLUSTER_NODES (the rate limiters stay on REDIS_URL).
+ */
+export type ChaosRedis = 'single' | 'cluster';
+
+/** The `--redis` values, in the usage's order. */
+export const CHAOS_REDIS_MODES: readonly ChaosRedis[] = ['single', 'cluster'];
+
 export interface ChaosOptions {
   /** Seeded (subscribed) users: the digest must reach each exactly once. */
   users: number;
@@ -25,6 +35,8 @@ export interface ChaosOptions {
   redisRestarts: number;
   redisDowntimeMs: number;
   redisPersistence: RedisPersistence;
+  /** Where the dedup claims live (see {@link ChaosRedis}); restarts always hit the run's redis-server. */
+  redis: ChaosRedis;
   /** Copies of each malformed kind on the email queue (not JSON, wrong shape, no eventId); one more on the jobs queue. */
   malformed: number;
   /** Job messages for the one slot: all but one at fire time, the last one late, mid-run. */
@@ -69,6 +81,7 @@ export function defaultChaosOptions(overrides: Partial<ChaosOptions> = {}): Chao
     redisRestarts: 1,
     redisDowntimeMs: 2000,
     redisPersistence: 'none',
+    redis: 'single',
     malformed: 2,
     jobCopies: 3,
     dedup: true,
@@ -111,6 +124,9 @@ export const CHAOS_USAGE = `usage: npm run chaos -- [flags]
   --redis-restarts N        stop + start of the run's redis-server (1)
   --redis-downtime SECONDS  how long it stays down (2)
   --redis-persistence none|aof   none: a restart loses every key (none)
+  --redis single|cluster    where the dedup claims live: the run's redis-server, or a 3-master
+                            Redis Cluster of the run's own (DEDUP_REDIS_CLUSTER_NODES); the
+                            restarts and the mail rate limiter stay on the redis-server (single)
   --malformed N             copies of each malformed kind (2)
   --job-copies N            job messages for the slot (3: 2 at fire time, 1 late)
   --dedup true|false        DEDUP_ENABLED for the workers (true)
@@ -234,6 +250,10 @@ export function parseChaosArgs(argv: readonly string[]): ChaosCli {
   if (persistence !== undefined && persistence !== 'none' && persistence !== 'aof')
     throw new Error('--redis-persistence must be none or aof');
   set('redisPersistence', persistence);
+  const redis = take('redis');
+  if (redis !== undefined && !CHAOS_REDIS_MODES.includes(redis as ChaosRedis))
+    throw new Error(`--redis must be ${CHAOS_REDIS_MODES.join(' or ')}, got "${redis}"`);
+  set('redis', redis as ChaosRedis | undefined);
   set('malformed', integer('malformed', 0, 100));
   set('jobCopies', integer('job-copies', 1, 100));
   set('dedup', boolean('dedup'));
@@ -253,6 +273,10 @@ export function parseChaosArgs(argv: readonly string[]): ChaosCli {
   }
   values.delete('worker-env');
   set('workerEnv', workerEnv);
+  if (overrides.redis === 'cluster' && workerEnv['DEDUP_STORE'] === 'postgres')
+    throw new Error(
+      '--redis cluster needs a DEDUP_STORE that uses Redis, not --worker-env DEDUP_STORE=postgres',
+    );
   set('verbose', !(boolean('quiet') ?? false));
 
   const naiveOnly = boolean('naive-only') ?? false;

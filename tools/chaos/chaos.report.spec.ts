@@ -1,4 +1,10 @@
-import { type ChaosReport, type DeadLetterEvidence, deletesAlone, formatSeedSummary } from './chaos.report';
+import {
+  type ChaosReport,
+  claimsRedisLine,
+  type DeadLetterEvidence,
+  deletesAlone,
+  formatSeedSummary,
+} from './chaos.report';
 
 /** Only the fields the summary reads. */
 function report(
@@ -69,5 +75,18 @@ describe('deletesAlone', () => {
       }),
     ).toBe(1);
     expect(deletesAlone({ wellFormed: [] })).toBe(0);
+  });
+});
+
+describe('claimsRedisLine', () => {
+  it('says which Redis held the claims', () => {
+    expect(claimsRedisLine('redis://127.0.0.1:6400')).toBe(
+      "dedup claims on the run's redis-server (REDIS_URL redis://127.0.0.1:6400), restarts included",
+    );
+    expect(
+      claimsRedisLine('redis://127.0.0.1:6400', ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003']),
+    ).toBe(
+      'dedup claims on a Redis Cluster of 3 masters (DEDUP_REDIS_CLUSTER_NODES=127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003); REDIS_URL redis://127.0.0.1:6400 keeps the rate limiter and the restarts',
+    );
   });
 });

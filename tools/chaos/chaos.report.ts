@@ -163,6 +163,8 @@ export interface ChaosReport {
   seed: number;
   slot: string;
   options: ChaosOptions;
+  /** Which Redis held the dedup claims ({@link claimsRedisLine}). */
+  claimsRedis: string;
   durationMs: number;
   /** Time from firing the job to the drained queues. */
   drainMs?: number;
@@ -350,6 +352,13 @@ function table(rows: Array<[string, string, string, string?]>, headers: [string,
   return [line(headers), ...rows.map(line)];
 }
 
+/** The report's line on where the dedup claims lived: the run's redis-server, or the cluster's `host:port` nodes. */
+export function claimsRedisLine(redisUrl: string, clusterNodes?: readonly string[]): string {
+  return clusterNodes
+    ? `dedup claims on a Redis Cluster of ${clusterNodes.length} masters (DEDUP_REDIS_CLUSTER_NODES=${clusterNodes.join(',')}); REDIS_URL ${redisUrl} keeps the rate limiter and the restarts`
+    : `dedup claims on the run's redis-server (REDIS_URL ${redisUrl}), restarts included`;
+}
+
 /** The summary table printed by `npm run chaos`. */
 export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): string {
   const { delivery, ledger, deadLetters, options } = report;
@@ -361,6 +370,7 @@ export function formatChaosReport(report: ChaosReport, naive?: NaiveReport): str
       `DEDUP_ENABLED=${options.dedup}, ${(report.durationMs / 1000).toFixed(1)} s` +
       `${report.drainMs !== undefined ? ` (fire → drained ${(report.drainMs / 1000).toFixed(1)} s)` : ''}`,
   );
+  out.push(report.claimsRedis);
   out.push('');
   out.push(
     ...table(

@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { messagesLeft, readQueueDepth as queueDepth } from '@once/dedup/sqs';
 import type { JobMessage } from '@once/platform';
+import { OwnRedisCluster } from '@once/testing';
 import { ChaosOptions, defaultChaosOptions } from './chaos.options';
 import {
   ChaosReport,
+  claimsRedisLine,
   countDeliveries,
   DeadLetterCounts,
   DeadLetterEvidence,
@@ -425,9 +427,15 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     cleanup.push(() => redis.stop());
     const databaseUrl = await recreateDatabase(options.database);
     if (!options.keep) cleanup.push(() => dropDatabase(options.database));
+    // The claims' own cluster: the restarts below still hit the redis-server (rate limiter, publisher).
+    const claimsCluster = options.redis === 'cluster' ? await OwnRedisCluster.start() : undefined;
+    if (claimsCluster) cleanup.push(() => claimsCluster.stop());
+    const clusterNodes = claimsCluster?.nodes.map(({ host: node, port }) => `${node}:${port}`);
+    const claimsRedis = claimsRedisLine(redis.url, clusterNodes);
     log(
       `emulators ${host.sqsEndpoint} ${host.sesEndpoint}, redis ${redis.url}, database ${options.database}, logs ${runDir}`,
     );
+    log(claimsRedis);
 
     const baseEnv: Record<string, string> = {
       ...host.env,
@@ -438,6 +446,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       REDIS_KEY_PREFIX: 'once:chaos:',
       SQS_JOBS_QUEUE: JOBS_QUEUE,
       SQS_EMAIL_QUEUE: EMAIL_QUEUE,
+      ...(clusterNodes ? { DEDUP_REDIS_CLUSTER_NODES: clusterNodes.join(',') } : {}),
     };
     const cliLog = join(runDir, 'cli.log');
     await runSourceToEnd(CLI, ['migrate'], { env: baseEnv, logFile: cliLog });
@@ -877,7 +886,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
         done: kills.filter((kill) => kill.kind === 'send').length,
       },
       {
-        name: `redis-server restart (${options.redisPersistence === 'none' ? 'keys lost' : 'AOF keeps keys'})`,
+        name: `redis-server restart (${options.redisPersistence === 'none' ? 'keys lost' : 'AOF keeps keys'}${claimsCluster ? '; claims on the cluster' : ''})`,
         target: options.redisRestarts,
         done: redisRestarts,
         detail: `${options.redisDowntimeMs / 1000} s down each`,
@@ -894,6 +903,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       seed: options.seed,
       slot,
       options,
+      claimsRedis,
       durationMs: Date.now() - started,
       drainMs: drainedAt !== undefined ? drainedAt - fired : undefined,
       drained,

@@ -27,3 +27,4 @@ export * from './lib/mail/platform-mail.module';
 export * from './lib/platform.module';
 export * from './lib/dedup/platform-dedup.module';
 export * from './lib/dedup/dedup-stats.service';
+export * from './lib/dedup/dedup-redis.module';

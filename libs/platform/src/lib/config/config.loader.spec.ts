@@ -9,6 +9,7 @@ import {
   mailEnvSchema,
   queuesEnvSchema,
   redisEnvSchema,
+  refineDedupEnv,
 } from './config.schemas';
 import { trackingEnvSchema } from './tracking-env.schema';
 
@@ -42,6 +43,57 @@ describe('loadConfig', () => {
 
   it('treats empty strings as unset', () => {
     expect(loadConfig('api', schema, { PORT: '1', REDIS_URL: '' }).REDIS_URL).toBe('redis://127.0.0.1:6379');
+  });
+
+  describe('DEDUP_REDIS_CLUSTER_NODES', () => {
+    // As the apps build theirs: the DEDUP_* shape, then the refinement across variables.
+    const appSchema = baseEnvSchema.extend(dedupEnvSchema.shape).superRefine(refineDedupEnv);
+    const refused = (env: Record<string, string>): ConfigValidationError => {
+      try {
+        loadConfig('worker', appSchema, env);
+      } catch (error) {
+        if (error instanceof ConfigValidationError) return error;
+        throw error;
+      }
+      throw new Error(`expected ${JSON.stringify(env)} to be refused`);
+    };
+
+    it('leaves dedup on REDIS_URL when unset or empty', () => {
+      expect(loadConfig('worker', appSchema, {}).DEDUP_REDIS_CLUSTER_NODES).toBeUndefined();
+      expect(
+        loadConfig('worker', appSchema, { DEDUP_REDIS_CLUSTER_NODES: '' }).DEDUP_REDIS_CLUSTER_NODES,
+      ).toBeUndefined();
+    });
+
+    it('gives the parsed seeds with DEDUP_STORE redis or redis+postgres', () => {
+      for (const store of ['redis', 'redis+postgres'])
+        expect(
+          loadConfig('worker', appSchema, {
+            DEDUP_STORE: store,
+            DEDUP_REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:7000',
+          }).DEDUP_REDIS_CLUSTER_NODES,
+        ).toEqual([
+          { host: '10.0.0.1', port: 7000 },
+          { host: '10.0.0.2', port: 7000 },
+        ]);
+    });
+
+    it('fails boot naming both variables when DEDUP_STORE is postgres', () => {
+      const error = refused({ DEDUP_STORE: 'postgres', DEDUP_REDIS_CLUSTER_NODES: '10.0.0.1:7000' });
+      expect(error.issues).toEqual([
+        expect.stringMatching(/^DEDUP_REDIS_CLUSTER_NODES: needs DEDUP_STORE redis or redis\+postgres/),
+      ]);
+      expect(error.message).toContain('Invalid configuration for worker');
+    });
+
+    it('fails boot naming the variable for a bad seed list, with every problem at once', () => {
+      const error = refused({ DEDUP_REDIS_CLUSTER_NODES: '10.0.0.1:7000,,10.0.0.1:7000,10.0.0.3:99999' });
+      expect(error.issues).toEqual([
+        'DEDUP_REDIS_CLUSTER_NODES: entry 2 of 4 is empty',
+        'DEDUP_REDIS_CLUSTER_NODES: entry 3 of 4 repeats entry 1',
+        'DEDUP_REDIS_CLUSTER_NODES: entry 4 of 4 has a port outside 1-65535',
+      ]);
+    });
   });
 
   describe('URL variables', () => {

@@ -1,5 +1,11 @@
 import fc from 'fast-check';
-import { mailEnvSchema, schedulesEnvSchema, urlVariable } from './config.schemas';
+import {
+  dedupEnvIssues,
+  dedupEnvSchema,
+  mailEnvSchema,
+  schedulesEnvSchema,
+  urlVariable,
+} from './config.schemas';
 
 describe('schedulesEnvSchema', () => {
   it('defaults to a 07:00 UTC digest and a reminder on the 1st at 09:00', () => {
@@ -88,5 +94,79 @@ describe('mailEnvSchema admin error budget', () => {
     expect(mailEnvSchema.parse({ ADMIN_ERROR_MAILS_PER_WINDOW: '25' }).ADMIN_ERROR_MAILS_PER_WINDOW).toBe(25);
     expect(mailEnvSchema.safeParse({ ADMIN_ERROR_MAILS_PER_WINDOW: '0' }).success).toBe(false);
     expect(mailEnvSchema.safeParse({ ADMIN_ERROR_WINDOW_MS: '10' }).success).toBe(false);
+  });
+});
+
+describe('dedupEnvSchema DEDUP_REDIS_CLUSTER_NODES', () => {
+  const messages = (value: string) =>
+    dedupEnvSchema
+      .safeParse({ DEDUP_REDIS_CLUSTER_NODES: value })
+      .error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+
+  it('is unset by default: dedup stays on REDIS_URL', () => {
+    expect(dedupEnvSchema.parse({}).DEDUP_REDIS_CLUSTER_NODES).toBeUndefined();
+  });
+
+  it('parses host:port seeds (names, IPv4, bracketed IPv6), trimming blanks around entries', () => {
+    expect(
+      dedupEnvSchema.parse({
+        DEDUP_REDIS_CLUSTER_NODES: ' 127.0.0.1:7000, Redis-1.cache.internal:7001,[::1]:7002,redis_2:6379',
+      }).DEDUP_REDIS_CLUSTER_NODES,
+    ).toEqual([
+      { host: '127.0.0.1', port: 7000 },
+      { host: 'redis-1.cache.internal', port: 7001 },
+      { host: '::1', port: 7002 },
+      { host: 'redis_2', port: 6379 },
+    ]);
+  });
+
+  it('refuses empty entries, bad ports, URLs and duplicates, naming the variable and the entry', () => {
+    expect(messages('127.0.0.1:7000,,127.0.0.1:7001')).toEqual([
+      'DEDUP_REDIS_CLUSTER_NODES: entry 2 of 3 is empty',
+    ]);
+    expect(messages('127.0.0.1:7000,')).toEqual(['DEDUP_REDIS_CLUSTER_NODES: entry 2 of 2 is empty']);
+    expect(messages('127.0.0.1:0')).toEqual([
+      'DEDUP_REDIS_CLUSTER_NODES: entry 1 of 1 has a port outside 1-65535',
+    ]);
+    expect(messages('127.0.0.1:70000')).toEqual([
+      'DEDUP_REDIS_CLUSTER_NODES: entry 1 of 1 has a port outside 1-65535',
+    ]);
+    for (const value of [
+      '127.0.0.1',
+      '127.0.0.1:',
+      'cache:port',
+      'cache :7000',
+      '::1:7000',
+      'redis://cache:7000',
+    ])
+      expect(messages(value)).toEqual([
+        'DEDUP_REDIS_CLUSTER_NODES: entry 1 of 1 must be host:port (a URL, TLS or a password is not supported)',
+      ]);
+    expect(messages('a:7000,b:7000,A:7000,b:7001')).toEqual([
+      'DEDUP_REDIS_CLUSTER_NODES: entry 3 of 4 repeats entry 1',
+    ]);
+    expect(messages(',x:1,x:1')).toEqual([
+      'DEDUP_REDIS_CLUSTER_NODES: entry 1 of 3 is empty',
+      'DEDUP_REDIS_CLUSTER_NODES: entry 3 of 3 repeats entry 2',
+    ]);
+  });
+
+  it('never quotes an entry (a mistaken URL may carry a password)', () => {
+    const shown = JSON.stringify(messages('rediss://ops:Pa55-w0rd-secret@cache:7000,cache:7001'));
+    expect(shown).not.toContain('Pa55-w0rd-secret');
+    expect(shown).not.toContain('cache');
+  });
+
+  it('is only allowed with a store that uses Redis', () => {
+    const nodes = [{ host: '127.0.0.1', port: 7000 }];
+    expect(dedupEnvIssues({ DEDUP_STORE: 'redis', DEDUP_REDIS_CLUSTER_NODES: nodes })).toEqual([]);
+    expect(dedupEnvIssues({ DEDUP_STORE: 'redis+postgres', DEDUP_REDIS_CLUSTER_NODES: nodes })).toEqual([]);
+    expect(dedupEnvIssues({ DEDUP_STORE: 'postgres' })).toEqual([]);
+    expect(dedupEnvIssues({ DEDUP_STORE: 'postgres', DEDUP_REDIS_CLUSTER_NODES: nodes })).toEqual([
+      {
+        variable: 'DEDUP_REDIS_CLUSTER_NODES',
+        message: expect.stringMatching(/needs DEDUP_STORE redis or redis\+postgres.*DEDUP_STORE postgres/),
+      },
+    ]);
   });
 });

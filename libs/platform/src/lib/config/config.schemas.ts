@@ -110,6 +110,46 @@ export const mailEnvSchema = z.object({
   ADMIN_ERROR_WINDOW_MS: z.coerce.number().int().min(1000).max(86_400_000).default(900_000),
 });
 
+/** One seed of a Redis Cluster, as ioredis' `new Cluster(nodes)` takes it. */
+export interface RedisClusterNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+// A host name or IPv4 address, or an IPv6 address in brackets; then a port of digits.
+const HOST_PORT = /^(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?):(\d{1,5})$/i;
+
+/**
+ * A comma-separated list of `host:port` seeds (`[::1]:7000` for IPv6), parsed to
+ * {@link RedisClusterNode}s. Refused, naming the entry by position and never quoting it: an empty
+ * entry, anything that is not `host:port` (URLs too: TLS and passwords are not supported), a port
+ * outside 1–65535, an entry given twice.
+ */
+export const redisClusterNodeList = z.string().transform((value, context): RedisClusterNode[] => {
+  const entries = value.split(',').map((entry) => entry.trim());
+  const nodes: RedisClusterNode[] = [];
+  const seen = new Map<string, number>();
+  const problems: string[] = [];
+  entries.forEach((entry, index) => {
+    const position = `entry ${index + 1} of ${entries.length}`;
+    if (!entry) return void problems.push(`${position} is empty`);
+    const match = HOST_PORT.exec(entry);
+    if (!match) {
+      return void problems.push(`${position} must be host:port (a URL, TLS or a password is not supported)`);
+    }
+    const host = (match[1] as string).replace(/^\[|\]$/g, '').toLowerCase();
+    const port = Number(match[3]);
+    if (port < 1 || port > 65_535) return void problems.push(`${position} has a port outside 1-65535`);
+    const id = `${host}:${port}`;
+    const first = seen.get(id);
+    if (first !== undefined) return void problems.push(`${position} repeats entry ${first + 1}`);
+    seen.set(id, index);
+    nodes.push({ host, port });
+  });
+  for (const message of problems) context.addIssue({ code: 'custom', message });
+  return problems.length > 0 ? z.NEVER : nodes;
+});
+
 /** Exactly-once handling of SQS messages (@once/dedup). */
 export const dedupEnvSchema = z.object({
   /** `false` turns @Idempotent off (benchmarks of the bare pipeline only; never in production). */
@@ -125,7 +165,44 @@ export const dedupEnvSchema = z.object({
   DEDUP_LEASE_MS: z.coerce.number().int().min(100).default(30_000),
   /** Redis unreachable: `fail` retries the message later; `bypass` claims in Postgres alone. */
   DEDUP_ON_STORE_DOWN: z.enum(['fail', 'bypass']).default('bypass'),
+  /**
+   * Seeds of a Redis Cluster that holds the dedup records instead of REDIS_URL (which keeps the
+   * rate limiters, the job publisher and the duplicate counters). Unset: dedup uses REDIS_URL.
+   * Only with DEDUP_STORE `redis` or `redis+postgres` (see {@link dedupEnvIssues}).
+   */
+  DEDUP_REDIS_CLUSTER_NODES: redisClusterNodeList.optional(),
 });
+
+/** A problem of the config that names its variable. */
+export interface VariableIssue {
+  readonly variable: string;
+  readonly message: string;
+}
+
+/** What one DEDUP_* variable's schema cannot see: conflicts between them. */
+export function dedupEnvIssues(
+  config: Partial<Pick<DedupEnv, 'DEDUP_STORE' | 'DEDUP_REDIS_CLUSTER_NODES'>>,
+): VariableIssue[] {
+  if (config.DEDUP_REDIS_CLUSTER_NODES === undefined || config.DEDUP_STORE !== 'postgres') return [];
+  return [
+    {
+      variable: 'DEDUP_REDIS_CLUSTER_NODES',
+      message: 'needs DEDUP_STORE redis or redis+postgres (DEDUP_STORE postgres uses no Redis)',
+    },
+  ];
+}
+
+/**
+ * {@link dedupEnvIssues} as a zod refinement, for an app schema that extends `dedupEnvSchema.shape`
+ * (`.superRefine(refineDedupEnv)`): the conflicts then fail `loadConfig` like any bad variable.
+ */
+export function refineDedupEnv(
+  config: Partial<Pick<DedupEnv, 'DEDUP_STORE' | 'DEDUP_REDIS_CLUSTER_NODES'>>,
+  context: z.RefinementCtx,
+): void {
+  for (const { variable, message } of dedupEnvIssues(config))
+    context.addIssue({ code: 'custom', path: [variable], message });
+}
 
 /** A cron expression (5 or 6 fields, validated by the cron package) or `off`. */
 export const cronOrOff = z.string().refine(

@@ -1,13 +1,13 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { DEDUP_COUNTERS, DedupModule, type DedupMetricEvent, type DedupModuleOptions } from '@once/dedup';
-import type Redis from 'ioredis';
 import { Counter, type Registry } from 'prom-client';
 import type { DataSource } from 'typeorm';
-import type { DedupEnv, RedisEnv } from '../config/config.schemas';
+import { ConfigValidationError } from '../config/config.loader';
+import { dedupEnvIssues, type DedupEnv, type RedisEnv } from '../config/config.schemas';
+import { DEDUP_REDIS, type DedupRedis, DedupRedisModule } from './dedup-redis.module';
 import { DEDUP_STATS_OPTIONS, DedupStatsService, dedupStatsKeyPrefix } from './dedup-stats.service';
 import { METRICS_REGISTRY } from '../ops/ops.options';
-import { REDIS_CLIENT } from '../redis/redis.module';
 
 /** Key prefix of every dedup record, shared by the worker (writes) and the api (admin reads). */
 export const dedupKeyPrefix = (config: RedisEnv): string => `${config.REDIS_KEY_PREFIX}dedup:`;
@@ -15,7 +15,7 @@ export const dedupKeyPrefix = (config: RedisEnv): string => `${config.REDIS_KEY_
 /** The DEDUP_STORE's options: each store gets the connections it uses, and only those. */
 function dedupStoreOptions(
   config: DedupEnv,
-  connections: { redis: Redis; dataSource: DataSource },
+  connections: { redis: DedupRedis; dataSource: DataSource },
   common: Omit<DedupModuleOptions, 'store' | 'redis' | 'dataSource' | 'onStoreDown'>,
 ): DedupModuleOptions {
   const { redis, dataSource } = connections;
@@ -36,20 +36,32 @@ function dedupStoreOptions(
 }
 
 /**
- * DedupModule on the app's Redis client and DataSource, configured from DEDUP_* variables, with
- * its counters exported to Prometheus as `once_dedup_events_total{event,scope}` and its duplicate
- * counts by cause kept in Redis for every process to read (global DedupStatsService).
+ * DedupModule on the app's DataSource and its Redis client, or the Redis Cluster of
+ * DEDUP_REDIS_CLUSTER_NODES when set (global {@link DEDUP_REDIS}), configured from DEDUP_*
+ * variables, with its counters exported to Prometheus as `once_dedup_events_total{event,scope}`
+ * and its duplicate counts by cause kept in the app's Redis (REDIS_CLIENT, never the cluster) for
+ * every process to read (global DedupStatsService).
  */
 @Module({})
 export class PlatformDedupModule {
   static forRoot(config: DedupEnv & RedisEnv): DynamicModule {
+    // loadConfig refuses these too where the app's schema adds refineDedupEnv; this covers every caller.
+    const issues = dedupEnvIssues(config);
+    if (issues.length > 0)
+      throw new ConfigValidationError(
+        'dedup',
+        issues.map(({ variable, message }) => `${variable}: ${message}`),
+      );
+    const dedupRedis = DedupRedisModule.forRoot(config.DEDUP_REDIS_CLUSTER_NODES);
     return {
       module: PlatformDedupModule,
       global: true,
       imports: [
+        dedupRedis,
         DedupModule.forRootAsync({
-          inject: [REDIS_CLIENT, getDataSourceToken(), METRICS_REGISTRY],
-          useFactory: (redis: Redis, dataSource: DataSource, registry: Registry) => {
+          imports: [dedupRedis],
+          inject: [DEDUP_REDIS, getDataSourceToken(), METRICS_REGISTRY],
+          useFactory: (redis: DedupRedis, dataSource: DataSource, registry: Registry) => {
             const events = new Counter({
               name: 'once_dedup_events_total',
               help: `Idempotency events: ${DEDUP_COUNTERS.join(', ')}`,

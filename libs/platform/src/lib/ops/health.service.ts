@@ -9,15 +9,30 @@ import {
   HealthIndicatorService,
 } from '@nestjs/terminus';
 import { SecretRedactor } from '@once/mail';
-import type Redis from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
+import { DEDUP_REDIS, type DedupRedis } from '../dedup/dedup-redis.module';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { awsClientConfig, createSqsClient, resolveQueueUrl } from '../sqs/sqs-client.factory';
 import { HealthDependency, OPS_OPTIONS, OpsOptions } from './ops.options';
 
 const MAX_HEALTH_MESSAGE = 300;
 
-/** Probes the app's dependencies through @nestjs/terminus; error messages in the answer are redacted. */
+/** Name of the dedup Redis Cluster's probe (DEDUP_REDIS_CLUSTER_NODES), beside the app's dependencies. */
+export const DEDUP_REDIS_HEALTH_KEY = 'dedup-redis';
+
+/** Every master of `cluster` answers PING (a cluster not ready, or without masters, fails). */
+async function pingMasters(cluster: Cluster): Promise<void> {
+  if (cluster.status !== 'ready') throw new Error(`redis cluster ${cluster.status}`);
+  const masters = cluster.nodes('master');
+  if (masters.length === 0) throw new Error('redis cluster has no master');
+  await Promise.all(masters.map((node) => node.ping()));
+}
+
+/**
+ * Probes the app's dependencies through @nestjs/terminus, and the dedup Redis Cluster as
+ * `dedup-redis` when the app has one; error messages in the answer are redacted.
+ */
 @Injectable()
 export class HealthService implements OnApplicationShutdown {
   private sqs?: SQSClient;
@@ -38,18 +53,37 @@ export class HealthService implements OnApplicationShutdown {
 
   /** Resolves with every probe up, or rejects with a ServiceUnavailableException carrying the result. */
   check(): Promise<HealthCheckResult> {
-    return this.health.check(this.options.dependencies.map((dependency) => () => this.probe(dependency)));
+    const probes = this.options.dependencies.map(
+      (dependency) => () => this.probe(dependency, (signal) => this.ping(dependency, signal)),
+    );
+    const cluster = this.dedupCluster();
+    if (cluster) probes.push(() => this.probe(DEDUP_REDIS_HEALTH_KEY, () => pingMasters(cluster)));
+    return this.health.check(probes);
   }
 
-  private async probe(dependency: HealthDependency): Promise<HealthIndicatorResult> {
-    const session = this.indicators.check(dependency);
+  /** The dedup records' own Redis Cluster, if DEDUP_REDIS is one (else dedup shares REDIS_CLIENT or is off). */
+  private dedupCluster(): Cluster | undefined {
+    let client: DedupRedis;
+    try {
+      client = this.moduleRef.get<DedupRedis>(DEDUP_REDIS, { strict: false });
+    } catch {
+      return undefined;
+    }
+    return client.isCluster ? (client as Cluster) : undefined;
+  }
+
+  private async probe(
+    key: string,
+    ping: (abortSignal: AbortSignal) => Promise<unknown>,
+  ): Promise<HealthIndicatorResult> {
+    const session = this.indicators.check(key);
     const timeoutMs = this.options.probeTimeoutMs ?? 3000;
     let timer: NodeJS.Timeout | undefined;
     // The abort closes the probe's request at the timeout instead of leaving it open behind the race.
     const abort = new AbortController();
     try {
       await Promise.race([
-        this.ping(dependency, abort.signal),
+        ping(abort.signal),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
         }),

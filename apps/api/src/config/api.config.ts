@@ -5,6 +5,7 @@ import {
   baseEnvSchema,
   databaseEnvSchema,
   dedupEnvSchema,
+  refineDedupEnv,
   DEVELOPMENT_SECRETS,
   forbidDevelopmentSecrets,
   mailEnvSchema,
@@ -110,6 +111,7 @@ export const apiEnvSchema = baseEnvSchema
         z.array(z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$/, 'must be SNS topic ARNs')),
       ),
   })
+  .superRefine(refineDedupEnv)
   .superRefine(forbidDevelopmentSecrets);
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;

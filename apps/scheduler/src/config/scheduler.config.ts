@@ -6,6 +6,7 @@ import {
   cronOrOff,
   databaseEnvSchema,
   dedupEnvSchema,
+  refineDedupEnv,
   mailEnvSchema,
   queuesEnvSchema,
   redisEnvSchema,
@@ -37,6 +38,7 @@ export const schedulerEnvSchema = baseEnvSchema
     DEDUP_PURGE_CRON: cronOrOff.default('0 * * * *'),
     /** Port of the scheduler's /health and /metrics endpoints. */
     OPS_PORT: z.coerce.number().int().min(0).max(65535).default(9102),
-  });
+  })
+  .superRefine(refineDedupEnv);
 
 export type SchedulerConfig = z.infer<typeof schedulerEnvSchema>;

@@ -4,6 +4,7 @@ import {
   baseEnvSchema,
   databaseEnvSchema,
   dedupEnvSchema,
+  refineDedupEnv,
   forbidDevelopmentSecrets,
   mailEnvSchema,
   queuesEnvSchema,
@@ -28,6 +29,7 @@ export const workerEnvSchema = baseEnvSchema
     /** Users read per page while fanning out a digest. */
     FANOUT_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   })
+  .superRefine(refineDedupEnv)
   .superRefine(forbidDevelopmentSecrets);
 
 export type WorkerConfig = z.infer<typeof workerEnvSchema>;

@@ -27,7 +27,7 @@ import { answersOk, freePort, sleep, until } from './net.util';
 import { dropDatabase, recreateDatabase, tableExists, withDatabase } from './postgres.database';
 import { RedisInstance } from './redis.instance';
 import { SeededRandom } from './seeded.random';
-import { ROOT, runSourceToEnd, spawnSource, stopProcess } from './source.process';
+import { ROOT, runSourceToEnd, spawnSource, stopProcess, trackChild } from './source.process';
 import { WorkerFleet } from './worker.fleet';
 
 const JOBS_QUEUE = 'once-jobs';
@@ -429,6 +429,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     if (!options.keep) cleanup.push(() => dropDatabase(options.database));
     // The claims' own cluster: the restarts below still hit the redis-server (rate limiter, publisher).
     const claimsCluster = options.redis === 'cluster' ? await OwnRedisCluster.start() : undefined;
+    claimsCluster?.processes.forEach(trackChild);
     if (claimsCluster) cleanup.push(() => claimsCluster.stop());
     const clusterNodes = claimsCluster?.nodes.map(({ host: node, port }) => `${node}:${port}`);
     const claimsRedis = claimsRedisLine(redis.url, clusterNodes);

@@ -97,7 +97,8 @@ export class IdempotencyAdminController {
 
   @Get()
   @ApiOperation({
-    summary: 'Live idempotency records in key order (scope:key), filtered by state, scope and key prefix',
+    summary:
+      'Live idempotency records, filtered by state, scope and key prefix: in key order (scope:key) from Postgres, in SCAN order (master by master on a cluster) from a Redis-only store',
   })
   @ApiQuery({ name: 'state', required: false, enum: ['IN_PROGRESS', 'COMPLETED'] })
   @ApiQuery({ name: 'scope', required: false, description: 'e.g. jobs or send-email', example: 'jobs' })

@@ -51,6 +51,11 @@ export class OwnRedisCluster {
   ) {}
 
   /** Starts the nodes, creates the cluster and waits until every node reports `cluster_state:ok`. */
+  /** The running node processes (for a harness that kills every child on exit). */
+  get processes(): ChildProcess[] {
+    return this.children.filter((child): child is ChildProcess => child !== undefined);
+  }
+
   static async start(masters = 3, timeoutMs = 30_000): Promise<OwnRedisCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'own-redis-cluster-'));
     const ports = await freePorts(masters);

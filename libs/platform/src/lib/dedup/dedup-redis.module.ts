@@ -2,7 +2,6 @@ import {
   type DynamicModule,
   Inject,
   Injectable,
-  Logger,
   Module,
   OnApplicationShutdown,
   type Provider,
@@ -10,6 +9,7 @@ import {
 import { Cluster, type Redis } from 'ioredis';
 import type { RedisClusterNode } from '../config/config.schemas';
 import { REDIS_CLIENT } from '../redis/redis.module';
+import { logRedisOutages } from '../redis/redis-outage.logger';
 
 /**
  * Injection token of the ioredis client that holds the dedup records: a `Cluster` when
@@ -29,17 +29,7 @@ export function createDedupCluster(nodes: readonly RedisClusterNode[], connectio
     nodes.map(({ host, port }) => ({ host, port })),
     { redisOptions: { connectionName, maxRetriesPerRequest: 3 } },
   );
-  const logger = new Logger('DedupRedis');
-  let down = false;
-  cluster.on('error', (error: Error) => {
-    if (down) return;
-    down = true;
-    logger.warn({ msg: 'dedup redis cluster connection lost; reconnecting', err: error.message });
-  });
-  cluster.on('ready', () => {
-    if (down) logger.log({ msg: 'dedup redis cluster connection restored' });
-    down = false;
-  });
+  logRedisOutages(cluster, 'DedupRedis', 'dedup redis cluster');
   return cluster;
 }
 

@@ -1,5 +1,6 @@
-import { DynamicModule, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
+import { logRedisOutages } from './redis-outage.logger';
 
 /** Injection token of the app's shared ioredis client. */
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
@@ -34,19 +35,7 @@ export class RedisModule {
               connectionName: options.connectionName,
               maxRetriesPerRequest: 3,
             });
-            // Without a listener ioredis prints "Unhandled error event" on every reconnect attempt;
-            // callers see the failures themselves, so one line per outage is enough here.
-            const logger = new Logger('Redis');
-            let down = false;
-            client.on('error', (error: Error) => {
-              if (down) return;
-              down = true;
-              logger.warn({ msg: 'redis connection lost; reconnecting', err: error.message });
-            });
-            client.on('ready', () => {
-              if (down) logger.log({ msg: 'redis connection restored' });
-              down = false;
-            });
+            logRedisOutages(client, 'Redis', 'redis');
             return client;
           },
         },

@@ -1,25 +1,13 @@
 import { INestApplication } from '@nestjs/common';
 import { IdempotencyService } from '@once/dedup';
 import { DEDUP_REDIS, REDIS_CLIENT } from '@once/platform';
-import { OwnRedisCluster } from '@once/testing';
+import { OwnRedisCluster, scanKeys } from '@once/testing';
 import type { Cluster, Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { bootstrap } from '../src/bootstrap';
 
 const TOKEN = 'e2e-idempotency-cluster-token-0123';
-
-/** Every key matching `pattern` on one node. */
-async function scanKeys(node: Redis, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    keys.push(...found);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
-}
 
 describe('admin API on DEDUP_REDIS_CLUSTER_NODES: idempotency records read from the cluster', () => {
   const run = randomUUID().slice(0, 8);

@@ -5,6 +5,7 @@ import { DEDUP_REDIS, OpsHttpServer, REDIS_CLIENT } from '@once/platform';
 import {
   createTestQueue,
   OwnRedisCluster,
+  scanKeys,
   sendJson,
   SesMailbox,
   testSqsClient,
@@ -14,18 +15,6 @@ import { Cluster, type Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { bootstrap } from '../src/bootstrap';
-
-/** Every key matching `pattern` on one node (SCAN, so a busy shared Redis is not blocked). */
-async function scanKeys(node: Redis, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    keys.push(...found);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
-}
 
 describe('worker with DEDUP_REDIS_CLUSTER_NODES: claims on a Redis Cluster of their own', () => {
   const sqs = testSqsClient();

@@ -1,5 +1,5 @@
 import type { TestingModule } from '@nestjs/testing';
-import { OwnRedisCluster } from '@once/testing';
+import { OwnRedisCluster, scanKeys } from '@once/testing';
 import fc from 'fast-check';
 import { Cluster } from 'ioredis';
 import {
@@ -59,13 +59,7 @@ describe('the Redis store on a Redis Cluster (3 local masters)', () => {
   async function keysPerMaster(keyPrefix: string): Promise<{ records: number; fences: number }[]> {
     return Promise.all(
       redis.nodes('master').map(async (node) => {
-        const keys: string[] = [];
-        let cursor = '0';
-        do {
-          const [next, found] = await node.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-          keys.push(...found);
-          cursor = next;
-        } while (cursor !== '0');
+        const keys = await scanKeys(node, `${keyPrefix}*`);
         const records = keys.filter((key) => key.slice(keyPrefix.length).includes(':')).length;
         return { records, fences: keys.length - records };
       }),

@@ -7,3 +7,4 @@ export * from './lib/redaction.corpus';
 export * from './lib/log-lines';
 export * from './lib/linear-cost';
 export * from './lib/own-redis.cluster';
+export * from './lib/redis-keys';

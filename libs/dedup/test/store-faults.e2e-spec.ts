@@ -344,14 +344,20 @@ describe('store faults after the effect ran', () => {
     expect(duplicate).toMatchObject({ status: 'completed', result: '"r1"' });
   });
 
-  it('redis+postgres: a Redis in-flight answer stands when Postgres cannot be asked', async () => {
+  it('redis+postgres: a Redis in-flight answer stands when Postgres cannot be asked, even over a completion', async () => {
     const redis = redisStore(client);
     const postgres = new PostgresStore(dataSource, new DedupMetrics());
     const layered = new LayeredStore(redis, postgres, 'fail', logger);
-    const live = key('held-elsewhere');
-    await layered.claim(requests(live), 'owner', 60_000);
-    jest.spyOn(postgres, 'get').mockRejectedValueOnce(new Error('postgres down'));
-    const [duplicate] = await layered.claim(requests(live), 'duplicate', 60_000);
+    // Completed in Postgres, still IN_PROGRESS in Redis: only the check could tell, and it fails.
+    const done = key('completed-unconfirmed');
+    await layered.claim(requests(done), 'owner', 60_000);
+    jest
+      .spyOn(redis, 'complete')
+      .mockRejectedValueOnce(new StoreUnavailableError('redis', 'no reply within 1000 ms'));
+    await layered.complete([{ ...requests(done)[0]!, token: 'owner', result: '"r1"' }], 60_000);
+    const check = jest.spyOn(postgres, 'getMany').mockRejectedValueOnce(new Error('postgres down'));
+    const [duplicate] = await layered.claim(requests(done), 'duplicate', 60_000);
+    expect(check).toHaveBeenCalledTimes(1);
     expect(duplicate?.status).toBe('in-flight');
   });
 });

@@ -37,19 +37,47 @@ export class LayeredStore implements TransactionalStore {
     private readonly logger: Logger,
   ) {}
 
-  /** The Redis filter step alone (shared with the transactional path). */
+  /** The Redis filter step (shared with the transactional path), its in-flight answers checked against Postgres. */
   async claimFirstLayer(
     requests: readonly ClaimRequest[],
     token: string,
     leaseMs: number,
   ): Promise<(StoreClaimResult | typeof BYPASSED)[]> {
+    let results: StoreClaimResult[];
     try {
-      return await this.redis.claim(requests, token, leaseMs);
+      results = await this.redis.claim(requests, token, leaseMs);
     } catch (error) {
       if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
       this.logger.warn({ msg: 'redis down, claiming in postgres only', keys: requests.length });
       return requests.map(() => BYPASSED);
     }
+    return this.confirmInFlight(requests, results);
+  }
+
+  /**
+   * Redis reports keys in flight; Postgres, the record of truth, may already hold their
+   * completion (the owner's Redis write was skipped or lost: Redis down, a late reply). Those
+   * duplicates get the completion instead of waiting out a lease that no longer means anything.
+   * One statement for all of them, taken before any transaction holds a connection of the pool.
+   * If Postgres cannot answer, in flight stands: the answer that never claims more.
+   */
+  private async confirmInFlight(
+    requests: readonly ClaimRequest[],
+    results: StoreClaimResult[],
+  ): Promise<StoreClaimResult[]> {
+    const inFlight = requests.filter((_, i) => results[i]?.status === 'in-flight').map((r) => r.storageKey);
+    if (inFlight.length === 0) return results;
+    const records = await this.postgres.getMany(inFlight).catch(() => new Map<string, StoredRecord>());
+    return results.map((result, i) => {
+      const record = records.get((requests[i] as ClaimRequest).storageKey);
+      if (result.status !== 'in-flight' || record?.state !== 'COMPLETED') return result;
+      return {
+        status: 'completed',
+        result: record.result,
+        expiresInMs: Math.max(1, record.expiresAt.getTime() - Date.now()),
+        payloadHash: record.payloadHash ?? undefined,
+      };
+    });
   }
 
   /**
@@ -100,34 +128,12 @@ export class LayeredStore implements TransactionalStore {
     }
     await this.followSecondLayer(forward, token, second);
     const byKey = new Map(forward.map((request, i) => [request.storageKey, second[i]]));
-    return Promise.all(
-      requests.map((request, i) => {
-        const own = first[i];
-        if (own === BYPASSED || own?.status === 'claimed')
-          return byKey.get(request.storageKey) as StoreClaimResult;
-        return own?.status === 'in-flight' ? this.confirmInFlight(request, own) : (own as StoreClaimResult);
-      }),
-    );
-  }
-
-  /**
-   * Redis reports the key in flight; Postgres, the record of truth, may already hold its
-   * completion (the owner's Redis write was skipped or lost: Redis down, a late reply). The
-   * duplicate then gets the completion instead of waiting out a lease that no longer means
-   * anything. If Postgres cannot answer, in flight stands: the answer that never claims more.
-   */
-  private async confirmInFlight(
-    request: ClaimRequest,
-    inFlight: StoreClaimResult,
-  ): Promise<StoreClaimResult> {
-    const record = await this.postgres.get(request.storageKey).catch(() => null);
-    if (record?.state !== 'COMPLETED') return inFlight;
-    return {
-      status: 'completed',
-      result: record.result,
-      expiresInMs: Math.max(1, record.expiresAt.getTime() - Date.now()),
-      payloadHash: record.payloadHash ?? undefined,
-    };
+    return requests.map((request, i) => {
+      const own = first[i];
+      return own === BYPASSED || own?.status === 'claimed'
+        ? (byKey.get(request.storageKey) as StoreClaimResult)
+        : (own as StoreClaimResult);
+    });
   }
 
   async complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
@@ -204,14 +210,6 @@ export class LayeredStore implements TransactionalStore {
     ttlMs: number,
   ): Promise<ClaimTransaction> {
     const first = await this.claimFirstLayer(requests, token, leaseMs);
-    // Before the transaction takes its connection: the check needs one of the pool's own.
-    const confirmed = await Promise.all(
-      first.map((result, i) =>
-        result !== BYPASSED && result.status === 'in-flight'
-          ? this.confirmInFlight(requests[i] as ClaimRequest, result)
-          : (result as StoreClaimResult),
-      ),
-    );
     const forward: number[] = [];
     const held: HeldKey[] = [];
     first.forEach((result, i) => {
@@ -235,7 +233,7 @@ export class LayeredStore implements TransactionalStore {
       await releaseHeld(); // e.g. a DataSource not initialised: leave no Redis claim behind
       throw error;
     }
-    const results = [...confirmed];
+    const results = first.map((result) => result as StoreClaimResult);
     forward.forEach((i, k) => (results[i] = durable.results[k] as StoreClaimResult));
     const lost = forward.filter((i) => results[i]?.status !== 'claimed');
     const follow = () =>

@@ -313,11 +313,17 @@ export class PostgresStore implements TransactionalStore {
   }
 
   async get(storageKey: string): Promise<StoredRecord | null> {
+    return (await this.getMany([storageKey])).get(storageKey) ?? null;
+  }
+
+  /** The live records of `storageKeys`, by key, in one statement. */
+  async getMany(storageKeys: readonly string[]): Promise<Map<string, StoredRecord>> {
+    if (storageKeys.length === 0) return new Map();
     const rows = await this.query<RecordRow>(
-      `SELECT ${COLUMNS} FROM ${TABLE} WHERE key = $1 AND expires_at > ${NOW}`,
-      [storageKey],
+      `SELECT ${COLUMNS} FROM ${TABLE} WHERE key = ANY($1::text[]) AND expires_at > ${NOW}`,
+      [storageKeys],
     );
-    return rows[0] ? toRecord(rows[0]) : null;
+    return new Map(rows.map((row) => [row.key, toRecord(row)]));
   }
 
   /**

@@ -23,6 +23,8 @@ const ROUND_BUDGET_MS = 1500;
 const RUN_BUDGET_MS = 40_000;
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** Runs only the scenarios whose name matches (the two baselines always run): for profiling one path. */
+const ONLY = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : undefined;
 
 const RUN = `${process.pid}_${randomUUID().slice(0, 6)}`;
 const SCHEMA = `dedup_bench_${RUN}`;
@@ -94,6 +96,8 @@ interface Result {
   /** Per-message latency in µs (a batch call's latency divided by its size). */
   latencies: number[];
   effects: number;
+  /** CPU time of this process (user + system) during the round, in µs. */
+  cpuUs: number;
 }
 
 const makeMessages = (count: number, tag: string): Message[] =>
@@ -115,6 +119,7 @@ async function measure<U>(
   let next = 0;
   let messages = 0;
   const started = process.hrtime.bigint();
+  const cpuBefore = process.cpuUsage();
   const deadline = Date.now() + ROUND_BUDGET_MS;
   const worker = async () => {
     while (next < units.length && Date.now() < deadline) {
@@ -129,7 +134,8 @@ async function measure<U>(
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-  return { name, messages, wallMs, latencies, effects: effects - before };
+  const cpu = process.cpuUsage(cpuBefore);
+  return { name, messages, wallMs, latencies, effects: effects - before, cpuUs: cpu.user + cpu.system };
 }
 
 interface Scenario {
@@ -192,7 +198,9 @@ interface Summary extends Result {
 }
 
 /** Rounds interleave the scenarios (rotating the order) so a noisy neighbour hits them all alike; the median round wins. */
-async function runRounds(scenarios: Scenario[]): Promise<Summary[]> {
+async function runRounds(all: Scenario[]): Promise<Summary[]> {
+  const baselines = ['bare Redis SET NX', 'Powertools idempotency (Redis)', 'Powertools, all duplicates'];
+  const scenarios = all.filter((s) => !ONLY || ONLY.test(s.name) || baselines.includes(s.name));
   const deadline = Date.now() + RUN_BUDGET_MS;
   for (const scenario of scenarios) await scenario.warm();
   const rounds = new Map<string, Result[]>(scenarios.map((s) => [s.name, []]));
@@ -219,6 +227,16 @@ async function runRounds(scenarios: Scenario[]): Promise<Summary[]> {
 }
 
 const perMessage = (r: Result) => r.wallMs / r.messages;
+
+/** This process's CPU per message (the harness, the handler, the client; not Redis or Postgres): median (min–max) over rounds. */
+function cpuPerMessage(summary: Summary): string {
+  const values = summary.rounds
+    .map((round) => round.cpuUs / Math.max(1, round.messages))
+    .sort((a, b) => a - b);
+  if (values.length === 0) return 'n/a';
+  const median = values[Math.floor(values.length / 2)] as number;
+  return `${median.toFixed(1)} (${(values[0] as number).toFixed(1)}–${(values[values.length - 1] as number).toFixed(1)})`;
+}
 
 /**
  * A ratio computed round by round (both sides measured in the same round, minutes apart at most),
@@ -273,6 +291,7 @@ function printTable(results: Summary[]): void {
       Math.round((r.messages / r.wallMs) * 1000).toLocaleString('en-US'),
       mean(r.latencies).toFixed(0),
       percentile(r.latencies, 99).toFixed(0),
+      cpuPerMessage(r),
       roundRatio(r, setNx),
       roundRatio(r, versusPowertools, true),
     ];
@@ -284,6 +303,7 @@ function printTable(results: Summary[]): void {
     'msg/s',
     'mean µs',
     'p99 µs',
+    'CPU µs/msg',
     'cost ÷ SET NX',
     'speed × Powertools',
   ];
@@ -330,7 +350,11 @@ function printCommandStats(
 
 export async function main(): Promise<void> {
   const started = Date.now();
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  // BENCH_AUTOPIPELINE=1 turns on ioredis' auto-pipelining for every scenario alike (slower here: see README).
+  const redis = new Redis(REDIS_URL, {
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: process.env.BENCH_AUTOPIPELINE === '1',
+  });
   const dataSource = new DataSource({
     type: 'postgres',
     url: DATABASE_URL,
@@ -417,6 +441,7 @@ export async function main(): Promise<void> {
     printCommandStats(statsBefore, await commandStats(redis));
     console.log(
       '\nmsg/s: median round. mean/p99 µs: per-message latency over all rounds (a batch call counts its latency ÷ its size).' +
+        '\nCPU µs/msg: this process (harness, handler, Redis/Postgres client) per message, median (min–max) over rounds.' +
         '\ncost ÷ SET NX: time per message relative to one bare SET NX round trip (lower is better).' +
         '\nratios: median of the per-round ratios (both sides from the same round), min–max across rounds in brackets.' +
         '\nspeed × Powertools: throughput relative to Powertools on the same path (first deliveries or duplicates; higher is better).' +

@@ -144,7 +144,10 @@ export class RedisStore implements DedupStore {
       requests.map((r) => r.storageKey),
       (group) => this.claimGroup(group, requests, token, leaseMs),
     );
-    if (!failure) return inRequestOrder(requests.length, groups, replies);
+    if (!failure)
+      return groups.length === 1
+        ? (replies[0] as StoreClaimResult[])
+        : inRequestOrder(requests.length, groups, replies);
     // Another slot's call failed: the caller hears "unavailable" for the whole claim, so nothing
     // this call claimed may stay held (what a release cannot reach expires with its lease).
     const claimed = groups.flatMap((group, g) =>
@@ -406,6 +409,14 @@ export class RedisStore implements DedupStore {
     run: (group: KeyGroup) => Promise<readonly T[]>,
   ): Promise<GroupedReplies<T>> {
     const groups = this.groups(keys);
+    // The usual case (one node, or a batch within one slot): no allSettled, no reordering.
+    if (groups.length === 1) {
+      try {
+        return { groups, replies: [await run(groups[0] as KeyGroup)] };
+      } catch (error) {
+        return { groups, replies: [undefined], failure: { error } };
+      }
+    }
     const settled = await Promise.allSettled(groups.map(run));
     const rejected = settled.find((result) => result.status === 'rejected');
     return {
@@ -422,6 +433,8 @@ export class RedisStore implements DedupStore {
   ): Promise<T[]> {
     const { groups, replies, failure } = await this.perGroup(keys, run);
     if (failure) throw failure.error;
+    // One group holds every key in request order.
+    if (groups.length === 1) return replies[0] as T[];
     return inRequestOrder(keys.length, groups, replies);
   }
 

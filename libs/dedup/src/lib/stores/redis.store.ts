@@ -21,7 +21,8 @@ import type {
   ForgetOptions,
   ForgetOutcome,
 } from './dedup-store.interface';
-import { groupBySlot, SlotFenceKeys } from './redis-slots';
+import { RedisCircuits, SINGLE_NODE } from './redis.circuits';
+import { groupBySlot, keySlot, SlotFenceKeys } from './redis-slots';
 import { CLAIM_SCRIPT, COMPLETE_SCRIPT, EXTEND_SCRIPT, FORGET_SCRIPT, RELEASE_SCRIPT } from './redis.scripts';
 import { withRetry, type RetryPolicy } from './store.retry';
 
@@ -57,6 +58,8 @@ export type RedisClient = Redis | Cluster;
 interface KeyGroup {
   readonly indices: readonly number[];
   readonly fenceKey: string;
+  /** The circuit the call goes through: its node's. */
+  readonly node: string;
 }
 
 /** Each group's answers (`undefined` for a failed one) and the first failure, once every group settled. */
@@ -101,17 +104,17 @@ const escapeGlob = (value: string) => value.replace(/[*?[\]\\]/g, (char) => `\\$
  * record is simply absent. A failing Redis opens a short circuit (`retryAfterMs`) during which
  * claims, get and list fail fast with StoreUnavailableError (each counted as `store-down`);
  * writes about work already claimed (complete, release, extend) and forget go past it and are
- * retried (see RedisWriteMode). Any successful call closes the circuit.
+ * retried (see RedisWriteMode). Any successful call closes the circuit (see RedisCircuits).
  *
  * On a Redis Cluster (an ioredis `Cluster`), each record lives in its key's own slot; a batch runs
  * one script per slot (in parallel), each with that slot's fence counter, so fences increase per
  * key (not across keys) and no script touches two slots. A claim of which one slot's call failed
- * throws StoreUnavailableError after releasing (best effort) what the other slots claimed. The
- * circuit is the store's, not a node's: a dead master opens it for every key.
+ * throws StoreUnavailableError after releasing (best effort) what the other slots claimed. Each
+ * master has its own circuit (by the address serving the slot), so a dead master turns away only
+ * the keys of its slots.
  */
 export class RedisStore implements DedupStore {
-  private downUntil = 0;
-  private down = false;
+  private readonly circuits: RedisCircuits;
   private readonly inFlight = new Set<PendingCall>();
   private watchdog?: NodeJS.Timeout;
   private readonly fenceKey: string;
@@ -121,10 +124,11 @@ export class RedisStore implements DedupStore {
   constructor(
     private readonly redis: RedisClient,
     private readonly options: RedisStoreOptions,
-    private readonly metrics: DedupMetrics,
-    private readonly logger: Logger,
+    metrics: DedupMetrics,
+    logger: Logger,
   ) {
     this.fenceKey = `${options.keyPrefix}~fence`;
+    this.circuits = new RedisCircuits(options.retryAfterMs, metrics, logger);
     if (redis.isCluster) this.slotFences = new SlotFenceKeys(options.keyPrefix);
     // Worst case ≈ attempts × timeoutMs + (1 + 2 + 4) × timeoutMs / 4: a few timeouts, bounded.
     this.writePolicy = {
@@ -171,8 +175,9 @@ export class RedisStore implements DedupStore {
     for (const request of members) args.push(request.messageId ?? '', request.payloadHash ?? '');
     let reply: (string | number)[];
     try {
-      reply = (await this.call(() =>
-        CLAIM_SCRIPT.run(this.redis, [...members.map((r) => r.storageKey), group.fenceKey], args),
+      reply = (await this.call(
+        () => CLAIM_SCRIPT.run(this.redis, [...members.map((r) => r.storageKey), group.fenceKey], args),
+        group.node,
       )) as (string | number)[];
     } catch (error) {
       if (error instanceof StoreUnavailableError && error.cause instanceof RedisTimeoutError) {
@@ -206,7 +211,11 @@ export class RedisStore implements DedupStore {
         for (const item of members)
           args.push(item.token, item.result ?? '', item.messageId ?? '', item.payloadHash ?? '');
         const keys = [...members.map((i) => i.storageKey), group.fenceKey];
-        const reply = (await this.write(mode, () => COMPLETE_SCRIPT.run(this.redis, keys, args))) as number[];
+        const reply = (await this.write(
+          mode,
+          () => COMPLETE_SCRIPT.run(this.redis, keys, args),
+          group.node,
+        )) as number[];
         return reply.map((value) => value === 1);
       },
     );
@@ -224,8 +233,10 @@ export class RedisStore implements DedupStore {
         const members = group.indices.map((i) => items[i] as HeldKey);
         const keys = members.map((i) => i.storageKey);
         const tokens = members.map((i) => i.token);
-        const reply = (await this.write(mode, (attempt) =>
-          RELEASE_SCRIPT.run(this.redis, keys, [attempt > 1 ? 1 : 0, ...tokens]),
+        const reply = (await this.write(
+          mode,
+          (attempt) => RELEASE_SCRIPT.run(this.redis, keys, [attempt > 1 ? 1 : 0, ...tokens]),
+          group.node,
         )) as number[];
         return reply.map((value) => value === 1);
       },
@@ -245,22 +256,28 @@ export class RedisStore implements DedupStore {
         const args: (string | number)[] = [leaseMs];
         for (const item of members) args.push(item.token, item.messageId ?? '', item.payloadHash ?? '');
         const keys = [...members.map((i) => i.storageKey), group.fenceKey];
-        const reply = (await this.write(mode, () => EXTEND_SCRIPT.run(this.redis, keys, args))) as number[];
+        const reply = (await this.write(
+          mode,
+          () => EXTEND_SCRIPT.run(this.redis, keys, args),
+          group.node,
+        )) as number[];
         return reply.map((value) => value === 1);
       },
     );
   }
 
   async get(storageKey: string): Promise<StoredRecord | null> {
-    const [record] = await this.fetch([storageKey]);
+    const [record] = await this.fetch([storageKey], this.nodeOfKey(storageKey));
     return record ?? null;
   }
 
   /** Deletes the record unless, without `force`, it is a live IN_PROGRESS claim (one Lua script). */
   async forget(storageKey: string, options: ForgetOptions = {}): Promise<ForgetOutcome> {
     const force = options.force ?? true;
-    const reply = await this.write('settle', () =>
-      FORGET_SCRIPT.run(this.redis, [storageKey], [force ? 1 : 0]),
+    const reply = await this.write(
+      'settle',
+      () => FORGET_SCRIPT.run(this.redis, [storageKey], [force ? 1 : 0]),
+      this.nodeOfKey(storageKey),
     );
     return String(reply) as ForgetOutcome;
   }
@@ -276,7 +293,7 @@ export class RedisStore implements DedupStore {
     let cursor = query.cursor === undefined ? '0' : checkScanCursor(query.cursor);
     let scans = 0;
     do {
-      const [next, records] = await this.scanPage(this.redis as Redis, cursor, query);
+      const [next, records] = await this.scanPage(this.redis as Redis, SINGLE_NODE, cursor, query);
       cursor = next;
       items.push(...records);
     } while (cursor !== '0' && items.length < query.limit && ++scans < MAX_SCANS_PER_PAGE);
@@ -289,7 +306,8 @@ export class RedisStore implements DedupStore {
       cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]),
     );
     const addresses = [...masters.keys()].sort();
-    if (addresses.length === 0) throw this.failed(new Error('the cluster client knows no master (yet)'));
+    if (addresses.length === 0)
+      throw this.circuits.failed(SINGLE_NODE, new Error('the cluster client knows no master (yet)'));
     const start = query.cursor === undefined ? undefined : decodeClusterScanCursor(query.cursor);
     let index = start ? addresses.indexOf(start.node) : 0;
     if (index < 0) throw new InvalidListCursorError('its node is no longer a master of the cluster');
@@ -297,7 +315,7 @@ export class RedisStore implements DedupStore {
     const items: StoredRecord[] = [];
     for (let scans = 1; index < addresses.length; scans++) {
       const node = addresses[index] as string;
-      const [next, records] = await this.scanPage(masters.get(node) as Redis, scan, query);
+      const [next, records] = await this.scanPage(masters.get(node) as Redis, node, scan, query);
       items.push(...records);
       scan = next;
       if (next === '0') index += 1;
@@ -309,22 +327,24 @@ export class RedisStore implements DedupStore {
 
   /** One SCAN step on one node, and the records of the keys it returned. */
   private async scanPage(
-    node: Redis,
+    client: Redis,
+    node: string,
     cursor: string,
     query: StoreListQuery,
   ): Promise<[string, StoredRecord[]]> {
-    const [next, keys] = await this.call(() =>
-      node.scan(cursor, 'MATCH', `${escapeGlob(query.prefix)}*`, 'COUNT', Math.max(query.limit, 500)),
+    const [next, keys] = await this.call(
+      () => client.scan(cursor, 'MATCH', `${escapeGlob(query.prefix)}*`, 'COUNT', Math.max(query.limit, 500)),
+      node,
     );
     // Record keys are keyPrefix + scope + ':' + key; the fence counters have no ':' after keyPrefix.
     const recordKeys = keys.filter((key) => key.slice(this.options.keyPrefix.length).includes(':'));
-    const records = await this.fetch(recordKeys);
+    const records = await this.fetch(recordKeys, node);
     return [next, records.filter((record) => !query.state || record.state === query.state)];
   }
 
-  private async fetch(keys: readonly string[]): Promise<StoredRecord[]> {
+  private async fetch(keys: readonly string[], node: string): Promise<StoredRecord[]> {
     if (keys.length === 0) return [];
-    const replies = await this.call(() => this.readRecords(keys));
+    const replies = await this.call(() => this.readRecords(keys), node);
     const records: StoredRecord[] = [];
     keys.forEach((storageKey, i) => {
       const [hashError, hash] = replies[i * 2] ?? [];
@@ -399,8 +419,21 @@ export class RedisStore implements DedupStore {
   /** The script calls a batch needs: all keys in one on a single node, one per slot on a cluster. */
   private groups(keys: readonly string[]): KeyGroup[] {
     const fences = this.slotFences;
-    if (!fences) return [{ indices: keys.map((_, i) => i), fenceKey: this.fenceKey }];
-    return groupBySlot(keys).map(({ slot, indices }) => ({ indices, fenceKey: fences.keyFor(slot) }));
+    if (!fences) return [{ indices: keys.map((_, i) => i), fenceKey: this.fenceKey, node: SINGLE_NODE }];
+    return groupBySlot(keys).map(({ slot, indices }) => ({
+      indices,
+      fenceKey: fences.keyFor(slot),
+      node: this.nodeOfSlot(slot),
+    }));
+  }
+
+  /** The master serving `slot` as the cluster client last learnt it ("host:port"), if it knows. */
+  private nodeOfSlot(slot: number): string {
+    return (this.redis as Cluster).slots[slot]?.[0] ?? SINGLE_NODE;
+  }
+
+  private nodeOfKey(key: string): string {
+    return this.redis.isCluster ? this.nodeOfSlot(keySlot(key)) : SINGLE_NODE;
   }
 
   /** Runs `run` for each group, in parallel, and waits for all of them (also when one fails). */
@@ -438,54 +471,42 @@ export class RedisStore implements DedupStore {
     return inRequestOrder(keys.length, groups, replies);
   }
 
-  /** Runs one Redis operation under the timeout and the circuit. */
-  private async call<T>(operation: () => Promise<T>): Promise<T> {
-    if (Date.now() < this.downUntil) {
-      this.metrics.increment('store-down', { store: 'redis' });
-      throw new StoreUnavailableError('redis', 'failed recently, not retried yet');
-    }
+  /** Runs one Redis operation under the timeout and `node`'s circuit. */
+  private async call<T>(operation: () => Promise<T>, node: string): Promise<T> {
+    this.circuits.check(node);
+    let result: T;
     try {
-      return this.succeeded(await this.withTimeout(operation()));
+      result = await this.withTimeout(operation());
     } catch (error) {
       if (!isRedisDownError(error)) throw error;
-      throw this.failed(error as Error);
+      throw this.circuits.failed(node, error as Error);
     }
+    this.circuits.succeeded(node);
+    return result;
   }
 
   /**
    * A write about work already claimed: in `settle` mode it ignores the circuit (opened maybe by
    * another key's slow reply) and retries, so a completion is not lost to a blip.
    */
-  private write<T>(mode: RedisWriteMode, operation: (attempt: number) => Promise<T>): Promise<T> {
-    if (mode === 'best-effort') return this.call(() => operation(1));
+  private write<T>(
+    mode: RedisWriteMode,
+    operation: (attempt: number) => Promise<T>,
+    node: string,
+  ): Promise<T> {
+    if (mode === 'best-effort') return this.call(() => operation(1), node);
     return withRetry(this.writePolicy, isRedisDownError, (attempt) =>
       this.withTimeout(operation(attempt)),
     ).then(
-      (result) => this.succeeded(result),
+      (result) => {
+        this.circuits.succeeded(node);
+        return result;
+      },
       (error: unknown) => {
         if (!isRedisDownError(error)) throw error;
-        throw this.failed(error as Error);
+        throw this.circuits.failed(node, error as Error);
       },
     );
-  }
-
-  private succeeded<T>(result: T): T {
-    if (this.down) {
-      this.down = false;
-      this.downUntil = 0;
-      this.logger.log({ msg: 'dedup store recovered', store: 'redis' });
-    }
-    return result;
-  }
-
-  private failed(error: Error): StoreUnavailableError {
-    this.downUntil = Date.now() + this.options.retryAfterMs;
-    this.metrics.increment('store-down', { store: 'redis' });
-    if (!this.down) {
-      this.down = true;
-      this.logger.error({ msg: 'dedup store down', store: 'redis', error: error.message });
-    }
-    return new StoreUnavailableError('redis', error.message, { cause: error });
   }
 
   /** One shared watchdog instead of a timer per command (the hot path sends two commands per message). */

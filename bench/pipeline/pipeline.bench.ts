@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { freemem, totalmem, cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import Redis from 'ioredis';
 import type { JobMessage } from '@once/platform';
@@ -37,7 +37,10 @@ interface BenchOptions {
   maxSendRate: number;
   runTimeoutMs: number;
   source: Source;
-  /** When set, every consumer process runs with `--cpu-prof` and writes its profile here. */
+  /**
+   * When set, every consumer process profiles its CPU from fire to the last email (cpu-profile.preload.js)
+   * and writes `<dir>/run-<n>-<configuration>/<pid>.cpuprofile`.
+   */
   cpuProfDir?: string;
   database: string;
 }
@@ -56,9 +59,13 @@ interface RunResult {
   enqueueMs?: number;
   peakRssMib: number[];
   /** CPU seconds used from fire to the last email: all consumer processes, the emulator process, this process (proxies). */
-  cpu: { workers: number; emulators: number; harness: number };
+  cpu: { workers: number; emulators: number; harness: number; postgres: number; redis: number };
   dedupRecords: number;
   dedupRedisKeys: number;
+  /** Postgres transactions committed or rolled back in the bench database, from before boot to after stop. */
+  pgTransactions: number;
+  /** Per email, the commands the bench's Redis ran from fire to the last email, by command. */
+  redisCommands: ReadonlyArray<readonly [string, number]>;
   completed: boolean;
 }
 
@@ -85,7 +92,7 @@ function parseArgs(argv: readonly string[]): BenchOptions {
     else if (flag === '--repeat') options.repeat = Number(value);
     else if (flag === '--max-send-rate') options.maxSendRate = Number(value);
     else if (flag === '--run-timeout') options.runTimeoutMs = Number(value) * 1000;
-    else if (flag === '--cpu-prof') options.cpuProfDir = join(process.cwd(), value);
+    else if (flag === '--cpu-prof') options.cpuProfDir = resolve(value);
     else if (flag === '--source') {
       if (value !== 'direct' && value !== 'fanout') throw new Error('--source must be direct or fanout');
       options.source = value;
@@ -125,6 +132,45 @@ async function countDedupRows(databaseUrl: string): Promise<number> {
       ? Number((await db.query('SELECT count(*)::int AS n FROM dedup_records'))[0].n)
       : 0,
   );
+}
+
+/** Transactions of the database so far (a statement outside a transaction is one); exited backends have flushed theirs. */
+async function countTransactions(databaseUrl: string): Promise<number> {
+  return withDatabase(databaseUrl, async (db) =>
+    Number(
+      (
+        await db.query(
+          'SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()',
+        )
+      )[0].n,
+    ),
+  );
+}
+
+/** CPU seconds so far of each server process (backend) connected to the database, this one's excepted. */
+async function backendCpu(databaseUrl: string): Promise<Map<number, number>> {
+  const rows: Array<{ pid: number }> = await withDatabase(databaseUrl, (db) =>
+    db.query(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+    ),
+  );
+  return new Map(rows.map(({ pid }) => [pid, cpuSeconds(pid) ?? 0]));
+}
+
+/** Calls so far by Redis command (`INFO commandstats`). */
+async function redisCommandCalls(redis: Redis): Promise<Map<string, number>> {
+  const stats = await redis.info('commandstats');
+  return new Map(
+    [...stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((match) => [match[1], Number(match[2])]),
+  );
+}
+
+/** Per email, the commands run between two `redisCommandCalls` snapshots, most called first. */
+function redisCommandsPerEmail(before: Map<string, number>, after: Map<string, number>, emails: number) {
+  return [...after]
+    .map(([command, calls]) => [command, (calls - (before.get(command) ?? 0)) / Math.max(emails, 1)] as const)
+    .filter(([command, perEmail]) => perEmail > 0 && command !== 'info')
+    .sort((a, b) => b[1] - a[1]);
 }
 
 /** `<prefix>-jobs` and `<prefix>-send-email`, each with a DLQ; names (for the consumers) and URLs. */
@@ -202,6 +248,7 @@ async function main(options: BenchOptions): Promise<number> {
       const queues = await createQueues(sqs, `bench-${index}`);
       await fetch(`${host.sesEndpoint}/clear-store`, { method: 'POST' });
       const dedupBefore = await countDedupRows(databaseUrl);
+      const transactionsBefore = await countTransactions(databaseUrl);
       const sqsProxy = new SqsFaultProxy(host.sqsEndpoint, {
         emailQueue: queues.email,
         deleteFailureShare: 0,
@@ -223,7 +270,8 @@ async function main(options: BenchOptions): Promise<number> {
         SQS_WAIT_TIME_SECONDS: '1',
         ...(options.cpuProfDir
           ? {
-              NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(options.cpuProfDir, `run-${index}-${run.config}`)}`,
+              NODE_OPTIONS: `--require ${join(__dirname, 'cpu-profile.preload.js')}`,
+              BENCH_CPU_PROF_DIR: join(options.cpuProfDir, `run-${index}-${run.config}`),
             }
           : {}),
       };
@@ -249,11 +297,21 @@ async function main(options: BenchOptions): Promise<number> {
               queues: [queues.jobs, queues.email],
               logDir,
             });
+      const redisStats = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      let result: RunResult | undefined;
       try {
+        await redisStats.connect();
         await fleet.start(run.workers);
         const workerCpuBefore = fleet.workers.map((worker) => cpuSeconds(worker.pid) ?? 0);
         const emulatorCpuBefore = cpuSeconds(host.pid) ?? 0;
+        const postgresCpuBefore = await backendCpu(databaseUrl);
+        const redisCpuBefore = cpuSeconds(redis.pid ?? 0) ?? 0;
         const harnessCpuBefore = process.cpuUsage();
+        const redisCallsBefore = await redisCommandCalls(redisStats);
+        const profile = () => {
+          if (options.cpuProfDir) for (const worker of fleet.workers) process.kill(worker.pid, 'SIGWINCH');
+        };
+        profile();
         const fired = Date.now();
         let enqueueMs: number | undefined;
         const firing =
@@ -277,13 +335,20 @@ async function main(options: BenchOptions): Promise<number> {
         );
         const emulatorCpu = (cpuSeconds(host.pid) ?? 0) - emulatorCpuBefore;
         const harnessCpu = process.cpuUsage(harnessCpuBefore);
+        const redisCpu = (cpuSeconds(redis.pid ?? 0) ?? 0) - redisCpuBefore;
+        const postgresCpu = [...(await backendCpu(databaseUrl))].reduce(
+          (sum, [pid, seconds]) => sum + seconds - (postgresCpuBefore.get(pid) ?? 0),
+          0,
+        );
+        const redisCallsAfter = await redisCommandCalls(redisStats);
+        profile();
         await sleep(1000);
         fleet.sampleRss();
         const { emails } = (await (await fetch(`${host.sesEndpoint}/store`)).json()) as {
           emails: Array<{ destination: { to: string[] } }>;
         };
         const recipients = new Set(emails.flatMap((email) => email.destination.to));
-        const result: RunResult = {
+        result = {
           ...run,
           emails: emails.length,
           duplicates: emails.length - recipients.size,
@@ -295,23 +360,33 @@ async function main(options: BenchOptions): Promise<number> {
             workers: workerCpu,
             emulators: emulatorCpu,
             harness: (harnessCpu.user + harnessCpu.system) / 1e6,
+            postgres: postgresCpu,
+            redis: redisCpu,
           },
           dedupRecords: (await countDedupRows(databaseUrl)) - dedupBefore,
           dedupRedisKeys: await countDedupRedisKeys(redis.url),
+          pgTransactions: 0,
+          redisCommands: redisCommandsPerEmail(redisCallsBefore, redisCallsAfter, emails.length),
           completed,
         };
-        results.push(result);
-        log(
-          `round ${run.round + 1}, ${run.workers} × ${CONFIG_LABEL[run.config]}: ${result.emails} emails in ` +
-            `${(result.fireToLastMs / 1000).toFixed(2)} s (${rate(result).toFixed(0)}/s, ` +
-            `${perThousand(result, result.cpu.workers).toFixed(2)} worker CPU s per 1,000)` +
-            `${enqueueMs === undefined ? '' : `, enqueued in ${(enqueueMs / 1000).toFixed(2)} s`}${completed ? '' : ' INCOMPLETE'}`,
-        );
       } finally {
+        redisStats.disconnect();
         await fleet.stop(5000);
         await sqsProxy.close();
         await sesProxy.close();
       }
+      result.pgTransactions = (await countTransactions(databaseUrl)) - transactionsBefore;
+      results.push(result);
+      log(
+        `round ${run.round + 1}, ${run.workers} × ${CONFIG_LABEL[run.config]}: ${result.emails} emails in ` +
+          `${(result.fireToLastMs / 1000).toFixed(2)} s (${rate(result).toFixed(0)}/s, ` +
+          `${perThousand(result, result.cpu.workers).toFixed(2)} worker CPU s per 1,000)` +
+          `${result.enqueueMs === undefined ? '' : `, enqueued in ${(result.enqueueMs / 1000).toFixed(2)} s`}${result.completed ? '' : ' INCOMPLETE'}; ` +
+          `per email: ${(result.pgTransactions / Math.max(result.emails, 1)).toFixed(2)} Postgres transactions, Redis ` +
+          (result.redisCommands
+            .map(([command, perEmail]) => `${command} ${perEmail.toFixed(2)}`)
+            .join(', ') || 'none'),
+      );
     }
     sqs.destroy();
     await dropDatabase(options.database);
@@ -328,6 +403,9 @@ const rate = (result: RunResult) => result.emails / (result.fireToLastMs / 1000)
 const steadyRate = (result: RunResult) => result.emails / (result.firstToLastMs / 1000);
 const perThousand = (result: RunResult, cpuSeconds: number) =>
   (cpuSeconds / Math.max(result.emails, 1)) * 1000;
+
+const redisCalls = (result: RunResult, which: (command: string) => boolean) =>
+  result.redisCommands.reduce((sum, [command, perEmail]) => sum + (which(command) ? perEmail : 0), 0);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -376,9 +454,9 @@ function formatResults(
   );
   out.push('');
   out.push(
-    '| workers | configuration | emails/s fire → last | emails/s first → last | worker CPU s per 1,000 emails | emulator / harness CPU s per 1,000 | duplicates | dedup records (pg / redis keys) | peak RSS per process (MiB) |',
+    '| workers | configuration | emails/s fire → last | emails/s first → last | worker CPU s per 1,000 emails | other CPU s per 1,000: emulators / harness / Postgres / Redis | per email: Postgres transactions / Redis scripts / Redis commands (in scripts too) | duplicates | dedup records (pg / redis keys) | peak RSS per process (MiB) |',
   );
-  out.push('| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  out.push('| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const workers of options.workerCounts) {
     for (const config of configs) {
       const runs = results.filter((result) => result.workers === workers && result.config === config);
@@ -391,7 +469,10 @@ function formatResults(
             cpu((run) => run.cpu.workers),
             2,
           )} | ` +
-          `${median(cpu((run) => run.cpu.emulators)).toFixed(2)} / ${median(cpu((run) => run.cpu.harness)).toFixed(2)} | ` +
+          `${(['emulators', 'harness', 'postgres', 'redis'] as const).map((part) => median(cpu((run) => run.cpu[part])).toFixed(2)).join(' / ')} | ` +
+          `${median(runs.map((run) => run.pgTransactions / Math.max(run.emails, 1))).toFixed(2)} / ` +
+          `${median(runs.map((run) => redisCalls(run, (command) => command === 'eval' || command === 'evalsha'))).toFixed(2)} / ` +
+          `${median(runs.map((run) => redisCalls(run, () => true))).toFixed(2)} | ` +
           `${runs.reduce((sum, run) => sum + run.duplicates, 0)} | ` +
           `${runs.reduce((sum, run) => sum + run.dedupRecords, 0)} / ${Math.max(...runs.map((run) => run.dedupRedisKeys))} | ` +
           `${runs[0].peakRssMib.map((_, i) => Math.max(...runs.map((run) => run.peakRssMib[i] ?? 0))).join(', ')} |`,

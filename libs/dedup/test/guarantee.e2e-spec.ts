@@ -28,6 +28,7 @@ import { IDEMPOTENCY_ENGINE } from '../src/lib/engine/engine.provider';
 import type { IdempotencyEngine } from '../src/lib/engine/engine.types';
 import { DEDUP_STORE } from '../src/lib/engine/store.provider';
 import type { DedupStore } from '../src/lib/stores/dedup-store.interface';
+import { encodeRedisRecord } from '../src/lib/stores/redis-record.codec';
 
 /** 'redis-cluster': store 'redis' on a Redis Cluster of the suite's own (3 local masters). */
 const STORES: (DedupStoreMode | 'redis-cluster')[] = ['redis', 'postgres', 'redis+postgres', 'redis-cluster'];
@@ -251,11 +252,20 @@ describe.each(STORES)('the guarantee on %s (real stores)', (name) => {
     it('forget without force refuses a live claim Redis still holds before deleting anything', async () => {
       await service.run('forget-stale-redis', () => 1, { scope: 'f' });
       // Redis was left with a live IN_PROGRESS copy (its completion step was skipped while it was down).
-      await redis.hset(service.keyFor('forget-stale-redis', 'f'), {
-        state: 'IN_PROGRESS',
-        token: 'someone',
-        leaseUntil: String(Date.now() + 60_000),
-      });
+      const now = Date.now();
+      await redis.set(
+        service.keyFor('forget-stale-redis', 'f'),
+        encodeRedisRecord({
+          state: 'IN_PROGRESS',
+          token: 'someone',
+          fence: 1,
+          attempts: 1,
+          createdAt: now,
+          updatedAt: now,
+        }),
+        'PX',
+        60_000,
+      );
       await expect(service.forget('forget-stale-redis', { scope: 'f' })).rejects.toBeInstanceOf(
         RecordInFlightError,
       );

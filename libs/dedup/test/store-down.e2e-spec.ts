@@ -10,6 +10,7 @@ import {
   quietLogs,
   startModule,
   uniquePrefix,
+  redisRecordState,
 } from './support/dedup.fixtures';
 
 describe('Redis down', () => {
@@ -114,7 +115,7 @@ describe('Redis down', () => {
     await expect(service.run('evt-outage', async () => ++effects)).resolves.toBe(1);
 
     expect(effects).toBe(1);
-    expect(await redis.hget(`${keyPrefix}default:evt-outage`, 'state')).toBe('COMPLETED');
+    expect(await redisRecordState(redis, `${keyPrefix}default:evt-outage`)).toBe('COMPLETED');
   });
 
   it('counts a Redis that accepts connections but never answers as down after redisTimeoutMs', async () => {

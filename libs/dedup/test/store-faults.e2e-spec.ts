@@ -19,6 +19,7 @@ import {
   quietLogs,
   sleep,
   uniquePrefix,
+  redisRecordState,
 } from './support/dedup.fixtures';
 
 async function freePort(): Promise<number> {
@@ -128,7 +129,7 @@ describe('store faults after the effect ran', () => {
     sent.mockRestore();
     // ...but the completion of work already done goes past it and waits the pause out.
     await expect(store.complete(held('t-a', a), 60_000)).resolves.toEqual([true]);
-    expect(await client.hget(a, 'state')).toBe('COMPLETED');
+    expect(await redisRecordState(client, a)).toBe('COMPLETED');
   });
 
   it('a claim that timed out leaves no IN_PROGRESS record once Redis catches up', async () => {
@@ -150,7 +151,7 @@ describe('store faults after the effect ran', () => {
 
     await expect(store.complete(held('t', a), 60_000)).resolves.toEqual([true]);
     await recovered;
-    expect(await client.hget(a, 'state')).toBe('COMPLETED');
+    expect(await redisRecordState(client, a)).toBe('COMPLETED');
 
     await admin.config('SET', 'maxmemory', '1');
     await expect(store.release(held('t', b))).resolves.toEqual([true]);
@@ -197,7 +198,7 @@ describe('store faults after the effect ran', () => {
     await expect(store.complete(held('t', a), 60_000)).resolves.toEqual([true]);
     await restarted;
     // The restart lost the IN_PROGRESS record; the completion recreated it as COMPLETED.
-    expect(await client.hget(a, 'state')).toBe('COMPLETED');
+    expect(await redisRecordState(client, a)).toBe('COMPLETED');
   });
 
   it('Postgres complete is retried after its connection was terminated mid-statement', async () => {
@@ -245,7 +246,7 @@ describe('store faults after the effect ran', () => {
       await store.complete(held('t', done), 60_000);
 
       await expect(store.forget(live, { force: false })).resolves.toBe('in-progress');
-      expect(await client.hget(live, 'state')).toBe('IN_PROGRESS');
+      expect(await redisRecordState(client, live)).toBe('IN_PROGRESS');
       await expect(store.forget(live, { force: true })).resolves.toBe('forgotten');
       await expect(store.forget(live, { force: false })).resolves.toBe('absent');
       await expect(store.forget(done, { force: false })).resolves.toBe('forgotten');
@@ -296,7 +297,7 @@ describe('store faults after the effect ran', () => {
       const unreachable = new LayeredStore(down, postgres, 'bypass', logger);
       await expect(unreachable.forget(both, { force: false })).rejects.toBeInstanceOf(StoreUnavailableError);
       // Postgres' row went; Redis' copy is still there, so a retry must report it forgotten.
-      expect(await client.hget(both, 'state')).toBe('COMPLETED');
+      expect(await redisRecordState(client, both)).toBe('COMPLETED');
       await expect(layered.forget(both, { force: false })).resolves.toBe('forgotten');
       expect(await client.exists(both)).toBe(0);
       expect(await postgres.get(both)).toBeNull();
@@ -338,7 +339,7 @@ describe('store faults after the effect ran', () => {
       layered.complete([{ ...requests(done)[0]!, token: 'owner', result: '"r1"' }], 60_000),
     ).resolves.toEqual([true]);
     expect(lost).toHaveBeenCalledTimes(1);
-    expect(await client.hget(done, 'state')).toBe('IN_PROGRESS');
+    expect(await redisRecordState(client, done)).toBe('IN_PROGRESS');
 
     const [duplicate] = await layered.claim(requests(done), 'duplicate', 60_000);
     expect(duplicate).toMatchObject({ status: 'completed', result: '"r1"' });

@@ -4,6 +4,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { SqsModule, SqsService } from '@ssut/nestjs-sqs';
 import { DedupModule, type DedupModuleOptions, type DedupStoreMode, type OnStoreDown } from '../../src';
 import { DEDUP_ENTITIES, DEDUP_MIGRATIONS } from '../../src/typeorm';
+import { decodeRedisRecord } from '../../src/lib/stores/redis-record.codec';
 import { messagesLeft, readQueueDepth } from '../../src/sqs';
 import { createTestQueue } from '@once/testing';
 import Redis, { type Cluster } from 'ioredis';
@@ -159,4 +160,11 @@ export async function eventually(what: string, check: () => Promise<boolean> | b
 /** Approximate visible + in-flight messages of a queue. */
 export async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
   return messagesLeft(await readQueueDepth(sqs, url), { withDelayed: false });
+}
+
+/** The state of the dedup record Redis holds at `key` (today's string format or an older hash), or null. */
+export async function redisRecordState(redis: Redis, key: string): Promise<string | null> {
+  if ((await redis.type(key)) === 'hash') return redis.hget(key, 'state');
+  const raw = await redis.get(key);
+  return raw === null ? null : (decodeRedisRecord(raw)?.state ?? `unreadable: ${raw}`);
 }

@@ -22,6 +22,7 @@ import type {
   ForgetOutcome,
 } from './dedup-store.interface';
 import { RedisCircuits, SINGLE_NODE } from './redis.circuits';
+import { decodeRedisRecord, type RedisRecordFields } from './redis-record.codec';
 import { groupBySlot, keySlot, SlotFenceKeys } from './redis-slots';
 import { CLAIM_SCRIPT, COMPLETE_SCRIPT, EXTEND_SCRIPT, FORGET_SCRIPT, RELEASE_SCRIPT } from './redis.scripts';
 import { withRetry, type RetryPolicy } from './store.retry';
@@ -91,6 +92,36 @@ export function isRedisDownError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'ReplyError') return UNAVAILABLE_REPLY.test(error.message);
   return true;
+}
+
+/** A claim's answer from the record that holds the key (in flight while IN_PROGRESS: it lives as long as its lease). */
+function existing(storageKey: string, raw: string, pttl: number): StoreClaimResult {
+  const record = decodeRedisRecord(raw);
+  if (!record) throw new Error(`dedup record ${storageKey} in Redis is not in a format this version reads`);
+  if (record.state === 'COMPLETED')
+    return { status: 'completed', result: record.result, expiresInMs: pttl, payloadHash: record.payloadHash };
+  return { status: 'in-flight', retryAfterMs: Math.max(0, pttl), payloadHash: record.payloadHash };
+}
+
+const isWrongType = (error: unknown) => error instanceof Error && error.message.startsWith('WRONGTYPE');
+
+/** A record of an older version (a hash of its fields), in today's fields, its lease end kept. */
+function legacyFields(
+  hash: Record<string, string> | null,
+): (RedisRecordFields & { leaseUntil?: number }) | undefined {
+  if (!hash?.state) return undefined;
+  return {
+    state: hash.state as RecordState,
+    token: hash.token ?? '',
+    fence: Number(hash.fence ?? 0),
+    attempts: Number(hash.attempts ?? 1),
+    createdAt: Number(hash.createdAt ?? 0),
+    updatedAt: Number(hash.updatedAt ?? 0),
+    payloadHash: hash.payloadHash || undefined,
+    messageId: hash.messageId || undefined,
+    result: hash.result,
+    leaseUntil: hash.leaseUntil ? Number(hash.leaseUntil) : undefined,
+  };
 }
 
 /** Bounds one list call on a large shared Redis (each SCAN looks at ~500 keys). */
@@ -171,7 +202,7 @@ export class RedisStore implements DedupStore {
     leaseMs: number,
   ): Promise<StoreClaimResult[]> {
     const members = group.indices.map((i) => requests[i] as ClaimRequest);
-    const args: (string | number)[] = [token, leaseMs];
+    const args: (string | number)[] = [token, leaseMs, Date.now()];
     for (const request of members) args.push(request.messageId ?? '', request.payloadHash ?? '');
     let reply: (string | number)[];
     try {
@@ -185,12 +216,13 @@ export class RedisStore implements DedupStore {
       }
       throw error;
     }
-    return members.map((_, i): StoreClaimResult => {
+    return members.map((member, i): StoreClaimResult => {
       const status = String(reply[i * 4]);
       const value = String(reply[i * 4 + 1]);
       const ms = Number(reply[i * 4 + 2]);
       const payloadHash = String(reply[i * 4 + 3]) || undefined;
       if (status === 'claimed') return { status, fence: Number(value) };
+      if (status === 'record') return existing(member.storageKey, value, ms);
       if (status === 'completed')
         return { status, result: value === '' ? undefined : value, expiresInMs: ms, payloadHash };
       return { status: 'in-flight', retryAfterMs: Math.max(0, ms), payloadHash };
@@ -207,7 +239,7 @@ export class RedisStore implements DedupStore {
       items.map((i) => i.storageKey),
       async (group) => {
         const members = group.indices.map((i) => items[i] as CompleteItem);
-        const args: (string | number)[] = [ttlMs];
+        const args: (string | number)[] = [ttlMs, Date.now()];
         for (const item of members)
           args.push(item.token, item.result ?? '', item.messageId ?? '', item.payloadHash ?? '');
         const keys = [...members.map((i) => i.storageKey), group.fenceKey];
@@ -253,7 +285,7 @@ export class RedisStore implements DedupStore {
       items.map((i) => i.storageKey),
       async (group) => {
         const members = group.indices.map((i) => items[i] as HeldKey & ClaimRequest);
-        const args: (string | number)[] = [leaseMs];
+        const args: (string | number)[] = [leaseMs, Date.now()];
         for (const item of members) args.push(item.token, item.messageId ?? '', item.payloadHash ?? '');
         const keys = [...members.map((i) => i.storageKey), group.fenceKey];
         const reply = (await this.write(
@@ -346,41 +378,61 @@ export class RedisStore implements DedupStore {
     if (keys.length === 0) return [];
     const replies = await this.call(() => this.readRecords(keys), node);
     const records: StoredRecord[] = [];
+    const now = Date.now();
     keys.forEach((storageKey, i) => {
-      const [hashError, hash] = replies[i * 2] ?? [];
+      const [error, value] = replies[i * 2] ?? [];
       const [, pttl] = replies[i * 2 + 1] ?? [];
-      const fields = hash as Record<string, string> | undefined;
-      if (hashError || !fields?.state) return;
-      const ttl = Number(pttl);
+      const ttl = Math.max(0, Number(pttl));
+      const fields: (RedisRecordFields & { leaseUntil?: number }) | undefined =
+        typeof value === 'string'
+          ? decodeRedisRecord(value)
+          : error
+            ? undefined
+            : legacyFields(value as Record<string, string> | null);
+      if (!fields) return;
       const scoped = storageKey.slice(this.options.keyPrefix.length);
       const colon = scoped.indexOf(':');
       records.push({
         storageKey,
         scope: scoped.slice(0, colon),
         key: scoped.slice(colon + 1),
-        state: fields.state as RecordState,
-        fence: Number(fields.fence ?? 0),
-        messageId: fields.messageId || null,
-        attempts: Number(fields.attempts ?? 1),
+        state: fields.state,
+        fence: fields.fence,
+        messageId: fields.messageId ?? null,
+        attempts: fields.attempts,
         result: fields.result,
-        payloadHash: fields.payloadHash || null,
-        leaseUntil: fields.leaseUntil ? new Date(Number(fields.leaseUntil)) : null,
-        expiresAt: new Date(Date.now() + (ttl > 0 ? ttl : 0)),
-        createdAt: new Date(Number(fields.createdAt ?? 0)),
-        updatedAt: new Date(Number(fields.updatedAt ?? 0)),
+        payloadHash: fields.payloadHash ?? null,
+        leaseUntil: fields.state === 'IN_PROGRESS' ? new Date(fields.leaseUntil ?? now + ttl) : null,
+        expiresAt: new Date(now + ttl),
+        createdAt: new Date(fields.createdAt),
+        updatedAt: new Date(fields.updatedAt),
       });
     });
     return records;
   }
 
   /**
-   * HGETALL and PTTL of each key, as [error, reply] pairs. One pipeline on a single node; on a
-   * cluster, calls per key (ioredis sends each to its slot's master), as a pipeline must not mix slots.
+   * GET and PTTL of each key, as [error, reply] pairs, a record of an older version (a hash) read
+   * with HGETALL instead. One pipeline on a single node; on a cluster, calls per key (ioredis sends
+   * each to its slot's master), as a pipeline must not mix slots.
    */
   private async readRecords(keys: readonly string[]): Promise<[Error | null, unknown][]> {
+    const replies = await this.readEach(keys, (client, key) => [client.get(key), client.pttl(key)]);
+    const legacy = keys.filter((_, i) => isWrongType(replies[i * 2]?.[0]));
+    if (legacy.length === 0) return replies;
+    const hashes = await this.readEach(legacy, (client, key) => [client.hgetall(key)]);
+    legacy.forEach((key, j) => (replies[keys.indexOf(key) * 2] = hashes[j] ?? [null, null]));
+    return replies;
+  }
+
+  /** `read`'s commands for each key, their [error, reply] pairs in order: a pipeline, or calls per key on a cluster. */
+  private async readEach(
+    keys: readonly string[],
+    read: (client: Pick<Redis, 'get' | 'pttl' | 'hgetall'>, key: string) => Promise<unknown>[],
+  ): Promise<[Error | null, unknown][]> {
     if (!this.redis.isCluster) {
       const pipeline = this.redis.pipeline();
-      for (const key of keys) pipeline.hgetall(key).pttl(key);
+      for (const key of keys) read(pipeline as unknown as Redis, key);
       return (await pipeline.exec()) ?? [];
     }
     const settle = async (reply: Promise<unknown>): Promise<[Error | null, unknown]> => {
@@ -391,9 +443,7 @@ export class RedisStore implements DedupStore {
         return [error as Error, null];
       }
     };
-    return Promise.all(
-      keys.flatMap((key) => [settle(this.redis.hgetall(key)), settle(this.redis.pttl(key))]),
-    );
+    return Promise.all(keys.flatMap((key) => read(this.redis, key).map(settle)));
   }
 
   /**

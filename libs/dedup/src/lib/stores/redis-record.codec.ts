@@ -26,7 +26,6 @@ export interface RedisRecordFields {
 }
 
 const STATES: Record<string, RecordState> = { I: 'IN_PROGRESS', C: 'COMPLETED' };
-const ASCII = /^[\x00-\x7f]*$/;
 
 /** The record's fields, or undefined when `raw` is not a record of this format. */
 export function decodeRedisRecord(raw: string): RedisRecordFields | undefined {
@@ -54,7 +53,8 @@ export function decodeRedisRecord(raw: string): RedisRecordFields | undefined {
   const rest = raw.slice(colon + 1);
   let messageId: string;
   let tail: string;
-  if (ASCII.test(rest)) {
+  // One byte per character (ASCII, the usual case): the byte length is the character length.
+  if (Buffer.byteLength(rest, 'utf8') === rest.length) {
     messageId = rest.slice(0, bytes);
     tail = rest.slice(bytes);
   } else {

@@ -214,6 +214,35 @@ async function explain(runner: QueryRunner, probe: Captured, hide: readonly stri
   }
 }
 
+/** Runs `work` while claiming fresh keys one by one on another connection; the longest claim is how long writes waited. */
+async function duringWrites<T>(
+  store: PostgresStore,
+  prefix: string,
+  work: () => Promise<T>,
+): Promise<{ result: T; claims: number; longestMs: number }> {
+  let done = false;
+  let claims = 0;
+  let longestMs = 0;
+  const claiming = (async () => {
+    while (!done) {
+      const key = `${claims}`;
+      const start = process.hrtime.bigint();
+      await store.claim([{ storageKey: `${prefix}${key}`, scope: 'bench', key }], 'bench-token', 30_000);
+      longestMs = Math.max(longestMs, Number(process.hrtime.bigint() - start) / 1e6);
+      claims++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  let result: T;
+  try {
+    result = await work();
+  } finally {
+    done = true;
+    await claiming;
+  }
+  return { result, claims, longestMs };
+}
+
 /**
  * Table growth of the Postgres dedup store: loads N million realistic rows into a database of its
  * own (migrated with DEDUP_MIGRATIONS), then reports table and index sizes per million rows, the
@@ -279,11 +308,21 @@ async function main(): Promise<void> {
       await db.destroy();
       db = open(DEDUP_MIGRATIONS);
       await db.initialize();
-      const migrateStart = Date.now();
-      const applied = await db.runMigrations();
-      console.log(
-        `\nmigrations on the loaded table: ${applied.map((m) => m.name).join(', ')} in ${((Date.now() - migrateStart) / 1000).toFixed(1)} s`,
-      );
+      const writer = new PostgresStore(db, new DedupMetrics());
+      // Each way the migrations can run, with single claims going on meanwhile: how long do writes wait?
+      for (const transaction of ['each', 'none'] as const) {
+        if (transaction === 'none')
+          for (let i = 0; i < laterMigrations.length; i++) await db.undoLastMigration({ transaction: 'each' });
+        const waits = await duringWrites(writer, `bench-during-${transaction}-`, async () => {
+          const start = Date.now();
+          const applied = await db.runMigrations({ transaction });
+          return { applied: applied.map((m) => m.name).join(', '), seconds: (Date.now() - start) / 1000 };
+        });
+        console.log(
+          `\nmigrations on the loaded table (transaction: '${transaction}'${transaction === 'none' ? ', CONCURRENTLY' : ''}): ${waits.result.applied} in ${waits.result.seconds.toFixed(1)} s; ${waits.claims} single claims meanwhile, longest ${fmt(waits.longestMs)} ms`,
+        );
+      }
+      await db.query(`DELETE FROM ${TABLE} WHERE key LIKE 'bench-during-%'`);
       await db.query(`ANALYZE ${TABLE}`);
     }
     const after = await sizes(db);

@@ -21,11 +21,13 @@ interface BenchOptions {
   purgeSeconds: number;
   /** Migrations from this timestamp on are applied after the load ("current"); older ones before ("baseline"). */
   since: number;
+  /** Creation times in random heap order (purge touches a page per row: its worst case). */
+  shuffleTime: boolean;
   database: string;
 }
 
 const USAGE =
-  'usage: npm run bench:dedup-growth -- [--millions 1] [--repeat 9] [--expired 0.2] [--purge-limit 1000] [--purge-seconds 60] [--since <migration timestamp>]';
+  'usage: npm run bench:dedup-growth -- [--millions 1] [--repeat 9] [--expired 0.2] [--purge-limit 1000] [--purge-seconds 60] [--since <migration timestamp>] [--shuffle-time]';
 
 /** The first migration this bench compares against the schema before it (the growth indexes). */
 const DEFAULT_SINCE = 1764700000000;
@@ -38,9 +40,14 @@ function parseArgs(argv: readonly string[]): BenchOptions {
     purgeLimit: 1000,
     purgeSeconds: 60,
     since: DEFAULT_SINCE,
+    shuffleTime: false,
     database: 'once_bench_dedup_growth_pggrowth',
   };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--shuffle-time') {
+      options.shuffleTime = true;
+      continue;
+    }
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`${flag} needs a value\n${USAGE}`);
@@ -80,9 +87,10 @@ const timestampOf = (migration: { name: string }) => Number(/(\d{13})$/.exec(mig
  * Rows `from`..`to` (1-based), as the stores write them: 60% send-email, 20% jobs, 15% digest, 5%
  * orders; 1 in 1000 IN_PROGRESS (half of them live, half stale past their lease; none in jobs); COMPLETED rows
  * created over the last `span` hours with a 24 h TTL and a ~100-byte result, so `expired` of them
- * are past expires_at. Keys are hashes: heap order (time) and key order are unrelated, as in use.
+ * are past expires_at. Rows are inserted oldest first (heap order follows time, as in use, give or take
+ * `--shuffle-time`) while keys are hashes, so key order and heap order are unrelated.
  */
-function loadSql(from: number, to: number, expired: number): string {
+function loadSql(from: number, to: number, total: number, expired: number, shuffleTime: boolean): string {
   const spanHours = 24 / (1 - expired);
   return `
     INSERT INTO ${TABLE} (key, scope, idem_key, state, token, fence, message_id, result, payload_hash,
@@ -110,7 +118,7 @@ function loadSql(from: number, to: number, expired: number): string {
                     WHEN i % 100 < 95 THEN 'digest' ELSE 'orders' END AS scope,
                CASE WHEN i % 100 NOT BETWEEN 60 AND 79 AND ('x' || substr(h, 17, 4))::bit(16)::int % 1000 = 7
                     THEN 'IN_PROGRESS' ELSE 'COMPLETED' END AS state,
-               now() - (('x' || substr(h, 25, 8))::bit(32)::bigint / 4294967296.0) * interval '${spanHours} hours' AS created_at
+               now() - ${shuffleTime ? `('x' || substr(h, 25, 8))::bit(32)::bigint / 4294967296.0` : `(${total} - i)::float8 / ${total}`} * interval '${spanHours} hours' AS created_at
         FROM (SELECT i, md5(i::text) AS h FROM generate_series(${from}, ${to}) AS i) g
       ) a
     ) b`;
@@ -304,7 +312,7 @@ async function main(): Promise<void> {
         for (let from = next; from <= rows; from = next) {
           const to = Math.min(rows, from + chunk - 1);
           next = to + 1;
-          await runner.query(loadSql(from, to, options.expired));
+          await runner.query(loadSql(from, to, rows, options.expired, options.shuffleTime));
           loaded += to - from + 1;
           process.stdout.write(`\rloaded ${loaded.toLocaleString('en')} rows (${elapsed()})`);
         }

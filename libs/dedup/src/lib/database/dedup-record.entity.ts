@@ -1,11 +1,13 @@
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { RecordState } from '../dedup.types';
 
 /**
  * A row of `dedup_records` (read-only view for apps; the lib writes with SQL). `key` is the stored
- * key `keyPrefix + scope + ':' + idemKey`.
+ * key `keyPrefix + scope + ':' + idemKey`. The indexes are the migrations' (declared for schema diffs).
  */
 @Entity({ name: 'dedup_records' })
+@Index('dedup_records_expires_at_idx', ['expiresAt'])
+@Index('dedup_records_in_progress_key_idx', ['key'], { where: "state = 'IN_PROGRESS'" })
 export class DedupRecord {
   @PrimaryColumn({ type: 'text', collation: 'C' })
   key!: string;

@@ -41,7 +41,7 @@ function parseArgs(argv: readonly string[]): BenchOptions {
     purgeSeconds: 60,
     since: DEFAULT_SINCE,
     shuffleTime: false,
-    database: 'once_bench_dedup_growth_pggrowth',
+    database: 'once_bench_dedup_growth',
   };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--shuffle-time') {

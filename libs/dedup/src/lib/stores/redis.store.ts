@@ -130,7 +130,8 @@ const MAX_SCANS_PER_PAGE = 50;
 const escapeGlob = (value: string) => value.replace(/[*?[\]\\]/g, (char) => `\\${char}`);
 
 /**
- * Records as Redis hashes, every multi-key operation one Lua script (one round trip, atomic).
+ * Records as one string each (see redis-record.codec.ts; hashes of older versions are still read),
+ * every multi-key operation one Lua script (one round trip, atomic).
  * IN_PROGRESS keys expire with their lease and COMPLETED keys with their TTL, so an expired
  * record is simply absent. A failing Redis opens a short circuit (`retryAfterMs`) during which
  * claims, get and list fail fast with StoreUnavailableError (each counted as `store-down`);
@@ -418,10 +419,13 @@ export class RedisStore implements DedupStore {
    */
   private async readRecords(keys: readonly string[]): Promise<[Error | null, unknown][]> {
     const replies = await this.readEach(keys, (client, key) => [client.get(key), client.pttl(key)]);
-    const legacy = keys.filter((_, i) => isWrongType(replies[i * 2]?.[0]));
+    const legacy = keys.flatMap((_, i) => (isWrongType(replies[i * 2]?.[0]) ? [i] : []));
     if (legacy.length === 0) return replies;
-    const hashes = await this.readEach(legacy, (client, key) => [client.hgetall(key)]);
-    legacy.forEach((key, j) => (replies[keys.indexOf(key) * 2] = hashes[j] ?? [null, null]));
+    const hashes = await this.readEach(
+      legacy.map((i) => keys[i] as string),
+      (client, key) => [client.hgetall(key)],
+    );
+    legacy.forEach((i, j) => (replies[i * 2] = hashes[j] ?? [null, null]));
     return replies;
   }
 

@@ -40,7 +40,8 @@ local function clock()
 end
 `;
 
-// The record format (see redis-record.codec.ts): S|token|fence|attempts|createdAt|updatedAt|hash|<bytes>:messageId|result.
+// The record format (see redis-record.codec.ts):
+//   S|token|fence|attempts|createdAt|updatedAt|hash|<bytes>:messageId|result
 // Numbers are integers below 1e14, which Lua's concatenation prints exactly.
 const RECORD = `
 local function record(state, token, fence, attempts, createdAt, updatedAt, hash, messageId, result)
@@ -55,8 +56,8 @@ end
 
 /**
  * KEYS: the record keys, then the fence counter. ARGV: token, leaseMs, now (the caller's epoch
- * ms), then (messageId, payloadHash | '') per record (scope and key are read back from the record key). Returns
- * (status, value, ms, payloadHash) per key: ('claimed', fence, leaseMs, ''), ('record', the
+ * ms), then (messageId, payloadHash | '') per record (scope and key are read back from the record
+ * key). Returns (status, value, ms, payloadHash) per key: ('claimed', fence, leaseMs, ''), ('record', the
  * stored string, its pttl, '') for an existing record (in flight while IN_PROGRESS: it expires
  * with its lease), and for a record of an older version (a hash) ('completed', resultJson | '',
  * pttl, hash | '') or ('in-flight', '', remaining lease, hash | '').
@@ -114,10 +115,10 @@ return out
 
 /**
  * KEYS: the record keys, then the fence counter. ARGV: ttlMs, now (the caller's epoch ms), then
- * (token, resultJson | '', messageId, payloadHash | '') per record: the completed record keeps that hash (a backfill passes
- * the durable record's). Completes a key that is absent or held by the same token (IN_PROGRESS, or
- * COMPLETED by a retried completion); a record of an older version is someone else's.
- * Returns 1 (completed) or 0 (stale) per key.
+ * (token, resultJson | '', messageId, payloadHash | '') per record: the completed record keeps
+ * that hash (a backfill passes the durable record's). Completes a key that is absent or held by
+ * the same token (IN_PROGRESS, or COMPLETED by a retried completion); a record of an older version
+ * is someone else's. Returns 1 (completed) or 0 (stale) per key.
  */
 export const COMPLETE_SCRIPT = new RedisScript(`
 local n = #KEYS - 1
@@ -205,8 +206,8 @@ return 'forgotten'
 
 /**
  * KEYS: the record keys, then the fence counter. ARGV: leaseMs, now (the caller's epoch ms), then
- * (token, messageId, payloadHash | '') per record. Renews a lease of the same token (the key's TTL is the lease), or re-takes a key
- * that expired meanwhile (with its fingerprint); 1/0 per key.
+ * (token, messageId, payloadHash | '') per record. Renews a lease of the same token (the key's TTL
+ * is the lease), or re-takes a key that expired meanwhile (with its fingerprint); 1/0 per key.
  */
 export const EXTEND_SCRIPT = new RedisScript(`
 local n = #KEYS - 1

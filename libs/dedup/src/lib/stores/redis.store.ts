@@ -94,7 +94,7 @@ export function isRedisDownError(error: unknown): boolean {
   return true;
 }
 
-/** A claim's answer from the record that holds the key (in flight while IN_PROGRESS: it lives as long as its lease). */
+/** A claim's answer from the record holding the key (in flight while IN_PROGRESS: it lives as long as its lease). */
 function existing(storageKey: string, raw: string, pttl: number): StoreClaimResult {
   const record = decodeRedisRecord(raw);
   if (!record) throw new Error(`dedup record ${storageKey} in Redis is not in a format this version reads`);

@@ -1,9 +1,9 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePorts, spawnRedisServer } from './redis-server.process';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -12,28 +12,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export interface ClusterNodeAddress {
   readonly host: string;
   readonly port: number;
-}
-
-/** Free loopback ports, all distinct; each is released again before use. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => {
-    const address = server.address();
-    if (typeof address !== 'object' || !address) throw new Error('no port');
-    return address.port;
-  });
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }
 
 /**
@@ -176,9 +154,9 @@ export class OwnRedisCluster {
     }
   }
 
-  private spawn(i: number, port: number): Promise<void> {
-    const child = spawn(
-      'redis-server',
+  private async spawn(i: number, port: number): Promise<void> {
+    this.children[i] = await spawnRedisServer(
+      port,
       [
         '--cluster-enabled',
         'yes',
@@ -188,41 +166,10 @@ export class OwnRedisCluster {
         '1000',
         '--cluster-require-full-coverage',
         'yes',
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
         '--dir',
         this.dir,
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      'redis-server (cluster node)',
     );
-    return new Promise((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`redis-server (cluster node) on ${port} did not start: ${output.slice(-500)}`));
-      }, 10_000);
-      child.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          this.children[i] = child;
-          resolve();
-        }
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(
-          new Error(
-            `redis-server (cluster node) on ${port} exited (${code ?? signal}): ${output.slice(-500)}`,
-          ),
-        );
-      });
-    });
   }
 }

@@ -1,19 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
-
-/** A free loopback TCP port (the OS picks it; it is released again before use). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
+import type { ChildProcess } from 'node:child_process';
+import { freePorts, spawnRedisServer } from './redis-server.process';
 
 /**
  * A redis-server of the test's own on a free loopback port, without persistence, that the test
@@ -31,7 +17,7 @@ export class OwnRedisServer {
 
   static async start(): Promise<OwnRedisServer> {
     for (let attempt = 1; ; attempt++) {
-      const server = new OwnRedisServer(await freePort());
+      const server = new OwnRedisServer(((await freePorts(1)) as [number])[0]);
       try {
         await server.spawn();
         return server;
@@ -69,41 +55,7 @@ export class OwnRedisServer {
     await this.kill();
   }
 
-  private spawn(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--protected-mode',
-        'no',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    return new Promise((resolve, reject) => {
-      let output = '';
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`redis-server on ${this.port} did not start: ${output}`));
-      }, 10_000);
-      child.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) {
-          clearTimeout(timer);
-          this.child = child;
-          resolve();
-        }
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`redis-server on ${this.port} exited (${code ?? signal}): ${output.slice(-500)}`));
-      });
-    });
+  private async spawn(): Promise<void> {
+    this.child = await spawnRedisServer(this.port, ['--protected-mode', 'no']);
   }
 }

@@ -91,6 +91,9 @@ describe('store faults after the effect ran', () => {
       new DedupMetrics(),
       logger,
     );
+  /** redis+postgres over `redis`, Postgres with metrics of its own; Redis down fails claims. */
+  const failingLayered = (redis: RedisStore) =>
+    new LayeredStore(redis, new PostgresStore(dataSource, new DedupMetrics()), 'fail', logger);
   const key = (label: string) => `${uniquePrefix('faults')}s:${label}`;
 
   beforeAll(async () => {
@@ -306,12 +309,7 @@ describe('store faults after the effect ran', () => {
 
   it('redis+postgres: a key Postgres rejects leaves no IN_PROGRESS orphan in Redis', async () => {
     const redis = redisStore(client);
-    const layered = new LayeredStore(
-      redis,
-      new PostgresStore(dataSource, new DedupMetrics()),
-      'fail',
-      logger,
-    );
+    const layered = failingLayered(redis);
     const bad = key('nul\u0000byte');
     const good = key('fine');
 
@@ -323,12 +321,7 @@ describe('store faults after the effect ran', () => {
     // FC_SEED=869147901 of the lifecycle model: the owner's Redis write was lost (a late reply), so
     // Redis kept its IN_PROGRESS record while Postgres, the record of truth, had the completion.
     const redis = redisStore(client);
-    const layered = new LayeredStore(
-      redis,
-      new PostgresStore(dataSource, new DedupMetrics()),
-      'fail',
-      logger,
-    );
+    const layered = failingLayered(redis);
     const done = key('completed-in-postgres');
     const [first] = await layered.claim(requests(done), 'owner', 60_000);
     expect(first?.status).toBe('claimed');

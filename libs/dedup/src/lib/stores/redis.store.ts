@@ -235,23 +235,13 @@ export class RedisStore implements DedupStore {
     ttlMs: number,
     mode: RedisWriteMode = 'settle',
   ): Promise<boolean[]> {
-    if (items.length === 0) return [];
-    return this.grouped(
-      items.map((i) => i.storageKey),
-      async (group) => {
-        const members = group.indices.map((i) => items[i] as CompleteItem);
-        const args: (string | number)[] = [ttlMs, Date.now()];
-        for (const item of members)
-          args.push(item.token, item.result ?? '', item.messageId ?? '', item.payloadHash ?? '');
-        const keys = [...members.map((i) => i.storageKey), group.fenceKey];
-        const reply = (await this.write(
-          mode,
-          () => COMPLETE_SCRIPT.run(this.redis, keys, args),
-          group.node,
-        )) as number[];
-        return reply.map((value) => value === 1);
-      },
-    );
+    return this.writeGroups(items, mode, (members, group) => {
+      const args: (string | number)[] = [ttlMs, Date.now()];
+      for (const item of members)
+        args.push(item.token, item.result ?? '', item.messageId ?? '', item.payloadHash ?? '');
+      const keys = [...members.map((i) => i.storageKey), group.fenceKey];
+      return () => COMPLETE_SCRIPT.run(this.redis, keys, args);
+    });
   }
 
   /**
@@ -259,21 +249,11 @@ export class RedisStore implements DedupStore {
    * key is free either way, which is what release is for.
    */
   async release(items: readonly HeldKey[], mode: RedisWriteMode = 'settle'): Promise<boolean[]> {
-    if (items.length === 0) return [];
-    return this.grouped(
-      items.map((i) => i.storageKey),
-      async (group) => {
-        const members = group.indices.map((i) => items[i] as HeldKey);
-        const keys = members.map((i) => i.storageKey);
-        const tokens = members.map((i) => i.token);
-        const reply = (await this.write(
-          mode,
-          (attempt) => RELEASE_SCRIPT.run(this.redis, keys, [attempt > 1 ? 1 : 0, ...tokens]),
-          group.node,
-        )) as number[];
-        return reply.map((value) => value === 1);
-      },
-    );
+    return this.writeGroups(items, mode, (members) => {
+      const keys = members.map((i) => i.storageKey);
+      const tokens = members.map((i) => i.token);
+      return (attempt) => RELEASE_SCRIPT.run(this.redis, keys, [attempt > 1 ? 1 : 0, ...tokens]);
+    });
   }
 
   async extend(
@@ -281,19 +261,32 @@ export class RedisStore implements DedupStore {
     leaseMs: number,
     mode: RedisWriteMode = 'settle',
   ): Promise<boolean[]> {
+    return this.writeGroups(items, mode, (members, group) => {
+      const args: (string | number)[] = [leaseMs, Date.now()];
+      for (const item of members) args.push(item.token, item.messageId ?? '', item.payloadHash ?? '');
+      const keys = [...members.map((i) => i.storageKey), group.fenceKey];
+      return () => EXTEND_SCRIPT.run(this.redis, keys, args);
+    });
+  }
+
+  /**
+   * A settling write of held keys (complete, release, extend): per group, `prepare` builds the
+   * script call once, {@link write} runs it (retried per its mode), and a reply of 1 means done.
+   */
+  private async writeGroups<I extends HeldKey>(
+    items: readonly I[],
+    mode: RedisWriteMode,
+    prepare: (members: I[], group: KeyGroup) => (attempt: number) => Promise<unknown>,
+  ): Promise<boolean[]> {
     if (items.length === 0) return [];
     return this.grouped(
       items.map((i) => i.storageKey),
       async (group) => {
-        const members = group.indices.map((i) => items[i] as HeldKey & ClaimRequest);
-        const args: (string | number)[] = [leaseMs, Date.now()];
-        for (const item of members) args.push(item.token, item.messageId ?? '', item.payloadHash ?? '');
-        const keys = [...members.map((i) => i.storageKey), group.fenceKey];
-        const reply = (await this.write(
-          mode,
-          () => EXTEND_SCRIPT.run(this.redis, keys, args),
-          group.node,
-        )) as number[];
+        const run = prepare(
+          group.indices.map((i) => items[i] as I),
+          group,
+        );
+        const reply = (await this.write(mode, run, group.node)) as number[];
         return reply.map((value) => value === 1);
       },
     );

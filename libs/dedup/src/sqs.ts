@@ -32,6 +32,7 @@ export {
 export { isFifoQueue, SQS_BATCH_SIZE, type SqsQueueRef } from './lib/sqs/sqs-queue.ref';
 export {
   DEFERRED_FROM_ATTRIBUTE,
+  RETRY_DEFERRALS_ATTRIBUTE,
   SqsQueueOps,
   type ConsumerQueue,
   type DeferralTarget,

@@ -203,6 +203,22 @@ describe('EmailDeliveryService', () => {
     expect(fingerprints[0]).not.toBe(fingerprints[2]);
   });
 
+  it('retries a send SES certainly refused after a backoff that grows with the attempts (so no receive is spent)', async () => {
+    const waits: number[] = [];
+    for (const attempts of [1, 2, 3, 6, 7, 30]) {
+      const { service } = setup([{ ...failed('Error: rate limiter unavailable: down', true), attempts }]);
+      const error = await service.deliver(email, 'm-1').catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(RetryLaterError);
+      waits.push((error as RetryLaterError).retryAfterMs ?? Number.NaN);
+    }
+    // Half of each delay is random: attempt n waits between half and all of min(60 s, 2^(n-1) s).
+    const caps = [1000, 2000, 4000, 32_000, 60_000, 60_000];
+    waits.forEach((wait, i) => {
+      expect(wait).toBeGreaterThanOrEqual(caps[i]! / 2);
+      expect(wait).toBeLessThanOrEqual(caps[i]!);
+    });
+  });
+
   it('does not report what it leaves to SQS redelivery or what was sent', async () => {
     const retry = setup([failed('Error: connect ECONNREFUSED 127.0.0.1:443', true)]);
     await expect(retry.service.deliver(email, 'm-1')).rejects.toBeInstanceOf(RetryLaterError);

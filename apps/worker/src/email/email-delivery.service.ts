@@ -9,8 +9,9 @@ import { EMAIL_CONSUMER } from '../sqs/worker-queues';
 
 /**
  * Thrown to leave a message on the queue. With `retryAfterMs` (when the first send's in-flight
- * window ends) `@Idempotent` defers the message until then without spending a receive; unset: SQS
- * redelivers it after the queue's own visibility timeout.
+ * window ends, or a retry's backoff) `@Idempotent` defers the message until then without spending a
+ * receive, `maxRetryDeferrals` times at most; unset: SQS redelivers it after the queue's own
+ * visibility timeout.
  */
 export class RetryLaterError extends RetryAfterError {
   constructor(
@@ -38,6 +39,17 @@ export class EmailLeftToOperatorError extends Error {
   }
 }
 
+/**
+ * How long a send SES certainly refused (rate limiter or ledger down, throttled, rate limited)
+ * waits before its next attempt: min(60 s, 2^(attempts-1) s), half of it random. `@Idempotent`
+ * defers the message that long by a delayed copy (at most its `maxRetryDeferrals` times), so a
+ * short outage spends none of the receives the queue's redrive policy allows.
+ */
+function retryBackoffMs(attempts: number): number {
+  const cap = Math.min(60_000, 1000 * 2 ** Math.min(Math.max(attempts, 1) - 1, 16));
+  return Math.round(cap / 2 + (Math.random() * cap) / 2);
+}
+
 /** `MessageRejected` from `MessageRejected: Email address is not verified… (HTTP 400)`. */
 function errorName(description: string | undefined): string {
   return /^([A-Za-z][\w.]*):/.exec(description ?? '')?.[1] ?? 'no SES error recorded';
@@ -50,8 +62,9 @@ function errorName(description: string | undefined): string {
  *   as skipped (`once_emails_skipped_total{reason="unsubscribed"}`), never failed: an email a
  *   fan-out enqueued before the user unsubscribed (a crashed fan-out rerun later) stays unsent;
  * - sent, duplicate of a sent email, suppressed: acknowledged;
- * - the first send still in flight elsewhere, or SES certainly did not take it (retryable):
- *   left on the queue for redelivery (`maxReceiveCount` bounds it, then the DLQ);
+ * - the first send still in flight elsewhere: deferred until its window ends; SES certainly did
+ *   not take it (retryable): retried after a backoff (`retryBackoffMs`), both without spending
+ *   receives up to `maxRetryDeferrals` times, then `maxReceiveCount` bounds it, then the DLQ;
  * - failed for good or `unknown` (SES may have accepted it): acknowledged, reported to the admins
  *   (`AdminErrorReporter`) and left to an operator in the ledger's admin API, never resent blindly.
  *
@@ -119,6 +132,7 @@ export class EmailDeliveryService {
       throw new RetryLaterError(
         `SES did not accept the email: ${result.error ?? 'unknown error'}`,
         email.eventId,
+        retryBackoffMs(result.attempts),
       );
     }
     if (result.status === 'duplicate' && result.inFlight) {

@@ -90,6 +90,7 @@ describe('DedupModule', () => {
       lockTimeoutMs: 5000,
       manageVisibility: true,
       missingKey: 'dead-letter',
+      maxRetryDeferrals: 10,
       onPayloadMismatch: 'warn',
       enabled: true,
     });

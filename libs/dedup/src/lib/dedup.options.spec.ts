@@ -24,7 +24,16 @@ describe('resolveDedupOptions', () => {
       onStoreDown: 'fail',
       missingKey: 'dead-letter',
       manageVisibility: true,
+      maxRetryDeferrals: 10,
     });
+  });
+
+  it('refuses a maxRetryDeferrals that is negative, fractional or unbounded, naming it', () => {
+    for (const maxRetryDeferrals of [-1, 1.5, 1001, Number.POSITIVE_INFINITY])
+      expect(() => resolveDedupOptions({ store: 'redis', redis, maxRetryDeferrals })).toThrow(
+        /maxRetryDeferrals/,
+      );
+    expect(resolveDedupOptions({ store: 'redis', redis, maxRetryDeferrals: 0 }).maxRetryDeferrals).toBe(0);
   });
 
   it('takes an ioredis Cluster, and refuses one with its own keyPrefix (on the cluster or its nodes)', () => {

@@ -32,6 +32,13 @@ export interface DedupSqsOptions {
   manageVisibility?: boolean;
   /** SQS message without a key: `'dead-letter'` (default) sends it to the queue's DLQ now; `'throw'` leaves it to redrive. */
   missingKey?: MissingKeyPolicy;
+  /**
+   * How often a single handler's `RetryAfterError` (with `retryAfterMs`) may defer a message by a
+   * delayed copy, which spends none of the receives its redrive policy allows. The copies count
+   * the retries in a message attribute; past this many, a retry is deferred by visibility and spends a
+   * receive, so a message that keeps asking reaches the DLQ after `maxReceiveCount` more. Default 10.
+   */
+  maxRetryDeferrals?: number;
 }
 
 /** Redis tuning, for the stores that use Redis. */
@@ -151,6 +158,7 @@ const dedupOptionsSchema = z
     lockTimeoutMs: z.number().int().positive().default(5000),
     manageVisibility: z.boolean().default(true),
     missingKey: z.enum(['dead-letter', 'throw']).default('dead-letter'),
+    maxRetryDeferrals: z.number().int().min(0).max(1000).default(10),
     onPayloadMismatch: z.enum(['warn', 'dead-letter', 'ignore']).default('warn'),
     enabled: z.boolean().default(true),
     metricsListener: z

@@ -35,6 +35,7 @@ export interface HandlerSettings {
   readonly enabled: boolean;
   readonly manageVisibility: boolean;
   readonly missingKey: MissingKeyPolicy;
+  readonly maxRetryDeferrals: number;
 }
 
 /** The module options as the engine, the store factory and the runner read them. */
@@ -69,6 +70,7 @@ export function dedupSettings(options: ResolvedDedupOptions): DedupSettings {
       enabled: options.enabled,
       manageVisibility: options.manageVisibility,
       missingKey: options.missingKey,
+      maxRetryDeferrals: options.maxRetryDeferrals,
     },
     metricsListener: options.metricsListener,
   };

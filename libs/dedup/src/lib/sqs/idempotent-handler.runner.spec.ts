@@ -13,7 +13,12 @@ import {
   inFlightDeferral,
   type IdempotentCall,
 } from './idempotent-handler.runner';
-import { DEFERRED_FROM_ATTRIBUTE, type DeferralTarget, type SqsQueueOps } from './sqs-queue.ops';
+import {
+  DEFERRED_FROM_ATTRIBUTE,
+  type DeferralTarget,
+  RETRY_DEFERRALS_ATTRIBUTE,
+  type SqsQueueOps,
+} from './sqs-queue.ops';
 
 const msg = (id: string, eventId?: string, receiveCount?: number): Message => ({
   MessageId: id,
@@ -100,15 +105,24 @@ function fakeQueue(
 ) {
   const visibility: { ids: (string | undefined)[]; seconds: number }[] = [];
   const deadLettered: string[] = [];
-  const resent: { ids: (string | undefined)[]; seconds: number }[] = [];
+  const resent: { ids: (string | undefined)[]; seconds: number; retryDeferrals?: number }[] = [];
   const deleted: (string | undefined)[] = [];
   const ops = {
     deleteSettled: async (_consumer: string, messages: readonly Message[]) => {
       deleted.push(...messages.map((m) => m.MessageId));
     },
     deferralTarget: async () => deferral.target,
-    resend: async (_consumer: string, messages: readonly Message[], seconds: number) => {
-      resent.push({ ids: messages.map((m) => m.MessageId), seconds });
+    resend: async (
+      _consumer: string,
+      messages: readonly Message[],
+      seconds: number,
+      retryDeferrals?: number,
+    ) => {
+      resent.push({
+        ids: messages.map((m) => m.MessageId),
+        seconds,
+        ...(retryDeferrals === undefined ? {} : { retryDeferrals }),
+      });
       return new Set(messages.filter((m) => !deferral.resendFails?.includes(m.MessageId ?? '')));
     },
     changeVisibility: async (_consumer: string, messages: readonly Message[], seconds: number) => {
@@ -130,6 +144,7 @@ const options = (overrides: Partial<HandlerSettings> = {}): HandlerSettings => (
   enabled: true,
   manageVisibility: true,
   missingKey: 'dead-letter',
+  maxRetryDeferrals: 10,
   ...overrides,
 });
 
@@ -517,7 +532,7 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
 
     const withRedrive = fakeQueue(true, { target: standardQueue });
     await expect(runner(withRedrive).invoke(later(msg('1', 'fresh', 4)))).resolves.toBeUndefined();
-    expect(withRedrive.resent).toEqual([{ ids: ['1'], seconds: 4 }]);
+    expect(withRedrive.resent).toEqual([{ ids: ['1'], seconds: 4, retryDeferrals: 1 }]);
 
     const noRedrive = fakeQueue(true, { target: { ...standardQueue, maxReceiveCount: null } });
     await expect(runner(noRedrive).invoke(later(msg('2', 'fresh', 1)))).rejects.toBeInstanceOf(
@@ -536,6 +551,118 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
     ).rejects.toBeInstanceOf(RetryAfterError);
     expect(plainError.resent).toEqual([]);
     expect(plainError.visibility).toEqual([]);
+  });
+
+  it('retries spare receives only maxRetryDeferrals times: then each one spends a receive, so redrive ends the loop', async () => {
+    const asking = (message: Message): IdempotentCall => ({
+      ...singleCall(message),
+      original: async () => {
+        throw new RetryAfterError('SES is down', 1500);
+      },
+    });
+    const counted = (id: string, retryDeferrals: string, receiveCount = 1): Message => ({
+      ...msg(id, 'fresh', receiveCount),
+      MessageAttributes: { [RETRY_DEFERRALS_ATTRIBUTE]: { DataType: 'Number', StringValue: retryDeferrals } },
+    });
+    const queue = fakeQueue(true, { target: standardQueue });
+    const runner = new IdempotentHandlerRunner(
+      engineWith().engine,
+      queue.ops,
+      new DedupMetrics(),
+      options({ maxRetryDeferrals: 3 }),
+    );
+
+    await expect(runner.invoke(asking(counted('1', '2')))).resolves.toBeUndefined();
+    await expect(runner.invoke(asking(counted('2', '3')))).rejects.toBeInstanceOf(RetryAfterError);
+    await expect(runner.invoke(asking(counted('3', 'x')))).resolves.toBeUndefined();
+    expect(queue.resent).toEqual([
+      { ids: ['1'], seconds: 3, retryDeferrals: 3 },
+      { ids: ['3'], seconds: 3, retryDeferrals: 1 },
+    ]);
+    expect(queue.visibility).toEqual([{ ids: ['2'], seconds: 3 }]);
+
+    const none = fakeQueue(true, { target: standardQueue });
+    await expect(
+      new IdempotentHandlerRunner(
+        engineWith().engine,
+        none.ops,
+        new DedupMetrics(),
+        options({ maxRetryDeferrals: 0 }),
+      ).invoke(asking(msg('4', 'fresh', 1))),
+    ).rejects.toBeInstanceOf(RetryAfterError);
+    expect(none.resent).toEqual([]);
+    expect(none.visibility).toEqual([{ ids: ['4'], seconds: 3 }]);
+  });
+
+  it('property: a message that always asks to retry ends in the DLQ after a bounded number of handler calls', async () => {
+    const seed = Number(process.env.FC_SEED ?? Date.now() % 2 ** 31);
+    console.log(`retry-deferral property seed ${seed}`);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }),
+        async (maxRetryDeferrals, maxReceiveCount, resendFails) => {
+          let handled = 0;
+          // A little SQS: the message as received, with its receive count; a copy starts at 0.
+          let current: Message | undefined = msg('m0', 'fresh', 1);
+          let copies = 0;
+          let inDlq = false;
+          const attempt = { n: 0 };
+          const queue = {
+            deferralTarget: async () => ({ ...standardQueue, maxReceiveCount }),
+            resend: async (_c: string, messages: readonly Message[], _s: number, retryDeferrals?: number) => {
+              if (resendFails[attempt.n % resendFails.length]) return new Set<Message>();
+              const [original] = messages;
+              copies += 1;
+              current = {
+                ...msg(`m${copies}`, 'fresh', 1),
+                MessageAttributes: {
+                  ...original?.MessageAttributes,
+                  [RETRY_DEFERRALS_ATTRIBUTE]: { DataType: 'Number', StringValue: String(retryDeferrals) },
+                },
+              };
+              return new Set(messages);
+            },
+            changeVisibility: async () => undefined,
+            deleteSettled: async () => undefined,
+            deadLetter: async () => new Set<Message>(),
+          } as unknown as SqsQueueOps;
+          const runner = new IdempotentHandlerRunner(
+            engineWith().engine,
+            queue,
+            new DedupMetrics(),
+            options({ maxRetryDeferrals }),
+          );
+          while (current && !inDlq && handled < 1000) {
+            const message: Message = current;
+            attempt.n += 1;
+            const kept = await runner
+              .invoke({
+                ...singleCall(message),
+                original: async () => {
+                  handled += 1;
+                  throw new RetryAfterError('down', 1000);
+                },
+              })
+              .then(
+                () => false,
+                () => true,
+              );
+            if (!kept) continue; // acknowledged: its copy (now `current`) stands in for it
+            const receives = Number(message.Attributes?.ApproximateReceiveCount);
+            if (receives >= maxReceiveCount) inDlq = true;
+            else current = { ...message, Attributes: { ApproximateReceiveCount: String(receives + 1) } };
+          }
+          expect(inDlq).toBe(true);
+          // Every resend works: exactly the deferrals, then the receives. A failed resend spends a
+          // receive, which the next copy (starting at receive 1) gives back: still bounded.
+          if (!resendFails.includes(true)) expect(handled).toBe(maxRetryDeferrals + maxReceiveCount);
+          expect(handled).toBeLessThanOrEqual((maxRetryDeferrals + 1) * maxReceiveCount);
+        },
+      ),
+      { seed, numRuns: 200 },
+    );
   });
 
   it('a heartbeat of a batch keeps every message of it invisible, duplicates and keyless ones included', async () => {

@@ -16,7 +16,7 @@ import type { HandlerSettings } from '../engine/dedup.settings';
 import type { ExecOutcome, IdempotencyEngine, ResolvedRunOptions } from '../engine/engine.types';
 import { payloadFingerprint } from '../payload.fingerprint';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
-import { DEFERRED_FROM_ATTRIBUTE } from './message-attributes';
+import { DEFERRED_FROM_ATTRIBUTE, retryDeferralsOf } from './message-attributes';
 import type { QueueOps } from './queue-ops.lazy';
 import type { DeferralTarget } from './sqs-queue.ops';
 
@@ -140,11 +140,10 @@ export class IdempotentHandlerRunner {
         { onHeartbeat: (fresh) => this.holdVisibility(consumer, fresh, opts.leaseMs) },
       );
     } catch (error) {
-      // The handler asked to come back later: wait without spending a receive.
+      // The handler asked to come back later: wait without spending a receive (a bounded number of times).
       const wait = error instanceof RetryAfterError ? error.retryAfterMs : undefined;
       if (wait !== undefined && Number.isFinite(wait) && wait >= 0) {
-        const resent = await this.deferInFlight(consumer, [message], wait);
-        if (resent.has(message)) return undefined;
+        if (await this.deferRetry(consumer, opts.scope, key, message, wait)) return undefined;
       }
       throw error;
     }
@@ -314,16 +313,48 @@ export class IdempotentHandlerRunner {
     consumer: string,
     messages: readonly Message[],
     retryAfterMs: number,
+    retryDeferrals?: number,
   ): Promise<Set<Message>> {
     if (!this.settings.manageVisibility) return new Set();
-    const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000) + 1);
+    const seconds = deferralSeconds(retryAfterMs);
     const target = await this.queueOps.deferralTarget(consumer);
     const toResend = target && inFlightDeferral(target) === 'resend' ? messages : [];
     const resent =
-      toResend.length > 0 ? await this.queueOps.resend(consumer, toResend, seconds) : new Set<Message>();
+      toResend.length > 0
+        ? await this.queueOps.resend(consumer, toResend, seconds, retryDeferrals)
+        : new Set<Message>();
     const kept = messages.filter((message) => !resent.has(message));
     if (kept.length > 0) await this.queueOps.changeVisibility(consumer, kept, seconds);
     return resent;
+  }
+
+  /**
+   * Defers a message whose handler threw `RetryAfterError`: like an in-flight duplicate, counting
+   * the copy's retries (attribute `once-retry-deferrals`). Once `maxRetryDeferrals` are spent, only
+   * the visibility changes, so each further retry spends a receive and redrive ends the loop in the
+   * DLQ. True when a copy stands in for the message (the caller acknowledges it).
+   */
+  private async deferRetry(
+    consumer: string,
+    scope: string,
+    key: string,
+    message: Message,
+    retryAfterMs: number,
+  ): Promise<boolean> {
+    const used = retryDeferralsOf(message);
+    if (used < this.settings.maxRetryDeferrals)
+      return (await this.deferInFlight(consumer, [message], retryAfterMs, used + 1)).has(message);
+    this.logger.warn({
+      msg: 'retry deferrals used up: this retry spends a receive',
+      consumer,
+      scope,
+      idempotencyKey: key,
+      messageId: message.MessageId,
+      retryDeferrals: used,
+    });
+    if (this.settings.manageVisibility)
+      await this.queueOps.changeVisibility(consumer, [message], deferralSeconds(retryAfterMs));
+    return false;
   }
 
   /**
@@ -447,6 +478,9 @@ function refusesPayload(outcome: ExecOutcome, opts: ResolvedRunOptions): boolean
     outcome.payloadMismatch === true
   );
 }
+
+/** Whole seconds past `retryAfterMs` (SQS delays and visibility timeouts count in seconds). */
+const deferralSeconds = (retryAfterMs: number): number => Math.max(1, Math.ceil(retryAfterMs / 1000) + 1);
 
 function duplicateCounter(outcome: ExecOutcome): TurnedAway['counter'] | undefined {
   if (outcome.status === 'completed') return 'duplicate-completed';

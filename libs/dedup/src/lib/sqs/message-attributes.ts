@@ -24,3 +24,16 @@ export function copyAttributes(message: Message): Record<string, MessageAttribut
  * message first received (kept across repeated deferrals).
  */
 export const DEFERRED_FROM_ATTRIBUTE = 'once-deferred-from';
+
+/**
+ * Message attribute on a copy the lib re-sent for a handler's `RetryAfterError`: how many times
+ * the message was deferred that way (carried on by every later copy, counted up only by retries).
+ * It bounds the receives a retry spares: see `maxRetryDeferrals`.
+ */
+export const RETRY_DEFERRALS_ATTRIBUTE = 'once-retry-deferrals';
+
+/** The retry deferrals a message carries ({@link RETRY_DEFERRALS_ATTRIBUTE}); 0 when untagged or unreadable. */
+export function retryDeferralsOf(message: Message): number {
+  const count = Number(message.MessageAttributes?.[RETRY_DEFERRALS_ATTRIBUTE]?.StringValue);
+  return Number.isSafeInteger(count) && count > 0 ? count : 0;
+}

@@ -28,8 +28,13 @@ export class LazyQueueOps implements QueueOps {
     return this.ops()?.deferralTarget(consumer);
   }
 
-  async resend(consumer: string, messages: readonly Message[], delaySeconds: number): Promise<Set<Message>> {
-    return (await this.ops()?.resend(consumer, messages, delaySeconds)) ?? new Set();
+  async resend(
+    consumer: string,
+    messages: readonly Message[],
+    delaySeconds: number,
+    retryDeferrals?: number,
+  ): Promise<Set<Message>> {
+    return (await this.ops()?.resend(consumer, messages, delaySeconds, retryDeferrals)) ?? new Set();
   }
 
   async deleteSettled(consumer: string, messages: readonly Message[]): Promise<void> {

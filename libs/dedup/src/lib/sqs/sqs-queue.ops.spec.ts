@@ -9,7 +9,7 @@ import {
 import { Logger } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
 import { DEAD_LETTER_ATTRIBUTES } from '../dedup.constants';
-import { DEFERRED_FROM_ATTRIBUTE, SqsQueueOps } from './sqs-queue.ops';
+import { DEFERRED_FROM_ATTRIBUTE, RETRY_DEFERRALS_ATTRIBUTE, SqsQueueOps } from './sqs-queue.ops';
 
 /** A fake SQS client: answers GetQueueAttributes with `redrivePolicy`, records SendMessageBatch entries. */
 function fakeSqs(redrivePolicy: string | undefined | Error, failIds: string[] = []) {
@@ -138,6 +138,50 @@ describe('SqsQueueOps.resend', () => {
     await opsFor(fake.sqs).resend('jobs', [message('m1', full)], 3);
     expect(Object.keys(fake.sent[0]?.MessageAttributes ?? {})).toHaveLength(10);
     expect(fake.sent[0]?.MessageAttributes?.[DEFERRED_FROM_ATTRIBUTE]).toBeUndefined();
+  });
+});
+
+describe('SqsQueueOps.resend for a retry', () => {
+  const message = (id: string, attributes: Message['MessageAttributes'] = {}): Message => ({
+    MessageId: id,
+    ReceiptHandle: `rh-${id}`,
+    Body: `{"eventId":"${id}"}`,
+    MessageAttributes: attributes,
+  });
+  const full = (n: number) =>
+    Object.fromEntries(
+      Array.from({ length: n }, (_, i) => [`a${i}`, { DataType: 'String', StringValue: String(i) }]),
+    );
+
+  it('tags the copy with the retry count (replacing the one it carried), beside the first MessageId', async () => {
+    const fake = fakeSqs(policy(3));
+    const again = message('m2', {
+      [RETRY_DEFERRALS_ATTRIBUTE]: { DataType: 'Number', StringValue: '2' },
+      [DEFERRED_FROM_ATTRIBUTE]: { DataType: 'String', StringValue: 'm0' },
+    });
+    const sent = await opsFor(fake.sqs).resend('jobs', [message('m1'), again], 5, 3);
+    expect(sent.size).toBe(2);
+    expect(fake.sent.map((entry) => entry.MessageAttributes)).toEqual([
+      {
+        [RETRY_DEFERRALS_ATTRIBUTE]: { DataType: 'Number', StringValue: '3' },
+        [DEFERRED_FROM_ATTRIBUTE]: { DataType: 'String', StringValue: 'm1' },
+      },
+      {
+        [RETRY_DEFERRALS_ATTRIBUTE]: { DataType: 'Number', StringValue: '3' },
+        [DEFERRED_FROM_ATTRIBUTE]: { DataType: 'String', StringValue: 'm0' },
+      },
+    ]);
+  });
+
+  it('never sends an uncounted retry: a message at the 10-attribute cap is not copied (the caller keeps it)', async () => {
+    const fake = fakeSqs(policy(3));
+    const atCap = message('m1', full(10));
+    const roomForCount = message('m2', full(9));
+    const sent = await opsFor(fake.sqs).resend('jobs', [atCap, roomForCount], 5, 1);
+    expect([...sent]).toEqual([roomForCount]);
+    expect(fake.sent).toHaveLength(1);
+    expect(fake.sent[0]?.MessageAttributes?.[RETRY_DEFERRALS_ATTRIBUTE]?.StringValue).toBe('1');
+    expect(Object.keys(fake.sent[0]?.MessageAttributes ?? {})).toHaveLength(10);
   });
 });
 

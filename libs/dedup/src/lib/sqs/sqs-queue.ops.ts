@@ -9,7 +9,12 @@ import { Injectable, Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { type RetryPolicy, withRetry } from '../stores/store.retry';
 import { DeadLetterSender } from './dead-letter.sender';
-import { copyAttributes, DEFERRED_FROM_ATTRIBUTE, MAX_MESSAGE_ATTRIBUTES } from './message-attributes';
+import {
+  copyAttributes,
+  DEFERRED_FROM_ATTRIBUTE,
+  MAX_MESSAGE_ATTRIBUTES,
+  RETRY_DEFERRALS_ATTRIBUTE,
+} from './message-attributes';
 import { NestjsSqsConsumers } from './nestjs-sqs.consumers';
 import { RedrivePolicyReader } from './redrive-policy.reader';
 import { chunks, isFifoQueue, type SqsQueueRef } from './sqs-queue.ref';
@@ -32,7 +37,7 @@ export interface DeferralTarget {
   readonly copiesAttributes: boolean;
 }
 
-export { DEFERRED_FROM_ATTRIBUTE };
+export { DEFERRED_FROM_ATTRIBUTE, RETRY_DEFERRALS_ATTRIBUTE };
 
 /** Deletes of redelivered completed duplicates: a few quick attempts (see `deleteSettled`). */
 const DELETE_RETRY: RetryPolicy = { attempts: 3, baseDelayMs: 100, maxDelayMs: 400 };
@@ -86,50 +91,70 @@ export class SqsQueueOps {
 
   /**
    * Sends a copy of each message to its own queue, delayed by `delaySeconds` (≤ 900), tagged with
-   * {@link DEFERRED_FROM_ATTRIBUTE}. Returns the messages whose copy was sent: only those may be
-   * acknowledged (deleted); the rest must be deferred some other way. Standard queues only.
+   * {@link DEFERRED_FROM_ATTRIBUTE}. With `retryDeferrals` (a retry the handler asked for), the
+   * copy carries that count as {@link RETRY_DEFERRALS_ATTRIBUTE}; a message with no room left for
+   * it under SQS's attribute cap is not copied (an uncounted retry could come back forever).
+   * Returns the messages whose copy was sent: only those may be acknowledged (deleted); the rest
+   * must be deferred some other way. Standard queues only.
    */
-  async resend(consumer: string, messages: readonly Message[], delaySeconds: number): Promise<Set<Message>> {
+  async resend(
+    consumer: string,
+    messages: readonly Message[],
+    delaySeconds: number,
+    retryDeferrals?: number,
+  ): Promise<Set<Message>> {
     const sent = new Set<Message>();
     const queue = this.queueOf(consumer);
     if (!queue || messages.length === 0) return sent;
     const delay = clampDelaySeconds(delaySeconds);
-    for (const batch of chunks(messages)) {
+    const what = retryDeferrals === undefined ? 'in-flight duplicate' : 'message to retry';
+    const copies = messages.flatMap((message) => {
+      const attributes = deferredAttributes(message, retryDeferrals);
+      if (attributes) return [{ message, attributes }];
+      this.logger.warn({
+        msg: `${what} not re-sent: no room for the ${RETRY_DEFERRALS_ATTRIBUTE} attribute under SQS's cap of ${MAX_MESSAGE_ATTRIBUTES}`,
+        consumer,
+        messageId: message.MessageId,
+      });
+      return [];
+    });
+    for (const batch of chunks(copies)) {
       try {
         const { Successful, Failed } = await queue.sqs.send(
           new SendMessageBatchCommand({
             QueueUrl: queue.queueUrl,
-            Entries: batch.map((message, i) => ({
+            Entries: batch.map(({ message, attributes }, i) => ({
               Id: String(i),
               MessageBody: message.Body ?? '',
-              MessageAttributes: deferredAttributes(message),
+              MessageAttributes: attributes,
               DelaySeconds: delay,
             })),
           }),
         );
         for (const entry of Successful ?? []) {
-          const message = batch[Number(entry.Id)];
+          const message = batch[Number(entry.Id)]?.message;
           if (!message) continue;
           sent.add(message);
           this.logger.log({
-            msg: 'in-flight duplicate re-sent',
+            msg: `${what} re-sent`,
             consumer,
             messageId: message.MessageId,
             copyMessageId: entry.MessageId,
             delaySeconds: delay,
+            ...(retryDeferrals === undefined ? {} : { retryDeferrals }),
           });
         }
         for (const failure of Failed ?? []) {
           this.logger.warn({
-            msg: 'in-flight duplicate not re-sent',
+            msg: `${what} not re-sent`,
             consumer,
-            messageId: batch[Number(failure.Id)]?.MessageId,
+            messageId: batch[Number(failure.Id)]?.message.MessageId,
             code: failure.Code,
           });
         }
       } catch (error) {
         this.logger.warn({
-          msg: 'in-flight duplicate not re-sent',
+          msg: `${what} not re-sent`,
           consumer,
           error: (error as Error).message,
         });
@@ -246,9 +271,23 @@ export class SqsQueueOps {
   }
 }
 
-/** The copy's attributes: the message's own (as received) and where it was first deferred from. */
-function deferredAttributes(message: Message): Record<string, MessageAttributeValue> {
+/**
+ * The copy's attributes: the message's own (as received), where it was first deferred from, and
+ * with `retryDeferrals` that count. `undefined` when the count does not fit under SQS's cap.
+ */
+function deferredAttributes(
+  message: Message,
+  retryDeferrals?: number,
+): Record<string, MessageAttributeValue> | undefined {
   const attributes = copyAttributes(message);
+  if (retryDeferrals !== undefined) {
+    if (
+      !(RETRY_DEFERRALS_ATTRIBUTE in attributes) &&
+      Object.keys(attributes).length >= MAX_MESSAGE_ATTRIBUTES
+    )
+      return undefined;
+    attributes[RETRY_DEFERRALS_ATTRIBUTE] = { DataType: 'Number', StringValue: String(retryDeferrals) };
+  }
   const origin = attributes[DEFERRED_FROM_ATTRIBUTE]?.StringValue ?? message.MessageId;
   // At SQS's cap the copy goes without the tag: its cause is then reported like any other message's.
   if (

@@ -85,6 +85,7 @@ describe('DedupModule', () => {
       leaseMs: 5_000,
       ttlMs: 86_400_000,
       onStoreDown: 'fail',
+      redisOnlyScopes: [],
       redisTimeoutMs: 1000,
       redisRetryAfterMs: 1000,
       lockTimeoutMs: 5000,

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { DedupConfigError } from './dedup.errors';
 import type { DedupMetricsListener } from './dedup-metrics.service';
 import type { MissingKeyPolicy, OnStoreDown, PayloadMismatchPolicy } from './dedup.types';
-import { validateKeyPrefix } from './idempotency-key.extractor';
+import { validateIdempotencyScope, validateKeyPrefix } from './idempotency-key.extractor';
 
 /** Options every store takes. */
 export interface DedupCommonOptions {
@@ -80,6 +80,16 @@ export interface DedupLayeredStoreOptions
   store: 'redis+postgres';
   /** Redis unreachable: `'fail'` (default) throws so the message is retried; `'bypass'` uses Postgres alone. */
   onStoreDown?: OnStoreDown;
+  /**
+   * Scopes whose records live in Redis alone, with no Postgres transaction: for handlers whose
+   * effect keeps its own durable, atomic record (the mail ledger's `INSERT … ON CONFLICT`), where
+   * Redis's claim and lease are the fast filter and the effect's record has the last word. Such a
+   * record lost with Redis lets a duplicate reach the handler, never the effect twice. Redis down:
+   * `onStoreDown` applies as to every scope (`'bypass'` claims them in Postgres until Redis is
+   * back). No transactional mode; `get` and a `list` with a prefix inside the scope read Redis.
+   * Default none.
+   */
+  redisOnlyScopes?: readonly string[];
 }
 
 /**
@@ -153,6 +163,15 @@ const dedupOptionsSchema = z
       })
       .default('once:dedup:'),
     onStoreDown: z.enum(['fail', 'bypass']).default('fail'),
+    redisOnlyScopes: z
+      .array(
+        z.string().superRefine((value, ctx) => {
+          const problem = validateIdempotencyScope(value);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .readonly()
+      .default([]),
     redisTimeoutMs: z.number().int().positive().default(1000),
     redisRetryAfterMs: z.number().int().min(0).default(1000),
     lockTimeoutMs: z.number().int().positive().default(5000),
@@ -190,6 +209,13 @@ const dedupOptionsSchema = z
         code: 'custom',
         path: ['onStoreDown'],
         message: '"bypass" needs store "redis+postgres" (there is nothing durable to fall back to)',
+      });
+    }
+    if (options.redisOnlyScopes.length > 0 && options.store !== 'redis+postgres') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redisOnlyScopes'],
+        message: `needs store "redis+postgres" (store "${options.store}" keeps every record in one place)`,
       });
     }
     if (options.ttlMs < options.leaseMs) {

@@ -98,7 +98,7 @@ export class IdempotencyService {
     return this.engine.extendMany(claims);
   }
 
-  /** The live record of a key (`null` when absent or expired). With redis+postgres, Postgres answers. */
+  /** The live record of a key (`null` when absent or expired). With redis+postgres, Postgres answers (Redis first for `redisOnlyScopes`). */
   get(key: string, options: { scope?: string } = {}): Promise<IdempotencyRecord | null> {
     return this.engine.get(key, options);
   }

@@ -16,6 +16,8 @@ export interface StoreSettings {
   readonly dataSource?: DataSource;
   readonly keyPrefix: string;
   readonly onStoreDown: OnStoreDown;
+  /** `redis+postgres` only: scopes kept in Redis alone. */
+  readonly redisOnlyScopes: readonly string[];
   readonly redisTimeoutMs: number;
   readonly redisRetryAfterMs: number;
   readonly lockTimeoutMs: number;
@@ -55,6 +57,7 @@ export function dedupSettings(options: ResolvedDedupOptions): DedupSettings {
       dataSource: options.dataSource,
       keyPrefix: options.keyPrefix,
       onStoreDown: options.onStoreDown,
+      redisOnlyScopes: options.redisOnlyScopes,
       redisTimeoutMs: options.redisTimeoutMs,
       redisRetryAfterMs: options.redisRetryAfterMs,
       lockTimeoutMs: options.lockTimeoutMs,

@@ -22,6 +22,7 @@ const settings = (overrides: Partial<StoreSettings>): StoreSettings => ({
   mode: 'redis',
   keyPrefix: 'p:',
   onStoreDown: 'fail',
+  redisOnlyScopes: [],
   redisTimeoutMs: 1000,
   redisRetryAfterMs: 1000,
   lockTimeoutMs: 5000,

@@ -37,7 +37,10 @@ export function createDedupStore(settings: StoreSettings, metrics: DedupMetrics)
   if (settings.mode === 'redis' && redis) return redis;
   if (settings.mode === 'postgres' && postgres) return postgres;
   if (settings.mode === 'redis+postgres' && redis && postgres)
-    return new LayeredStore(redis, postgres, settings.onStoreDown, logger);
+    return new LayeredStore(redis, postgres, settings.onStoreDown, logger, {
+      keyPrefix: settings.keyPrefix,
+      scopes: settings.redisOnlyScopes,
+    });
   throw new DedupConfigError([`store "${settings.mode}" is missing its connection`]);
 }
 

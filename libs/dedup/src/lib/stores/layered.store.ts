@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { StoreUnavailableError } from '../dedup.errors';
+import { DedupConfigError, StoreUnavailableError } from '../dedup.errors';
 import type { OnStoreDown } from '../dedup.types';
 import type {
   ClaimRequest,
@@ -27,15 +27,59 @@ export const BYPASSED = 'bypassed' as const;
  * Redis record only delays a duplicate until Postgres answers; a Redis in-flight answer is checked
  * against Postgres, so a completion Redis missed is still reported). Redis down: 'fail' throws
  * StoreUnavailableError, 'bypass' goes to Postgres alone. `forget` is the exception: it must
- * reach both layers.
+ * reach both layers. Keys of `redisOnlyScopes` skip Postgres while Redis answers: Redis decides
+ * them as RedisStore does (settled writes with retries); Redis down, 'fail' throws and 'bypass'
+ * claims them in Postgres alone, like every other key.
  */
 export class LayeredStore implements TransactionalStore {
+  private readonly redisOnlyPrefixes: readonly string[];
+
+  /**
+   * @param redisOnly Scopes whose records live in Redis alone (see `redisOnlyScopes`), with the
+   * key prefix their stored keys start with.
+   */
   constructor(
     readonly redis: RedisStore,
     readonly postgres: PostgresStore,
     private readonly onStoreDown: OnStoreDown,
     private readonly logger: Logger,
-  ) {}
+    redisOnly: { readonly keyPrefix: string; readonly scopes: readonly string[] } = {
+      keyPrefix: '',
+      scopes: [],
+    },
+  ) {
+    this.redisOnlyPrefixes = redisOnly.scopes.map((scope) => `${redisOnly.keyPrefix}${scope}:`);
+  }
+
+  /** A key of a `redisOnlyScopes` scope: Redis alone decides it, as RedisStore does. */
+  private isRedisOnly(storageKey: string): boolean {
+    return this.redisOnlyPrefixes.some((prefix) => storageKey.startsWith(prefix));
+  }
+
+  /**
+   * Runs `layered` on the items of layered scopes and `redisOnly` on those of `redisOnlyScopes`
+   * (both at once), answers in input order. Without redis-only items, just `layered`.
+   */
+  private async split<I extends { readonly storageKey: string }, R>(
+    items: readonly I[],
+    layered: (part: readonly I[]) => Promise<R[]>,
+    redisOnly: (part: readonly I[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    if (this.redisOnlyPrefixes.length === 0) return layered(items);
+    const own: I[] = [];
+    const rest: I[] = [];
+    const inOwn = items.map((item) => {
+      const mine = this.isRedisOnly(item.storageKey);
+      (mine ? own : rest).push(item);
+      return mine;
+    });
+    if (own.length === 0) return layered(items);
+    if (rest.length === 0) return redisOnly(items);
+    const [a, b] = await Promise.all([redisOnly(own), layered(rest)]);
+    let i = 0;
+    let j = 0;
+    return inOwn.map((mine) => (mine ? (a[i++] as R) : (b[j++] as R)));
+  }
 
   /** The Redis filter step (shared with the transactional path), its in-flight answers checked against Postgres. */
   async claimFirstLayer(
@@ -109,7 +153,58 @@ export class LayeredStore implements TransactionalStore {
     await this.bestEffort(() => this.redis.release(toRelease, 'best-effort'));
   }
 
-  async claim(
+  claim(requests: readonly ClaimRequest[], token: string, leaseMs: number): Promise<StoreClaimResult[]> {
+    return this.split(
+      requests,
+      (part) => this.claimLayered(part, token, leaseMs),
+      (part) => this.claimRedisOnly(part, token, leaseMs),
+    );
+  }
+
+  /**
+   * Keys of `redisOnlyScopes`: claimed in Redis alone; Redis down with 'bypass', in Postgres alone
+   * (as every key then is), so the writes that follow look in Redis first, then Postgres.
+   */
+  private async claimRedisOnly(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+  ): Promise<StoreClaimResult[]> {
+    try {
+      return await this.redis.claim(requests, token, leaseMs);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
+      this.logger.warn({ msg: 'redis down, claiming redis-only scopes in postgres', keys: requests.length });
+      return this.postgres.claim(requests, token, leaseMs);
+    }
+  }
+
+  /**
+   * A write on keys of `redisOnlyScopes`: Redis decides; with 'bypass', a key Redis does not hold
+   * under this token (or all of them, Redis down) may have been claimed in Postgres while Redis was
+   * down, so Postgres is asked for those. A token is one claim's: at most one layer holds it.
+   */
+  private async writeRedisOnly<I>(
+    items: readonly I[],
+    inRedis: (part: readonly I[]) => Promise<boolean[]>,
+    inPostgres: (part: readonly I[]) => Promise<boolean[]>,
+  ): Promise<boolean[]> {
+    let done: boolean[];
+    try {
+      done = await inRedis(items);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
+      done = items.map(() => false);
+    }
+    if (this.onStoreDown !== 'bypass') return done;
+    const missed = items.filter((_, i) => !done[i]);
+    if (missed.length === 0) return done;
+    const fromPostgres = await inPostgres(missed);
+    let k = 0;
+    return done.map((ok) => ok || (fromPostgres[k++] ?? false));
+  }
+
+  private async claimLayered(
     requests: readonly ClaimRequest[],
     token: string,
     leaseMs: number,
@@ -136,7 +231,20 @@ export class LayeredStore implements TransactionalStore {
     });
   }
 
-  async complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
+  complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
+    return this.split(
+      items,
+      (part) => this.completeLayered(part, ttlMs),
+      (part) =>
+        this.writeRedisOnly(
+          part,
+          (own) => this.redis.complete(own, ttlMs),
+          (own) => this.postgres.complete(own, ttlMs),
+        ),
+    );
+  }
+
+  private async completeLayered(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
     const done = await this.postgres.complete(items, ttlMs);
     await this.bestEffort(() =>
       this.redis.complete(
@@ -154,13 +262,40 @@ export class LayeredStore implements TransactionalStore {
     return done;
   }
 
-  async release(items: readonly HeldKey[]): Promise<boolean[]> {
-    const released = await this.postgres.release(items);
-    await this.bestEffort(() => this.redis.release(items, 'best-effort'));
-    return released;
+  release(items: readonly HeldKey[]): Promise<boolean[]> {
+    return this.split(
+      items,
+      async (part) => {
+        const released = await this.postgres.release(part);
+        await this.bestEffort(() => this.redis.release(part, 'best-effort'));
+        return released;
+      },
+      (part) =>
+        this.writeRedisOnly(
+          part,
+          (own) => this.redis.release(own),
+          (own) => this.postgres.release(own),
+        ),
+    );
   }
 
-  async extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]> {
+  extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]> {
+    return this.split(
+      items,
+      (part) => this.extendLayered(part, leaseMs),
+      (part) =>
+        this.writeRedisOnly(
+          part,
+          (own) => this.redis.extend(own, leaseMs),
+          (own) => this.postgres.extend(own, leaseMs),
+        ),
+    );
+  }
+
+  private async extendLayered(
+    items: readonly (HeldKey & ClaimRequest)[],
+    leaseMs: number,
+  ): Promise<boolean[]> {
     const renewed = await this.postgres.extend(items, leaseMs);
     await this.bestEffort(() =>
       this.redis.extend(
@@ -172,8 +307,20 @@ export class LayeredStore implements TransactionalStore {
     return renewed;
   }
 
-  get(storageKey: string): Promise<StoredRecord | null> {
-    return this.postgres.get(storageKey);
+  /**
+   * A redis-only scope's record from Redis, else (claimed while Redis was down) from Postgres;
+   * Redis down, from Postgres with 'bypass'.
+   */
+  async get(storageKey: string): Promise<StoredRecord | null> {
+    if (!this.isRedisOnly(storageKey)) return this.postgres.get(storageKey);
+    let cached: StoredRecord | null;
+    try {
+      cached = await this.redis.get(storageKey);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
+      cached = null;
+    }
+    return cached ?? this.postgres.get(storageKey);
   }
 
   /**
@@ -195,8 +342,12 @@ export class LayeredStore implements TransactionalStore {
     return durable === 'forgotten' || cached === 'forgotten' ? 'forgotten' : 'absent';
   }
 
+  /**
+   * Postgres, except for a prefix inside one of the `redisOnlyScopes` (`<scope>:…`): that scope's
+   * records are listed from Redis (a SCAN: see RedisStore.list). An unscoped list shows Postgres's.
+   */
   list(query: StoreListQuery): Promise<StoreListPage> {
-    return this.postgres.list(query);
+    return this.isRedisOnly(query.prefix) ? this.redis.list(query) : this.postgres.list(query);
   }
 
   /**
@@ -209,6 +360,11 @@ export class LayeredStore implements TransactionalStore {
     leaseMs: number,
     ttlMs: number,
   ): Promise<ClaimTransaction> {
+    const redisOnly = requests.find((request) => this.isRedisOnly(request.storageKey));
+    if (redisOnly)
+      throw new DedupConfigError([
+        `transactional mode needs a Postgres record: scope "${redisOnly.scope}" is in redisOnlyScopes`,
+      ]);
     const first = await this.claimFirstLayer(requests, token, leaseMs);
     const forward: number[] = [];
     const held: HeldKey[] = [];

@@ -32,8 +32,8 @@ describe('worker with DEDUP_REDIS_CLUSTER_NODES: claims on a Redis Cluster of th
   });
 
   /** A worker on queues and a key prefix of its own, its dedup records on the cluster. */
-  async function startWorker(store: 'redis' | 'redis+postgres') {
-    const name = `dedup-cluster-${store.replace('+', '-')}-${run}`;
+  async function startWorker(store: 'redis' | 'redis+postgres', redisOnlyScopes?: string) {
+    const name = `dedup-cluster-${store.replace('+', '-')}${redisOnlyScopes === 'none' ? '-layered' : ''}-${run}`;
     const email = await createTestQueue(sqs, `${name}-email`);
     const jobs = await createTestQueue(sqs, `${name}-jobs`);
     const prefix = `${process.env.REDIS_KEY_PREFIX}${name}:`;
@@ -46,6 +46,7 @@ describe('worker with DEDUP_REDIS_CLUSTER_NODES: claims on a Redis Cluster of th
         SQS_JOBS_QUEUE: jobs.url,
         REDIS_KEY_PREFIX: prefix,
         DEDUP_STORE: store,
+        ...(redisOnlyScopes === undefined ? {} : { DEDUP_REDIS_ONLY_SCOPES: redisOnlyScopes }),
         DEDUP_REDIS_CLUSTER_NODES: ownCluster.nodes.map(({ host, port }) => `${host}:${port}`).join(','),
       },
     });
@@ -74,14 +75,21 @@ describe('worker with DEDUP_REDIS_CLUSTER_NODES: claims on a Redis Cluster of th
   const emailsTo = async (to: string) =>
     (await mailbox.all()).filter((email) => email.destination.to.includes(to));
 
-  it.each(['redis', 'redis+postgres'] as const)(
-    'DEDUP_STORE=%s: a message delivered 4 times is sent once, its record on the cluster only',
-    async (store) => {
-      const { worker, email, prefix, cluster } = await startWorker(store);
+  // redis+postgres keeps send-email's records in Redis alone by default (DEDUP_REDIS_ONLY_SCOPES),
+  // and in both layers with DEDUP_REDIS_ONLY_SCOPES=none.
+  it.each([
+    ['redis', undefined, 0],
+    ['redis+postgres', undefined, 0],
+    ['redis+postgres', 'none', 1],
+  ] as const)(
+    'DEDUP_STORE=%s (DEDUP_REDIS_ONLY_SCOPES=%s): a message delivered 4 times is sent once, its record on the cluster (%d Postgres rows)',
+    async (store, redisOnlyScopes, postgresRows) => {
+      const { worker, email, prefix, cluster } = await startWorker(store, redisOnlyScopes);
       try {
         expect(cluster.isCluster).toBe(true);
-        const eventId = `cluster:${store}:${run}`;
-        const to = `cluster-${store.replace('+', '-')}-${run}@example.com`;
+        const variant = `${store.replace('+', '-')}${redisOnlyScopes === 'none' ? '-layered' : ''}`;
+        const eventId = `cluster:${variant}:${run}`;
+        const to = `cluster-${variant}-${run}@example.com`;
         await sendRepeatedly(email.url, { eventId, to, subject: 'Once', text: 'Hello once' }, 4);
         await waitFor('the email', async () => ((await emailsTo(to)).length > 0 ? true : undefined));
 
@@ -99,12 +107,10 @@ describe('worker with DEDUP_REDIS_CLUSTER_NODES: claims on a Redis Cluster of th
         expect(single.isCluster).toBe(false);
         expect(await scanKeys(single, `${prefix}dedup:*`)).toEqual([]);
 
-        if (store === 'redis+postgres') {
-          const rows = await worker
-            .get<DataSource>(getDataSourceToken())
-            .query(`SELECT state FROM dedup_records WHERE key LIKE $1`, [`${prefix}dedup:%${eventId}`]);
-          expect(rows).toEqual([{ state: 'COMPLETED' }]);
-        }
+        const rows = await worker
+          .get<DataSource>(getDataSourceToken())
+          .query(`SELECT state FROM dedup_records WHERE key LIKE $1`, [`${prefix}dedup:%${eventId}`]);
+        expect(rows).toEqual(Array.from({ length: postgresRows }, () => ({ state: 'COMPLETED' })));
 
         const health = await fetch(`http://127.0.0.1:${worker.get(OpsHttpServer).port}/health`);
         expect(health.status).toBe(200);

@@ -84,7 +84,8 @@ export interface ForgetResult {
 }
 
 /**
- * The dedup records of every worker (Postgres is authoritative with the redis+postgres store):
+ * The dedup records of every worker (Postgres is authoritative with the redis+postgres store, Redis
+ * for DEDUP_REDIS_ONLY_SCOPES):
  * browse them, and forget one to make its next delivery run again.
  */
 @ApiTags('admin: idempotency')
@@ -98,7 +99,7 @@ export class IdempotencyAdminController {
   @Get()
   @ApiOperation({
     summary:
-      'Live idempotency records, filtered by state, scope and key prefix: in key order (scope:key) from Postgres, in SCAN order (master by master on a cluster) from a Redis-only store',
+      'Live idempotency records, filtered by state, scope and key prefix: in key order (scope:key) from Postgres, in SCAN order (master by master on a cluster) from a Redis-only store or for a scope of DEDUP_REDIS_ONLY_SCOPES (e.g. scope=send-email)',
   })
   @ApiQuery({ name: 'state', required: false, enum: ['IN_PROGRESS', 'COMPLETED'] })
   @ApiQuery({ name: 'scope', required: false, description: 'e.g. jobs or send-email', example: 'jobs' })

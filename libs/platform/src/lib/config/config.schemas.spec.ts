@@ -97,6 +97,30 @@ describe('mailEnvSchema admin error budget', () => {
   });
 });
 
+describe('dedupEnvSchema DEDUP_REDIS_ONLY_SCOPES', () => {
+  it('defaults to send-email, parses a comma list (trimmed) and takes none as no scope', () => {
+    expect(dedupEnvSchema.parse({}).DEDUP_REDIS_ONLY_SCOPES).toEqual(['send-email']);
+    expect(
+      dedupEnvSchema.parse({ DEDUP_REDIS_ONLY_SCOPES: ' send-email, sms ' }).DEDUP_REDIS_ONLY_SCOPES,
+    ).toEqual(['send-email', 'sms']);
+    expect(dedupEnvSchema.parse({ DEDUP_REDIS_ONLY_SCOPES: 'none' }).DEDUP_REDIS_ONLY_SCOPES).toEqual([]);
+    expect(dedupEnvSchema.parse({ DEDUP_REDIS_ONLY_SCOPES: ' none ' }).DEDUP_REDIS_ONLY_SCOPES).toEqual([]);
+  });
+
+  it('refuses a scope the dedup lib would refuse and an empty entry, naming the variable and the entry', () => {
+    const messages = (value: string) =>
+      dedupEnvSchema
+        .safeParse({ DEDUP_REDIS_ONLY_SCOPES: value })
+        .error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    expect(messages('send-email,a:b')).toEqual([
+      expect.stringMatching(/^DEDUP_REDIS_ONLY_SCOPES: entry 2 of 2 /),
+    ]);
+    expect(messages('send-email,,sms')).toEqual(['DEDUP_REDIS_ONLY_SCOPES: entry 2 of 3 is empty']);
+    expect(messages(' ')).toEqual(['DEDUP_REDIS_ONLY_SCOPES: entry 1 of 1 is empty']);
+    expect(messages('sms,sms')).toEqual(['DEDUP_REDIS_ONLY_SCOPES: entry 2 of 2 repeats entry 1']);
+  });
+});
+
 describe('dedupEnvSchema DEDUP_REDIS_CLUSTER_NODES', () => {
   const messages = (value: string) =>
     dedupEnvSchema

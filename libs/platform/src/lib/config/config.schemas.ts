@@ -1,4 +1,5 @@
 import { CronTime } from 'cron';
+import { validateIdempotencyScope } from '@once/dedup';
 import { z } from 'zod';
 import { isValidTimeZone } from '../jobs/job-period';
 
@@ -120,34 +121,49 @@ export interface RedisClusterNode {
 const HOST_PORT = /^(\[[0-9a-f:.]+\]|[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?):(\d{1,5})$/i;
 
 /**
+ * The entries of a comma-separated variable, each trimmed and parsed by `parse` (to its value and
+ * the identity that makes two entries the same, or to a problem). Problems name the entry by
+ * position and never quote it: an empty entry, one `parse` refuses, an entry given twice.
+ * `none`: this value (e.g. `none`) means no entries (an empty variable counts as unset).
+ */
+function commaList<T>(
+  parse: (entry: string) => { readonly value: T; readonly id: string } | { readonly problem: string },
+  none?: string,
+) {
+  return z.string().transform((value, context): T[] => {
+    if (none !== undefined && value.trim() === none) return [];
+    const entries = value.split(',').map((entry) => entry.trim());
+    const parsed: T[] = [];
+    const seen = new Map<string, number>();
+    const problems: string[] = [];
+    entries.forEach((entry, index) => {
+      const position = `entry ${index + 1} of ${entries.length}`;
+      if (!entry) return void problems.push(`${position} is empty`);
+      const result = parse(entry);
+      if ('problem' in result) return void problems.push(`${position} ${result.problem}`);
+      const first = seen.get(result.id);
+      if (first !== undefined) return void problems.push(`${position} repeats entry ${first + 1}`);
+      seen.set(result.id, index);
+      parsed.push(result.value);
+    });
+    for (const message of problems) context.addIssue({ code: 'custom', message });
+    return problems.length > 0 ? z.NEVER : parsed;
+  });
+}
+
+/**
  * A comma-separated list of `host:port` seeds (`[::1]:7000` for IPv6), parsed to
  * {@link RedisClusterNode}s. Refused, naming the entry by position and never quoting it: an empty
  * entry, anything that is not `host:port` (URLs too: TLS and passwords are not supported), a port
  * outside 1–65535, an entry given twice.
  */
-export const redisClusterNodeList = z.string().transform((value, context): RedisClusterNode[] => {
-  const entries = value.split(',').map((entry) => entry.trim());
-  const nodes: RedisClusterNode[] = [];
-  const seen = new Map<string, number>();
-  const problems: string[] = [];
-  entries.forEach((entry, index) => {
-    const position = `entry ${index + 1} of ${entries.length}`;
-    if (!entry) return void problems.push(`${position} is empty`);
-    const match = HOST_PORT.exec(entry);
-    if (!match) {
-      return void problems.push(`${position} must be host:port (a URL, TLS or a password is not supported)`);
-    }
-    const host = (match[1] as string).replace(/^\[|\]$/g, '').toLowerCase();
-    const port = Number(match[3]);
-    if (port < 1 || port > 65_535) return void problems.push(`${position} has a port outside 1-65535`);
-    const id = `${host}:${port}`;
-    const first = seen.get(id);
-    if (first !== undefined) return void problems.push(`${position} repeats entry ${first + 1}`);
-    seen.set(id, index);
-    nodes.push({ host, port });
-  });
-  for (const message of problems) context.addIssue({ code: 'custom', message });
-  return problems.length > 0 ? z.NEVER : nodes;
+export const redisClusterNodeList = commaList<RedisClusterNode>((entry) => {
+  const match = HOST_PORT.exec(entry);
+  if (!match) return { problem: 'must be host:port (a URL, TLS or a password is not supported)' };
+  const host = (match[1] as string).replace(/^\[|\]$/g, '').toLowerCase();
+  const port = Number(match[3]);
+  if (port < 1 || port > 65_535) return { problem: 'has a port outside 1-65535' };
+  return { value: { host, port }, id: `${host}:${port}` };
 });
 
 /** Exactly-once handling of SQS messages (@once/dedup). */
@@ -171,6 +187,15 @@ export const dedupEnvSchema = z.object({
    * Only with DEDUP_STORE `redis` or `redis+postgres` (see {@link dedupEnvIssues}).
    */
   DEDUP_REDIS_CLUSTER_NODES: redisClusterNodeList.optional(),
+  /**
+   * Scopes whose dedup records live in Redis alone with DEDUP_STORE `redis+postgres` (no Postgres
+   * commit per message): those whose effect keeps its own durable record, as `send-email`'s mail
+   * ledger does. Comma list, or `none`. Ignored by the other stores.
+   */
+  DEDUP_REDIS_ONLY_SCOPES: commaList<string>((entry) => {
+    const problem = validateIdempotencyScope(entry);
+    return problem ? { problem: `is not a valid scope (${problem})` } : { value: entry, id: entry };
+  }, 'none').default(['send-email']),
 });
 
 /** A problem of the config that names its variable. */

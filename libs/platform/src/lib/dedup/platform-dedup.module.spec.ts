@@ -2,7 +2,7 @@ import { ConfigValidationError } from '../config/config.loader';
 import { dedupEnvSchema, redisEnvSchema } from '../config/config.schemas';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { DEDUP_REDIS, DedupRedisModule } from './dedup-redis.module';
-import { PlatformDedupModule } from './platform-dedup.module';
+import { dedupStoreOptions, PlatformDedupModule } from './platform-dedup.module';
 
 const config = (env: Record<string, string>) => ({
   ...redisEnvSchema.parse({}),
@@ -37,5 +37,23 @@ describe('PlatformDedupModule.forRoot', () => {
       }),
       expect.any(Function),
     ]);
+  });
+
+  it('passes DEDUP_REDIS_ONLY_SCOPES to the redis+postgres store only (the other stores keep every record in one place)', () => {
+    const connections = { redis: {} as never, dataSource: {} as never };
+    const common = { keyPrefix: 'once:dedup:' };
+    expect(dedupStoreOptions(config({}), connections, common)).toMatchObject({
+      store: 'redis+postgres',
+      redisOnlyScopes: ['send-email'],
+    });
+    expect(dedupStoreOptions(config({ DEDUP_REDIS_ONLY_SCOPES: 'none' }), connections, common)).toMatchObject(
+      {
+        redisOnlyScopes: [],
+      },
+    );
+    for (const store of ['redis', 'postgres'])
+      expect(dedupStoreOptions(config({ DEDUP_STORE: store }), connections, common)).not.toHaveProperty(
+        'redisOnlyScopes',
+      );
   });
 });

@@ -13,7 +13,7 @@ import { METRICS_REGISTRY } from '../ops/ops.options';
 export const dedupKeyPrefix = (config: RedisEnv): string => `${config.REDIS_KEY_PREFIX}dedup:`;
 
 /** The DEDUP_STORE's options: each store gets the connections it uses, and only those. */
-function dedupStoreOptions(
+export function dedupStoreOptions(
   config: DedupEnv,
   connections: { redis: DedupRedis; dataSource: DataSource },
   common: Omit<DedupModuleOptions, 'store' | 'redis' | 'dataSource' | 'onStoreDown'>,
@@ -31,6 +31,7 @@ function dedupStoreOptions(
         redis,
         dataSource,
         onStoreDown: config.DEDUP_ON_STORE_DOWN,
+        redisOnlyScopes: config.DEDUP_REDIS_ONLY_SCOPES,
       };
   }
 }

@@ -5,7 +5,7 @@
 // (tools/package-consumer), then one closing line with the totals of every jest run.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
 const results = join(root, 'tmp', 'test-results');
@@ -72,6 +72,7 @@ for (const [title, command, args] of steps) {
 }
 
 const totals = { passed: 0, failed: 0, skipped: 0, runs: 0 };
+const failures = [];
 if (existsSync(results)) {
   for (const file of readdirSync(results)) {
     const run = JSON.parse(readFileSync(join(results, file), 'utf8'));
@@ -79,9 +80,11 @@ if (existsSync(results)) {
     totals.failed += run.failed;
     totals.skipped += run.skipped;
     totals.runs++;
+    for (const failure of run.failures ?? []) failures.push(`${basename(run.rootDir)}: ${failure}`);
   }
 }
 if (totals.runs === 0 || totals.passed === 0) ok = false;
 console.log(`\n${totals.runs} jest runs`);
+for (const failure of failures) console.log(`failed: ${failure}`);
 console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(ok && totals.failed === 0 ? 0 : 1);

@@ -1,4 +1,5 @@
-// Writes each jest run's totals to tmp/test-results so the test command can print one closing line.
+// Writes each jest run's totals, and the names of its failed tests, to tmp/test-results so the
+// test command can close with them (CI keeps only the end of a long output).
 const { mkdirSync, writeFileSync } = require('node:fs');
 const { join, basename } = require('node:path');
 
@@ -11,6 +12,13 @@ class TotalsReporter {
     const dir = join(__dirname, '..', '..', 'tmp', 'test-results');
     mkdirSync(dir, { recursive: true });
     const name = `${basename(this.rootDir)}-${process.pid}-${Date.now()}.json`;
+    const failures = results.testResults.flatMap((suite) => {
+      const file = suite.testFilePath.replace(`${this.rootDir}/`, '');
+      const tests = suite.testResults
+        .filter((test) => test.status === 'failed')
+        .map((test) => `${file} › ${test.fullName}`);
+      return suite.testExecError && tests.length === 0 ? [`${file} (suite failed to run)`] : tests;
+    });
     writeFileSync(
       join(dir, name),
       JSON.stringify({
@@ -18,6 +26,7 @@ class TotalsReporter {
         passed: results.numPassedTests,
         failed: results.numFailedTests + results.numRuntimeErrorTestSuites,
         skipped: results.numPendingTests + results.numTodoTests,
+        failures,
       }),
     );
   }

@@ -88,6 +88,42 @@ describe('the stamp before an SES call is bounded as a whole, not per lock', () 
     expect(await emailsTo(second)).toHaveLength(0);
   });
 
+  it('the stamp itself gives up once its budget is spent across lock waits, stamping nothing', async () => {
+    const repository = t.app.get(MailLedgerRepository);
+    const [first, second] = [uniqueAddress('c'), uniqueAddress('d')];
+    const ordered: Array<{ key: string }> = await t.dataSource.query(
+      `SELECT key FROM unnest($1::text[]) AS key ORDER BY hashtext(key)`,
+      [[first, second]],
+    );
+    const [lockedFirst, lockedSecond] = await Promise.all(ordered.map(({ key }) => holdAddressLock(key)));
+    const key = uniqueKey('stamp-alone');
+    const claimToken = randomUUID();
+    await repository.claim({
+      idempotencyKey: key,
+      status: 'pending',
+      recipients: [first, second],
+      message: { to: [first, second], from: 'digest@once.example', subject: 'S', text: 'T', headers: [] },
+      contentHash: 'h',
+      claimToken,
+      suppressed: [],
+    });
+    const startedAt = Date.now();
+    const stamping = repository.markSesCall(key, claimToken, [first, second]).then(
+      (stamp) => ({ stamp, ms: Date.now() - startedAt }),
+      (error: Error) => ({ error, ms: Date.now() - startedAt }),
+    );
+    await waitFor('the stamp to wait for the first address lock', waitingForAddressLock, { intervalMs: 20 });
+    await sleep(STAMP_BUDGET_MS * 0.7);
+    await lockedFirst.commitTransaction();
+    const outcome = await stamping;
+    await lockedSecond.commitTransaction();
+    // Each wait alone would fit in the budget; the second one is cut at what is left of it.
+    expect(outcome).toMatchObject({ error: expect.any(Error) });
+    expect(outcome.ms).toBeLessThan(STAMP_BUDGET_MS + 400);
+    expect((await ledger.get(key))?.sesCalledAt).toBeUndefined();
+    expect((await ledger.get(key))?.status).toBe('pending');
+  });
+
   it('a stamped attempt that then does not call SES (too little deadline left) is recorded failed with its stamp cleared', async () => {
     const repository = t.app.get(MailLedgerRepository);
     const key = uniqueKey('not-called');

@@ -12,7 +12,6 @@ import type {
   MailLedgerPage,
   MailLedgerStatus,
 } from '../mail.types';
-import { lockAddressKeys } from '../suppression/address-lock.util';
 import type { StoredMailMessage } from './mail-ledger.entity';
 
 /** A raw `mail_ledger` row with its effective status. */
@@ -183,60 +182,33 @@ export class MailLedgerRepository {
     claimToken: string,
     recipients: readonly string[],
   ): Promise<SesCallStamp> {
-    const keyOf = new Map(recipients.map((address) => [address, addressKey(address)]));
-    const keys = [...new Set(keyOf.values())];
     const budgetMs = this.stampBudgetMs();
     const startedAt = Date.now();
-    // Postgres bounds one lock wait (lock_timeout) or one statement (statement_timeout), never a
-    // transaction: before each statement both are set to what is left of the stamp's budget, so
-    // the whole stamp (pool wait included) fails, rolled back and SES not called, once it is spent.
-    const bound = async (db: EntityManager) => {
+    const runner = this.dataSource.createQueryRunner();
+    let rows: { outcome: SesCallStamp['status']; suppressed: string[] | null }[];
+    try {
+      // The wait for a pooled connection counts: what is left of the budget then bounds every lock
+      // wait of the stamp, in one round trip (the steps are in migration AddMailStampFunction).
+      await runner.connect();
       const leftMs = budgetMs - (Date.now() - startedAt);
       if (leftMs <= 0) throw new Error(`the stamp took longer than its ${budgetMs} ms budget`);
-      await db.query(
-        `SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $1, true)`,
-        [`${leftMs}ms`],
+      rows = await runner.query(
+        `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
+        [idempotencyKey, claimToken, recipients, recipients.map(addressKey), leftMs],
       );
+    } finally {
+      await runner.release();
+    }
+    const row = rows[0];
+    if (!row || row.outcome === 'not-owned') return { status: 'not-owned' };
+    const suppressed = row.suppressed ?? [];
+    if (row.outcome === 'suppressed') return { status: 'suppressed', suppressed };
+    const blocked = new Set(suppressed);
+    return {
+      status: 'stamped',
+      recipients: recipients.filter((address) => !blocked.has(address)),
+      suppressed,
     };
-    return this.dataSource.transaction(async (db) => {
-      await bound(db);
-      await lockAddressKeys(db, keys, 'shared');
-      await bound(db);
-      const owned = await queryRows<{ suppressed: string[] }>(
-        db,
-        `SELECT ARRAY(SELECT email FROM mail_suppressions WHERE email = ANY($3::text[])) AS suppressed
-           FROM mail_ledger
-          WHERE idempotency_key = $1 AND claim_token = $2 AND status = 'pending'
-            FOR UPDATE`,
-        [idempotencyKey, claimToken, keys],
-      );
-      if (!owned[0]) return { status: 'not-owned' as const };
-      const blocked = new Set(owned[0].suppressed);
-      const allowed = recipients.filter((address) => !blocked.has(keyOf.get(address) ?? address));
-      const suppressed = recipients.filter((address) => blocked.has(keyOf.get(address) ?? address));
-      if (allowed.length === 0) {
-        await db.query(
-          `UPDATE mail_ledger
-              SET status = 'suppressed', updated_at = now(),
-                  history = history || ${historyEvent(`'event', 'suppressed-before-ses', 'attempt', attempts, 'suppressed', $2::jsonb`)}
-            WHERE idempotency_key = $1`,
-          [idempotencyKey, JSON.stringify(suppressed)],
-        );
-        return { status: 'suppressed' as const, suppressed };
-      }
-      await bound(db);
-      await db.query(
-        `UPDATE mail_ledger
-            SET ses_called_at = now(), updated_at = now(),
-                history = CASE WHEN $2::jsonb IS NULL THEN history
-                               ELSE history || ${historyEvent(
-                                 `'event', 'recipients-suppressed-before-ses', 'attempt', attempts, 'suppressed', $2::jsonb`,
-                               )} END
-          WHERE idempotency_key = $1`,
-        [idempotencyKey, suppressed.length > 0 ? JSON.stringify(suppressed) : null],
-      );
-      return { status: 'stamped' as const, recipients: allowed, suppressed };
-    });
   }
 
   /**

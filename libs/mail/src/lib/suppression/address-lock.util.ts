@@ -1,7 +1,7 @@
 import { type DataSource, EntityManager } from 'typeorm';
 
 /** Advisory lock class of suppression addresses ('mail' in ASCII): keeps them apart from other lock users. */
-const ADDRESS_LOCK_CLASS = 0x6d61696c;
+export const ADDRESS_LOCK_CLASS = 0x6d61696c;
 
 /**
  * Takes the transaction-scoped advisory lock of each address key, in one statement and in lock-id

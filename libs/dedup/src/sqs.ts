@@ -13,7 +13,12 @@ export {
   type DeadLetterEntry,
   type DeadLetterOutcome,
 } from './lib/sqs/dead-letter.sender';
-export { copyAttributes, MAX_MESSAGE_ATTRIBUTES } from './lib/sqs/message-attributes';
+export {
+  copyAttributes,
+  isFirstDelivery,
+  MAX_MESSAGE_ATTRIBUTES,
+  receiveCountOf,
+} from './lib/sqs/message-attributes';
 export {
   loadNestjsSqs,
   NestjsSqsConsumers,

@@ -85,11 +85,18 @@ describe('EmailDeliveryService', () => {
     const sent: MailSendResult = { status: 'sent', idempotencyKey: key, ledgerStatus: 'sent', attempts: 1 };
     const withDedup = setup([sent]);
     await withDedup.service.deliver(email, 'm-1');
-    expect(withDedup.options).toEqual([{ takeOverUnsent: true }]);
+    expect(withDedup.options).toEqual([{ takeOverUnsent: true, likelyNew: false }]);
 
     const withoutDedup = setup([sent], undefined, false);
     await withoutDedup.service.deliver(email, 'm-1');
-    expect(withoutDedup.options).toEqual([{ takeOverUnsent: false }]);
+    expect(withoutDedup.options).toEqual([{ takeOverUnsent: false, likelyNew: false }]);
+  });
+
+  it('asks the mail ledger for its two-commit path only for a message received for the first time', async () => {
+    const sent: MailSendResult = { status: 'sent', idempotencyKey: key, ledgerStatus: 'sent', attempts: 1 };
+    const first = setup([sent]);
+    await first.service.deliver(email, 'm-1', true);
+    expect(first.options).toEqual([{ takeOverUnsent: true, likelyNew: true }]);
   });
 
   it('leaves a message whose first send is in flight for when that send leaves its window', async () => {

@@ -92,7 +92,12 @@ export class EmailDeliveryService {
     });
   }
 
-  async deliver(email: SendEmailMessage, messageId: string | undefined): Promise<MailSendResult> {
+  /** `firstDelivery`: the message is received for the first time (`isFirstDelivery`), so its key is most likely new. */
+  async deliver(
+    email: SendEmailMessage,
+    messageId: string | undefined,
+    firstDelivery = false,
+  ): Promise<MailSendResult> {
     const fields = { idempotencyKey: email.eventId, messageId };
     if (email.userId !== undefined && !(await this.isSubscribed(email.userId))) {
       this.skipped.inc({ reason: 'unsubscribed' });
@@ -115,7 +120,7 @@ export class EmailDeliveryService {
           mailto: `mailto:unsubscribe@once.local?subject=unsubscribe%20${encodeURIComponent(email.userId ?? email.to)}`,
         },
       },
-      { takeOverUnsent: this.config.DEDUP_ENABLED },
+      { takeOverUnsent: this.config.DEDUP_ENABLED, likelyNew: firstDelivery },
     );
     if (result.status === 'duplicate' && result.inFlight) {
       throw new RetryLaterError(

@@ -2,6 +2,7 @@ import type { Message } from '@aws-sdk/client-sqs';
 import { Injectable } from '@nestjs/common';
 import { SqsMessageHandler } from '@ssut/nestjs-sqs';
 import { Idempotent } from '@once/dedup';
+import { isFirstDelivery } from '@once/dedup/sqs';
 import { InFlightTracker, sendEmailMessageSchema } from '@once/platform';
 import { ConsumerErrorsService } from '../sqs/consumer-errors.service';
 import { ConsumerEvents } from '../sqs/consumer-events.base';
@@ -34,7 +35,7 @@ export class SendEmailConsumer extends ConsumerEvents(EMAIL_CONSUMER, 'SendEmail
       if (!email) return;
       // A RetryLaterError with retryAfterMs (the ledger knows when a pending first send stops being
       // in flight) is deferred by @Idempotent until then, without spending a receive.
-      await this.delivery.deliver(email, message.MessageId);
+      await this.delivery.deliver(email, message.MessageId, isFirstDelivery(message));
     });
   }
 }

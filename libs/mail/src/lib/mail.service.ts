@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { addressKey } from './address/mail-address';
-import { prepareMail } from './headers/mail-message.builder';
-import { MailDispatcher } from './ledger/mail.dispatcher';
+import { type PreparedMail, prepareMail } from './headers/mail-message.builder';
+import { type DispatchRow, MailDispatcher, type SlotReservation } from './ledger/mail.dispatcher';
+import type { StoredMailMessage } from './ledger/mail-ledger.entity';
 import { type LedgerRow, MailLedgerRepository } from './ledger/mail-ledger.repository';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from './mail.options';
 import type { MailSendResult, SendMailInput, SendMailOptions } from './mail.types';
@@ -26,13 +27,67 @@ export class MailService {
 
   /**
    * Sends `input` unless its key was used before (see {@link SendMailOptions.takeOverUnsent} for a
-   * first send that never reached SES).
+   * first send that never reached SES, {@link SendMailOptions.likelyNew} for the two-commit path).
    * @throws MailValidationError when the input can never be sent (nothing is recorded).
    * @returns `sent`; `duplicate` (see `ledgerStatus`, `inFlight`); `suppressed`; `failed` (SES refused;
    * `retryable` when a deliberate resend is safe); `unknown` (SES may have accepted it).
    */
   async send(input: SendMailInput, options: SendMailOptions = {}): Promise<MailSendResult> {
     const mail = prepareMail(input, this.options.defaultFrom);
+    const message: StoredMailMessage = {
+      to: mail.to,
+      from: mail.from,
+      subject: mail.subject,
+      text: mail.text,
+      html: mail.html,
+      headers: mail.headers,
+    };
+    if (!options.likelyNew) return this.claimThenDeliver(mail, message, options);
+    const reserved = await this.dispatcher.reserve(mail.idempotencyKey, mail.to);
+    if ('slot' in reserved) {
+      // The usual first send: one statement checks the suppression list and inserts the row
+      // already stamped, so the email costs two commits (this and its outcome).
+      const claimToken = randomUUID();
+      const deadlineAt = this.dispatcher.deadlineFromNow();
+      const stamp = await this.repository
+        .claimAndStamp({
+          idempotencyKey: mail.idempotencyKey,
+          recipients: mail.recipientKeys,
+          message,
+          contentHash: mail.contentHash,
+          claimToken,
+        })
+        .catch((error: unknown) => {
+          this.logger.warn({
+            msg: 'could not claim and stamp in one statement; claiming, then stamping',
+            idempotencyKey: mail.idempotencyKey,
+            error: (error as Error).message,
+          });
+          return undefined;
+        });
+      const row = { idempotency_key: mail.idempotencyKey, claim_token: claimToken, attempts: 1, message };
+      if (stamp?.status === 'suppressed') return this.allSuppressed(row, stamp.suppressed);
+      if (stamp?.status === 'stamped') {
+        return this.settle(
+          row,
+          await this.dispatcher.deliver(row, mail.to, [], reserved, { stamp, deadlineAt }),
+        );
+      }
+    }
+    return this.claimThenDeliver(mail, message, options, reserved);
+  }
+
+  /**
+   * The send without `likelyNew` (or a `likelyNew` one whose key existed, whose one-statement claim
+   * failed, or that got no rate slot: `reserved`): the suppression check and the claim apart, then the answer for a duplicate, the
+   * take-over of a send that never reached SES, or the delivery (or recorded failure) of a new row.
+   */
+  private async claimThenDeliver(
+    mail: PreparedMail,
+    message: StoredMailMessage,
+    options: SendMailOptions,
+    reserved?: SlotReservation,
+  ): Promise<MailSendResult> {
     const suppressedSet = await this.suppressions.findSuppressed(mail.recipientKeys);
     const suppressed = mail.to.filter((_, i) => suppressedSet.has(mail.recipientKeys[i]));
     const recipients = mail.to.filter((_, i) => !suppressedSet.has(mail.recipientKeys[i]));
@@ -41,14 +96,7 @@ export class MailService {
       idempotencyKey: mail.idempotencyKey,
       status: recipients.length > 0 ? 'pending' : 'suppressed',
       recipients: mail.recipientKeys,
-      message: {
-        to: mail.to,
-        from: mail.from,
-        subject: mail.subject,
-        text: mail.text,
-        html: mail.html,
-        headers: mail.headers,
-      },
+      message,
       contentHash: mail.contentHash,
       claimToken: randomUUID(),
       suppressed,
@@ -66,24 +114,26 @@ export class MailService {
         idempotencyKey: mail.idempotencyKey,
         attempt: taken.attempts,
       });
-      return this.deliverStored(taken);
+      return this.deliverStored(taken, reserved);
     }
 
-    if (recipients.length === 0) {
-      this.logger.log({ msg: 'mail suppressed', idempotencyKey: mail.idempotencyKey });
-      return {
-        status: 'suppressed',
-        idempotencyKey: mail.idempotencyKey,
-        ledgerStatus: 'suppressed',
-        suppressedRecipients: suppressed,
-        attempts: claim.row.attempts,
-      };
-    }
-    return this.settle(claim.row, await this.dispatcher.deliver(claim.row, recipients, suppressed));
+    if (recipients.length === 0) return this.allSuppressed(claim.row, suppressed);
+    return this.settle(claim.row, await this.dispatcher.deliver(claim.row, recipients, suppressed, reserved));
+  }
+
+  private allSuppressed(row: DispatchRow, suppressed: string[]): MailSendResult {
+    this.logger.log({ msg: 'mail suppressed', idempotencyKey: row.idempotency_key });
+    return {
+      status: 'suppressed',
+      idempotencyKey: row.idempotency_key,
+      ledgerStatus: 'suppressed',
+      suppressedRecipients: suppressed,
+      attempts: row.attempts,
+    };
   }
 
   /** Sends a row's stored message (what its key was first sent with), minus recipients suppressed since. */
-  private async deliverStored(row: LedgerRow): Promise<MailSendResult> {
+  private async deliverStored(row: LedgerRow, reserved?: SlotReservation): Promise<MailSendResult> {
     const suppressedSet = await this.suppressions.findSuppressed(row.message.to);
     const suppressed = row.message.to.filter((address) => suppressedSet.has(addressKey(address)));
     const recipients = row.message.to.filter((address) => !suppressedSet.has(addressKey(address)));
@@ -100,7 +150,7 @@ export class MailService {
         attempts: row.attempts,
       };
     }
-    return this.settle(row, await this.dispatcher.deliver(row, recipients, suppressed));
+    return this.settle(row, await this.dispatcher.deliver(row, recipients, suppressed, reserved));
   }
 
   /**
@@ -108,7 +158,7 @@ export class MailService {
    * before SES is called (see `SesFeedbackService`); the dispatcher then sees its row taken. To
    * the caller that is this send's own outcome, `suppressed`, not a duplicate.
    */
-  private settle(row: LedgerRow, result: MailSendResult): MailSendResult {
+  private settle(row: DispatchRow, result: MailSendResult): MailSendResult {
     if (result.status !== 'duplicate' || result.ledgerStatus !== 'suppressed') return result;
     this.logger.log({ msg: 'mail suppressed before SES was called', idempotencyKey: row.idempotency_key });
     return {

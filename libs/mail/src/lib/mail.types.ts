@@ -27,6 +27,15 @@ export interface SendMailOptions {
    * its claim token right before calling SES and, finding it taken, does not call SES.
    */
   takeOverUnsent?: boolean;
+  /**
+   * The caller believes the key was never used (e.g. an SQS message received for the first time,
+   * see `isFirstDelivery` of `@once/dedup/sqs`). The send then waits for its rate slot first and
+   * checks the suppression list and inserts its row already stamped in one statement: an email
+   * costs two commits instead of three and two reads. Wrong guesses stay correct (a key used before
+   * still gets its duplicate answer), but such a duplicate has spent a rate slot and waited for it.
+   * Default false: the key is looked up before any slot is taken.
+   */
+  likelyNew?: boolean;
 }
 
 export interface ListUnsubscribeOptions {

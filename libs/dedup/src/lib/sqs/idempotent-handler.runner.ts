@@ -16,7 +16,7 @@ import type { HandlerSettings } from '../engine/dedup.settings';
 import type { ExecOutcome, IdempotencyEngine, ResolvedRunOptions } from '../engine/engine.types';
 import { payloadFingerprint } from '../payload.fingerprint';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
-import { DEFERRED_FROM_ATTRIBUTE, retryDeferralsOf } from './message-attributes';
+import { DEFERRED_FROM_ATTRIBUTE, receiveCountOf, retryDeferralsOf } from './message-attributes';
 import type { QueueOps } from './queue-ops.lazy';
 import type { DeferralTarget } from './sqs-queue.ops';
 
@@ -488,7 +488,6 @@ function duplicateCounter(outcome: ExecOutcome): TurnedAway['counter'] | undefin
   return undefined;
 }
 
-const receiveCountOf = (message: Message): number => Number(message.Attributes?.ApproximateReceiveCount);
 
 /**
  * How to defer an in-flight duplicate. Every receive counts towards the queue's

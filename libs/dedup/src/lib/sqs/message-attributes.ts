@@ -37,3 +37,20 @@ export function retryDeferralsOf(message: Message): number {
   const count = Number(message.MessageAttributes?.[RETRY_DEFERRALS_ATTRIBUTE]?.StringValue);
   return Number.isSafeInteger(count) && count > 0 ? count : 0;
 }
+
+/** `ApproximateReceiveCount` of a received message (NaN when the consumer did not ask for it). */
+export const receiveCountOf = (message: Message): number =>
+  Number(message.Attributes?.ApproximateReceiveCount);
+
+/**
+ * A message received for the first time that is no copy the lib re-sent (to defer an in-flight
+ * duplicate or a retry): most likely the first time its key is seen. A hint for fast paths that
+ * stay correct when it is wrong; false without a receive count.
+ */
+export function isFirstDelivery(message: Message): boolean {
+  return (
+    receiveCountOf(message) === 1 &&
+    !message.MessageAttributes?.[DEFERRED_FROM_ATTRIBUTE] &&
+    !message.MessageAttributes?.[RETRY_DEFERRALS_ATTRIBUTE]
+  );
+}

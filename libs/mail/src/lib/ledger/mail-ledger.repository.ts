@@ -182,33 +182,81 @@ export class MailLedgerRepository {
     claimToken: string,
     recipients: readonly string[],
   ): Promise<SesCallStamp> {
-    const budgetMs = this.stampBudgetMs();
-    const startedAt = Date.now();
-    const runner = this.dataSource.createQueryRunner();
-    let rows: { outcome: SesCallStamp['status']; suppressed: string[] | null }[];
-    try {
-      // The wait for a pooled connection counts: what is left of the budget then bounds every lock
-      // wait of the stamp, in one round trip (the steps are in migration AddMailStampFunction).
-      await runner.connect();
-      const leftMs = budgetMs - (Date.now() - startedAt);
-      if (leftMs <= 0) throw new Error(`the stamp took longer than its ${budgetMs} ms budget`);
-      rows = await runner.query(
-        `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
-        [idempotencyKey, claimToken, recipients, recipients.map(addressKey), leftMs],
-      );
-    } finally {
-      await runner.release();
-    }
-    const row = rows[0];
-    if (!row || row.outcome === 'not-owned') return { status: 'not-owned' };
-    const suppressed = row.suppressed ?? [];
-    if (row.outcome === 'suppressed') return { status: 'suppressed', suppressed };
-    const blocked = new Set(suppressed);
+    const row = await this.withinStampBudget<SesCallStamp['status']>(
+      `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
+      [idempotencyKey, claimToken, recipients, recipients.map(addressKey)],
+    );
+    if (row.outcome === 'not-owned') return { status: 'not-owned' };
+    if (row.outcome === 'suppressed') return { status: 'suppressed', suppressed: row.suppressed };
+    const blocked = new Set(row.suppressed);
     return {
       status: 'stamped',
       recipients: recipients.filter((address) => !blocked.has(address)),
-      suppressed,
+      suppressed: row.suppressed,
     };
+  }
+
+  /**
+   * A first send whose rate slot is already held, in one round trip: checks the suppression list
+   * as {@link markSesCall} does (under the recipients' shared locks) and inserts the row already
+   * stamped, with the recipients found suppressed left out (`stamped`); with every recipient
+   * suppressed, the row is inserted `suppressed` and SES must not be called. `exists`: the key was
+   * used before, nothing was written (see {@link find}). Throws when the budget ran out (nothing
+   * written).
+   */
+  async claimAndStamp(
+    row: Omit<NewLedgerRow, 'status' | 'suppressed'>,
+  ): Promise<SesCallStamp | { status: 'exists' }> {
+    const { message } = row;
+    const result = await this.withinStampBudget<'stamped' | 'suppressed' | 'exists'>(
+      `SELECT outcome, suppressed FROM mail_claim_and_stamp($1, $2, $3::text[], $4::text[], $5, $6, $7::jsonb, $8, $9)`,
+      [
+        row.idempotencyKey,
+        row.claimToken,
+        message.to,
+        row.recipients,
+        message.from,
+        message.subject,
+        JSON.stringify(message),
+        row.contentHash,
+      ],
+    );
+    if (result.outcome === 'exists') return { status: 'exists' };
+    if (result.outcome === 'suppressed') return { status: 'suppressed', suppressed: result.suppressed };
+    const blocked = new Set(result.suppressed);
+    return {
+      status: 'stamped',
+      recipients: message.to.filter((address) => !blocked.has(address)),
+      suppressed: result.suppressed,
+    };
+  }
+
+  /**
+   * Runs one of the stamp functions (migration AddMailStampFunction) with what is left of the
+   * stamp's budget as its last parameter: the wait for a pooled connection counts, and the rest
+   * bounds every lock wait inside.
+   */
+  private async withinStampBudget<O extends string>(
+    sql: string,
+    params: unknown[],
+  ): Promise<{ outcome: O; suppressed: string[] }> {
+    const budgetMs = this.stampBudgetMs();
+    const startedAt = Date.now();
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      await runner.connect();
+      const leftMs = budgetMs - (Date.now() - startedAt);
+      if (leftMs <= 0) throw new Error(`the stamp took longer than its ${budgetMs} ms budget`);
+      const rows: { outcome: O; suppressed: string[] | null }[] = await runner.query(sql, [
+        ...params,
+        leftMs,
+      ]);
+      const row = rows[0];
+      if (!row) throw new Error('the stamp function returned no row');
+      return { outcome: row.outcome, suppressed: row.suppressed ?? [] };
+    } finally {
+      await runner.release();
+    }
   }
 
   /**

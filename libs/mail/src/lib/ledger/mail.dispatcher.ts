@@ -12,6 +12,12 @@ import {
   type SesCallStamp,
 } from './mail-ledger.repository';
 
+/** What the dispatcher needs of a ledger row: the attempt it sends and what to send. */
+export type DispatchRow = Pick<LedgerRow, 'idempotency_key' | 'claim_token' | 'attempts' | 'message'>;
+
+/** A rate-limit slot held for a send, or why there is none (SES certainly not called). */
+export type SlotReservation = { readonly slot: RateReservation } | { readonly error: string };
+
 /**
  * The least of its deadline an SES call must have left after the stamp (half of it); the stamp's
  * own budget is the other half (see `MailLedgerRepository.markSesCall`).
@@ -39,15 +45,11 @@ export class MailDispatcher {
     private readonly transport: SesTransport,
   ) {}
 
-  /** `recipients`: the row's addresses minus suppressed ones (never empty). */
-  async deliver(row: LedgerRow, recipients: string[], suppressed: string[]): Promise<MailSendResult> {
-    const idempotencyKey = row.idempotency_key;
-    let base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'> = {
-      idempotencyKey,
-      attempts: row.attempts,
-      suppressedRecipients: suppressed.length > 0 ? suppressed : undefined,
-    };
-
+  /**
+   * Waits for a rate-limit slot for `recipients`; when none can be had (rate limited past
+   * `maxWaitMs`, or the limiter is down) the error, logged: SES certainly was not called.
+   */
+  async reserve(idempotencyKey: string, recipients: readonly string[]): Promise<SlotReservation> {
     let slot: RateReservation;
     try {
       slot = await this.limiter.acquire(recipients);
@@ -58,23 +60,57 @@ export class MailDispatcher {
         idempotencyKey,
         error: description,
       });
-      return this.finish(row, base, { status: 'failed', error: description, retryable: true });
+      return { error: description };
     }
     if (!slot.granted) {
       const error = `rate limit: no send slot within ${this.options.rateLimit.maxWaitMs} ms (needed ${slot.waitMs} ms)`;
       this.logger.warn({ msg: 'mail not sent: rate limited', idempotencyKey, waitMs: slot.waitMs });
-      return this.finish(row, base, { status: 'failed', error, retryable: true });
+      return { error };
     }
+    return { slot };
+  }
+
+  /** When an SES call that starts its deadline now must end; it starts before the stamp. */
+  deadlineFromNow(): number {
+    return Date.now() + this.options.sesRequestTimeoutMs;
+  }
+
+  /**
+   * `recipients`: the row's addresses minus suppressed ones (never empty). `reserved`: a slot
+   * reserved already (or the reason there is none); else one is reserved here. `first`: the first
+   * call's stamp when the row was inserted stamped (`MailLedgerRepository.claimAndStamp`), with the
+   * deadline taken before it.
+   */
+  async deliver(
+    row: DispatchRow,
+    recipients: string[],
+    suppressed: string[],
+    reserved?: SlotReservation,
+    first?: { readonly stamp: SesCallStamp; readonly deadlineAt: number },
+  ): Promise<MailSendResult> {
+    const idempotencyKey = row.idempotency_key;
+    let base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'> = {
+      idempotencyKey,
+      attempts: row.attempts,
+      suppressedRecipients: suppressed.length > 0 ? suppressed : undefined,
+    };
+
+    const reservation = reserved ?? (await this.reserve(idempotencyKey, recipients));
+    if ('error' in reservation) {
+      return this.finish(row, base, { status: 'failed', error: reservation.error, retryable: true });
+    }
+    const { slot } = reservation;
 
     const { maxAttempts, baseDelayMs, maxDelayMs } = this.options.throttleRetry;
     let to = recipients;
     for (let attempt = 1; ; attempt++) {
       // The deadline starts before the stamp, so the call ends (aborted at the latest) no later than
       // `ses_called_at` + the request timeout, and the stale window (longer) never sees it open.
-      const deadlineAt = Date.now() + this.options.sesRequestTimeoutMs;
+      const stamped = attempt === 1 ? first : undefined;
+      const deadlineAt = stamped?.deadlineAt ?? this.deadlineFromNow();
       let stamp: SesCallStamp;
       try {
-        stamp = await this.repository.markSesCall(idempotencyKey, row.claim_token, to);
+        stamp = stamped?.stamp ?? (await this.repository.markSesCall(idempotencyKey, row.claim_token, to));
       } catch (error) {
         const description = `could not stamp the SES call: ${(error as Error).message}`;
         this.logger.error({ msg: 'mail not sent: ledger unavailable', idempotencyKey, error: description });
@@ -150,7 +186,7 @@ export class MailDispatcher {
 
   /** Every recipient was suppressed before SES was called; the row records it. */
   private suppressed(
-    row: LedgerRow,
+    row: DispatchRow,
     base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'>,
   ): MailSendResult {
     this.logger.log({ msg: 'mail suppressed before SES was called', idempotencyKey: row.idempotency_key });
@@ -167,7 +203,7 @@ export class MailDispatcher {
    * here), or a suppression of every recipient stopped this very attempt (`suppressed`).
    */
   private async takenOver(
-    row: LedgerRow,
+    row: DispatchRow,
     base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients'>,
   ): Promise<MailSendResult> {
     const current = await this.repository.find(row.idempotency_key);
@@ -192,7 +228,11 @@ export class MailDispatcher {
   }
 
   /** SES answered after the deadline with a MessageId: the email was accepted (see `recordLateSent`). */
-  private async recordLateSent(row: LedgerRow, recorded: Promise<void>, sesMessageId: string): Promise<void> {
+  private async recordLateSent(
+    row: DispatchRow,
+    recorded: Promise<void>,
+    sesMessageId: string,
+  ): Promise<void> {
     const idempotencyKey = row.idempotency_key;
     await recorded;
     try {
@@ -216,7 +256,7 @@ export class MailDispatcher {
   }
 
   private async finish(
-    row: LedgerRow,
+    row: DispatchRow,
     base: Pick<MailSendResult, 'idempotencyKey' | 'attempts' | 'suppressedRecipients' | 'slotAt'>,
     outcome: Exclude<LedgerOutcome, { status: 'suppressed' }>,
   ): Promise<MailSendResult> {
@@ -242,7 +282,7 @@ export class MailDispatcher {
    * Records an outcome; false when it could not be recorded as the row's state (taken over by a
    * resend, or the database failed). The row then stays as it was, which reads as `unknown` later.
    */
-  private async record(row: LedgerRow, outcome: LedgerOutcome): Promise<boolean> {
+  private async record(row: DispatchRow, outcome: LedgerOutcome): Promise<boolean> {
     try {
       const owned = await this.repository.complete(row.idempotency_key, row.claim_token, outcome);
       if (!owned) {

@@ -488,7 +488,6 @@ function duplicateCounter(outcome: ExecOutcome): TurnedAway['counter'] | undefin
   return undefined;
 }
 
-
 /**
  * How to defer an in-flight duplicate. Every receive counts towards the queue's
  * `maxReceiveCount`, so a duplicate deferred by visibility again and again while a long holder keeps

@@ -123,6 +123,14 @@ describe('worker', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const emails = await mailbox.all();
     expect(emails).toHaveLength(1);
+    // A first receive takes the mail ledger's two-commit path: its row was inserted already stamped.
+    const [row] = await worker
+      .get<DataSource>(getDataSourceToken())
+      .query(
+        `SELECT ses_called_at = attempt_started_at AS "insertedStamped" FROM mail_ledger WHERE idempotency_key = $1`,
+        [body.eventId],
+      );
+    expect(row).toEqual({ insertedStamped: true });
     const record = await worker.get(IdempotencyService).get(body.eventId, { scope: 'send-email' });
     expect(record).toMatchObject({ state: 'COMPLETED', scope: 'send-email', key: body.eventId });
     expect(emails[0].headers).toEqual(

@@ -6,6 +6,7 @@ import { JobFanoutService } from './jobs/job-fanout.service';
 import { JobsConsumer } from './jobs/jobs.consumer';
 import { SendEmailConsumer } from './email/send-email.consumer';
 import { EmailDeliveryService } from './email/email-delivery.service';
+import { SubscriptionReader } from './email/subscription.reader';
 import { DrainOnShutdown } from './lifecycle/drain-on-shutdown.service';
 import { ConsumerErrorsService } from './sqs/consumer-errors.service';
 import { DeadLetterService } from './sqs/dead-letter.service';
@@ -37,6 +38,7 @@ export class WorkerModule {
         ConsumerErrorsService,
         JobFanoutService,
         JobsConsumer,
+        SubscriptionReader,
         EmailDeliveryService,
         SendEmailConsumer,
       ],

@@ -26,7 +26,10 @@ export interface AdminStats {
   generatedAt: string;
   /** Duplicates turned away per dedup scope, by cause, counted by every worker (Redis). */
   duplicates: ScopeDuplicateStats[];
-  /** Dedup records per scope and state (Postgres `dedup_records`). */
+  /**
+   * Dedup records per scope and state (Postgres `dedup_records`). Scopes of DEDUP_REDIS_ONLY_SCOPES
+   * (`send-email` by default) keep theirs in Redis and are not counted: the mail ledger is their record.
+   */
   dedupRecords: ScopeRecordCounts[];
   mail: MailCounts;
   clicks: ClickSummary;

@@ -13,7 +13,7 @@ export class StatsAdminController {
   @Get()
   @ApiOperation({
     summary:
-      'Duplicates suppressed per scope by cause (SQS redelivery vs producer duplicate), dedup records per scope and state, mail ledger by status, clicks summary, queue and DLQ depths',
+      'Duplicates suppressed per scope by cause (SQS redelivery vs producer duplicate), dedup records per scope and state (Postgres; not the Redis-only scopes such as send-email), mail ledger by status, clicks summary, queue and DLQ depths',
   })
   @ApiClicksSummaryQuery()
   @ApiOkResponse({

@@ -10,7 +10,7 @@ import {
 } from '@once/mail';
 import type { DedupEnv, SendEmailMessage } from '@once/platform';
 import { Registry } from 'prom-client';
-import type { DataSource } from 'typeorm';
+import type { SubscriptionReader } from './subscription.reader';
 import { EmailDeliveryService, EmailLeftToOperatorError, RetryLaterError } from './email-delivery.service';
 
 const email: SendEmailMessage = {
@@ -22,10 +22,9 @@ const email: SendEmailMessage = {
 };
 const key = email.eventId;
 
-/** A DataSource whose users table holds user 42 with `subscribed` (null: no user 42). */
-function fakeUsers(subscribed: boolean | null): DataSource {
-  const findOne = jest.fn(async () => (subscribed === null ? null : { id: '42', subscribed }));
-  return { getRepository: () => ({ findOne }) } as unknown as DataSource;
+/** A SubscriptionReader whose users table holds user 42 with `subscribed` (null: no user 42). */
+function fakeUsers(subscribed: boolean | null): SubscriptionReader {
+  return { isSubscribed: jest.fn(async () => subscribed ?? false) } as unknown as SubscriptionReader;
 }
 
 function setup(

@@ -1,11 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
 import { RetryAfterError } from '@once/dedup';
 import { AdminErrorReporter, MailLedgerService, MailSendResult, MailService } from '@once/mail';
-import { APP_CONFIG, type DedupEnv, METRICS_REGISTRY, type SendEmailMessage, User } from '@once/platform';
+import { APP_CONFIG, type DedupEnv, METRICS_REGISTRY, type SendEmailMessage } from '@once/platform';
 import { Counter, type Registry } from 'prom-client';
-import type { DataSource } from 'typeorm';
 import { EMAIL_CONSUMER } from '../sqs/worker-queues';
+import { SubscriptionReader } from './subscription.reader';
 
 /**
  * Thrown to leave a message on the queue. With `retryAfterMs` (when the first send's in-flight
@@ -81,7 +80,7 @@ export class EmailDeliveryService {
     private readonly ledger: MailLedgerService,
     private readonly reporter: AdminErrorReporter,
     @Inject(APP_CONFIG) private readonly config: DedupEnv,
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly subscriptions: SubscriptionReader,
     @Inject(METRICS_REGISTRY) metrics: Registry,
   ) {
     this.skipped = new Counter({
@@ -99,7 +98,7 @@ export class EmailDeliveryService {
     firstDelivery = false,
   ): Promise<MailSendResult> {
     const fields = { idempotencyKey: email.eventId, messageId };
-    if (email.userId !== undefined && !(await this.isSubscribed(email.userId))) {
+    if (email.userId !== undefined && !(await this.subscriptions.isSubscribed(email.userId))) {
       this.skipped.inc({ reason: 'unsubscribed' });
       this.logger.log({ msg: 'email skipped: recipient unsubscribed', ...fields, userId: email.userId });
       return {
@@ -163,14 +162,6 @@ export class EmailDeliveryService {
       this.reportToAdmins(result, messageId);
     } else this.logger.log(log);
     return result;
-  }
-
-  /** One primary-key lookup at send time; a user deleted since the fan-out counts as unsubscribed. */
-  private async isSubscribed(userId: string): Promise<boolean> {
-    const user = await this.dataSource
-      .getRepository(User)
-      .findOne({ where: { id: userId }, select: { id: true, subscribed: true } });
-    return user?.subscribed ?? false;
   }
 
   /** Mails the admins in the background (throttled per fingerprint; the reporter never rejects). */

@@ -264,12 +264,12 @@ describe('a hard bounce or complaint while a send to that address is in flight',
       {
         seed,
         numRuns: 40,
-        // Every phase at least once, alone and with other recipients, whatever the seed.
+        // Every phase at least once, alone and with other recipients, in both orders, whatever the seed.
         examples: (
           ['before-send', 'waiting-for-slot', 'in-ses-call', 'throttled-call', 'after-sent', 'race'] as const
         ).flatMap((phase) => [
-          [phase, 'Bounce', false, 0, 0] as [Phase, 'Bounce', boolean, number, number],
-          [phase, 'Bounce', true, 10, 2] as [Phase, 'Bounce', boolean, number, number],
+          [phase, 'Bounce', false, 0, 0, false] as [Phase, 'Bounce', boolean, number, number, boolean],
+          [phase, 'Bounce', true, 10, 2, true] as [Phase, 'Bounce', boolean, number, number, boolean],
         ]),
       },
     );

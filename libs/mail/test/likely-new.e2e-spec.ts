@@ -6,13 +6,11 @@ import {
   createMailTestApp,
   emailsTo,
   emulatorSesConfig,
+  holdAddressLock,
   type MailTestApp,
   uniqueAddress,
   uniqueKey,
 } from './support/mail-e2e.harness';
-
-/** The advisory lock class of suppression addresses (see address-lock.util). */
-const ADDRESS_LOCK_CLASS = 0x6d61696c;
 
 /**
  * `likelyNew`: the rate slot first, then one statement that checks the suppression list and
@@ -92,10 +90,7 @@ describe('MailService.send with likelyNew: the two-commit first send', () => {
 
   it('the one statement cannot finish in its budget (a suppression holds the address lock): claimed, then stamped, the send fails retryable and SES is not called', async () => {
     const to = uniqueAddress('locked');
-    const holder = t.dataSource.createQueryRunner();
-    holders.push(holder);
-    await holder.startTransaction();
-    await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))::text', [ADDRESS_LOCK_CLASS, to]);
+    const holder = await holdAddressLock(t.dataSource, to, holders);
     const key = uniqueKey('likely-locked');
     const result = await mail.send({ idempotencyKey: key, to, subject: 'S', text: 'T' }, { likelyNew: true });
     await holder.commitTransaction();

@@ -5,7 +5,9 @@ import { randomUUID } from 'node:crypto';
 import { MailLedgerService, MailService } from '../src';
 import { MailLedgerRepository } from '../src/lib/ledger/mail-ledger.repository';
 import {
+  ADDRESS_LOCK_CLASS,
   createMailTestApp,
+  holdAddressLock as holdLock,
   emailsTo,
   emulatorSesConfig,
   type MailTestApp,
@@ -16,8 +18,6 @@ import {
 /** The SES deadline; the stamp before the call may take half of it. */
 const DEADLINE_MS = 2_000;
 const STAMP_BUDGET_MS = DEADLINE_MS / 2;
-/** The advisory lock class of suppression addresses (see address-lock.util). */
-const ADDRESS_LOCK_CLASS = 0x6d61696c;
 
 describe('the stamp before an SES call is bounded as a whole, not per lock', () => {
   let t: MailTestApp;
@@ -36,14 +36,7 @@ describe('the stamp before an SES call is bounded as a whole, not per lock', () 
     await t.close();
   });
 
-  /** A transaction holding the exclusive address lock of `key`, as a suppression in progress does. */
-  async function holdAddressLock(key: string): Promise<QueryRunner> {
-    const holder = t.dataSource.createQueryRunner();
-    holders.push(holder);
-    await holder.startTransaction();
-    await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))::text', [ADDRESS_LOCK_CLASS, key]);
-    return holder;
-  }
+  const holdAddressLock = (key: string) => holdLock(t.dataSource, key, holders);
 
   const waitingForAddressLock = async () => {
     const rows: Array<{ n: number }> = await t.dataSource.query(

@@ -123,6 +123,10 @@ export class MailService {
 
   private allSuppressed(row: DispatchRow, suppressed: string[]): MailSendResult {
     this.logger.log({ msg: 'mail suppressed', idempotencyKey: row.idempotency_key });
+    return this.suppressedResult(row, suppressed);
+  }
+
+  private suppressedResult(row: DispatchRow, suppressed: string[]): MailSendResult {
     return {
       status: 'suppressed',
       idempotencyKey: row.idempotency_key,
@@ -142,13 +146,7 @@ export class MailService {
         status: 'suppressed',
         suppressed,
       });
-      return {
-        status: 'suppressed',
-        idempotencyKey: row.idempotency_key,
-        ledgerStatus: 'suppressed',
-        suppressedRecipients: suppressed,
-        attempts: row.attempts,
-      };
+      return this.suppressedResult(row, suppressed);
     }
     return this.settle(row, await this.dispatcher.deliver(row, recipients, suppressed, reserved));
   }

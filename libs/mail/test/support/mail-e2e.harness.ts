@@ -5,8 +5,11 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SesMailbox, type StoredEmail, waitFor } from '@once/testing';
 import Redis from 'ioredis';
-import { DataSource } from 'typeorm';
+import { DataSource, type QueryRunner } from 'typeorm';
 import { MAIL_ENTITIES, MAIL_MIGRATIONS, MailModule, type MailModuleOptions } from '../../src';
+import { ADDRESS_LOCK_CLASS } from '../../src/lib/suppression/address-lock.util';
+
+export { ADDRESS_LOCK_CLASS };
 
 export type { StoredEmail };
 
@@ -135,4 +138,20 @@ export async function createMailTestApp(
       else await redis.quit();
     },
   };
+}
+
+/**
+ * A transaction holding the exclusive address lock of `key`, as a suppression in progress does;
+ * added to `holders` so the suite can release what a failed test left open.
+ */
+export async function holdAddressLock(
+  dataSource: DataSource,
+  key: string,
+  holders: QueryRunner[],
+): Promise<QueryRunner> {
+  const holder = dataSource.createQueryRunner();
+  holders.push(holder);
+  await holder.startTransaction();
+  await holder.query('SELECT pg_advisory_xact_lock($1, hashtext($2))::text', [ADDRESS_LOCK_CLASS, key]);
+  return holder;
 }

@@ -9,7 +9,8 @@ import { createSqsClient, resolveQueueUrl } from '../../libs/platform/src/lib/sq
  * The bench's bare baseline: receive → SES SendEmail → delete, nothing else (no ledger, no dedup,
  * no Nest, no schema validation). SQS settings are the worker's (apps/worker/src/sqs/worker-sqs.module.ts):
  * the same deadline-wrapped SQSClient, sqs-consumer with batch size 10, the same wait time and
- * attributes, one poll loop whose batch is handled concurrently and deleted message by message.
+ * attributes, one poll loop whose batch is handled concurrently and acknowledged in one
+ * DeleteMessageBatch (a batch handler, as the worker's send-email consumer).
  * The SESv2Client is built as libs/mail builds it (one attempt, same timeouts).
  */
 const envSchema = z.object({
@@ -51,6 +52,29 @@ async function main(): Promise<void> {
   });
   const queueUrl = await resolveQueueUrl(sqs, env.SQS_EMAIL_QUEUE);
 
+  const send = async (message: Message): Promise<void> => {
+    const email = JSON.parse(message.Body ?? '') as EmailBody;
+    await ses.send(
+      new SendEmailCommand({
+        FromEmailAddress: env.MAIL_FROM,
+        Destination: { ToAddresses: [email.to] },
+        Content: {
+          Simple: {
+            Subject: { Data: email.subject, Charset: 'UTF-8' },
+            Body: { Text: { Data: email.text, Charset: 'UTF-8' } },
+            Headers: [
+              { Name: 'X-Once-Key', Value: email.eventId },
+              {
+                Name: 'List-Unsubscribe',
+                Value: `<mailto:unsubscribe@once.local?subject=unsubscribe%20${encodeURIComponent(email.userId ?? email.to)}>`,
+              },
+            ],
+          },
+        },
+      }),
+    );
+  };
+
   const consumer = Consumer.create({
     sqs,
     queueUrl,
@@ -59,28 +83,15 @@ async function main(): Promise<void> {
     pollingCompleteWaitTimeMs: env.SHUTDOWN_TIMEOUT_MS,
     messageSystemAttributeNames: ['ApproximateReceiveCount'],
     messageAttributeNames: ['All'],
-    handleMessage: async (message: Message) => {
-      const email = JSON.parse(message.Body ?? '') as EmailBody;
-      await ses.send(
-        new SendEmailCommand({
-          FromEmailAddress: env.MAIL_FROM,
-          Destination: { ToAddresses: [email.to] },
-          Content: {
-            Simple: {
-              Subject: { Data: email.subject, Charset: 'UTF-8' },
-              Body: { Text: { Data: email.text, Charset: 'UTF-8' } },
-              Headers: [
-                { Name: 'X-Once-Key', Value: email.eventId },
-                {
-                  Name: 'List-Unsubscribe',
-                  Value: `<mailto:unsubscribe@once.local?subject=unsubscribe%20${encodeURIComponent(email.userId ?? email.to)}>`,
-                },
-              ],
-            },
-          },
-        }),
-      );
-      return message;
+    // As the worker's send-email consumer: the batch's sends at once, the sent ones acknowledged
+    // together (one DeleteMessageBatch), a failed one left on the queue.
+    handleMessageBatch: async (messages: Message[]) => {
+      const sent = await Promise.allSettled(messages.map((message) => send(message)));
+      sent.forEach((result) => {
+        if (result.status === 'rejected')
+          process.stderr.write(`processing_error: ${(result.reason as Error).message}\n`);
+      });
+      return messages.filter((_, i) => sent[i]?.status === 'fulfilled');
     },
   });
   // A failed message stays on the queue (SQS redelivers it); the bench counts what SES accepted.

@@ -25,6 +25,7 @@ export {
   StaleClaimError,
   StoreUnavailableError,
 } from './lib/dedup.errors';
+export { retryLater } from './lib/retry-later';
 export type {
   Claim,
   ClaimOptions,

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { Logger } from '@nestjs/common';
 import { DedupMetrics, type DedupMetricEvent } from '../dedup-metrics.service';
 import { DuplicateInFlightError, MissingIdempotencyKeyError, RetryAfterError } from '../dedup.errors';
+import { retryLater } from '../retry-later';
 import type { IdempotencyContext } from '../dedup.types';
 import type { DedupSettings, HandlerSettings } from '../engine/dedup.settings';
 import { DedupEngine } from '../engine/idempotency.engine';
@@ -551,6 +552,50 @@ describe('IdempotentHandlerRunner, deferring in-flight duplicates', () => {
     ).rejects.toBeInstanceOf(RetryAfterError);
     expect(plainError.resent).toEqual([]);
     expect(plainError.visibility).toEqual([]);
+  });
+
+  it('batch: a message the handler leaves out with retryLater is deferred by a counted copy (and its in-batch repeats ride on it)', async () => {
+    const queue = fakeQueue(true, { target: standardQueue });
+    const runner = new IdempotentHandlerRunner(engineWith().engine, queue.ops, new DedupMetrics(), options());
+    const [later, repeat, done, failed] = [
+      msg('1', 'later', 1),
+      msg('2', 'later', 1),
+      msg('3', 'done', 1),
+      msg('4', 'failed', 1),
+    ];
+    const acked = await runner.invoke(
+      batchCall([later, repeat, done, failed], async (leaders) => {
+        expect((leaders as Message[]).map((m) => m.MessageId)).toEqual(['1', '3', '4']);
+        retryLater(later, 2500);
+        return [done];
+      }),
+    );
+    expect(queue.resent).toEqual([{ ids: ['1'], seconds: 4, retryDeferrals: 1 }]);
+    expect((acked as Message[]).map((m) => m.MessageId).sort()).toEqual(['1', '2', '3']);
+    // The key was released: the copy runs again.
+    const again = await runner.invoke(batchCall([msg('5', 'later', 1)], async () => undefined));
+    expect((again as Message[]).map((m) => m.MessageId)).toEqual(['5']);
+
+    // Deferrals used up: a visibility change, and the message and its repeat are kept.
+    const used = fakeQueue(true, { target: standardQueue });
+    const counted: Message = {
+      ...msg('6', 'spent', 1),
+      MessageAttributes: { [RETRY_DEFERRALS_ATTRIBUTE]: { DataType: 'Number', StringValue: '10' } },
+    };
+    const kept = await new IdempotentHandlerRunner(
+      engineWith().engine,
+      used.ops,
+      new DedupMetrics(),
+      options(),
+    ).invoke(
+      batchCall([counted, msg('7', 'spent', 1)], async () => {
+        retryLater(counted, 1500);
+        return [];
+      }),
+    );
+    expect(used.resent).toEqual([]);
+    expect(used.visibility).toEqual([{ ids: ['6'], seconds: 3 }]);
+    expect(kept).toEqual([]);
   });
 
   it('retries spare receives only maxRetryDeferrals times: then each one spends a receive, so redrive ends the loop', async () => {

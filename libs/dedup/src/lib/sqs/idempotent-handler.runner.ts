@@ -16,6 +16,7 @@ import type { HandlerSettings } from '../engine/dedup.settings';
 import type { ExecOutcome, IdempotencyEngine, ResolvedRunOptions } from '../engine/engine.types';
 import { payloadFingerprint } from '../payload.fingerprint';
 import { ackList, acknowledgedInBatch, isAcknowledged, type KeyedGroup, planBatch } from './batch.planner';
+import { takeRetryLater } from '../retry-later';
 import { DEFERRED_FROM_ATTRIBUTE, receiveCountOf, retryDeferralsOf } from './message-attributes';
 import type { QueueOps } from './queue-ops.lazy';
 import type { DeferralTarget } from './sqs-queue.ops';
@@ -253,9 +254,21 @@ export class IdempotentHandlerRunner {
         if (outcome.status === 'completed') redelivered.push(...all.filter(isRedelivered));
       } else if (outcome?.status === 'in-flight')
         deferrals.push(this.deferInFlight(consumer, all, outcome.retryAfterMs));
+      else if (outcome?.status === 'not-acked') {
+        // The handler asked for the leader to come back later (retryLater): its in-batch repeats
+        // go with it, acknowledged once its copy stands in for them.
+        const wait = takeRetryLater(group.leader);
+        if (wait !== undefined)
+          deferrals.push(
+            this.deferRetry(consumer, opts.scope, group.key, group.leader, wait).then(
+              (resent) => new Set(resent ? all : []),
+            ),
+          );
+      }
+      if (outcome?.status !== 'not-acked') takeRetryLater(group.leader);
     });
     if (redelivered.length > 0) await this.queueOps.deleteSettled(consumer, redelivered);
-    // Re-sent in-flight duplicates are acknowledged: their delayed copies stand in for them.
+    // Re-sent in-flight duplicates and retries are acknowledged: their delayed copies stand in for them.
     for (const resent of await Promise.all(deferrals)) ack.push(...resent);
     for (const { key, messages: mismatched } of refused)
       ack.push(...(await this.deadLetterMismatched(consumer, opts.scope, key, mismatched)));

@@ -1,6 +1,7 @@
 import type { TestingModule } from '@nestjs/testing';
 import fc from 'fast-check';
-import type Redis from 'ioredis';
+import Redis from 'ioredis';
+import { OwnRedisServer, waitFor } from '@once/testing';
 import type { DataSource } from 'typeorm';
 import {
   DedupConfigError,
@@ -143,20 +144,40 @@ describe('redisOnlyScopes: records of chosen scopes in Redis alone (redis+postgr
     expect(effects).toBe(2);
   });
 
-  it('a key claimed in Postgres while Redis was down completes, in Redis, once Redis is back', async () => {
-    const dead = deadRedis();
-    clients.push(dead);
-    const keyPrefix = uniquePrefix('redis-only-back');
-    const down = await start(keyPrefix, { redis: dead, onStoreDown: 'bypass' });
-    const claim = await down.claim('e-5', { scope: 'mailer', leaseMs: 10_000 });
-    expect(claim.status).toBe('claimed');
-    await moduleRef?.close();
-    const back = await start(keyPrefix, { onStoreDown: 'bypass' });
-    if (claim.status !== 'claimed') throw new Error('not claimed');
-    await expect(back.complete(claim.claim, 'sent')).resolves.toBeUndefined();
-    expect(await back.get('e-5', { scope: 'mailer' })).toMatchObject({ state: 'COMPLETED' });
-    expect(await redisRecordState(redis, `${keyPrefix}mailer:e-5`)).toBe('COMPLETED');
-    expect(await back.run('e-5', async () => 'again', { scope: 'mailer' })).toBe('sent');
+  it('a key claimed in Postgres while Redis was down completes in Postgres (and Redis) once Redis is back', async () => {
+    const server = await OwnRedisServer.start();
+    const flaky = new Redis(server.url, {
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => 50,
+    });
+    clients.push(flaky);
+    try {
+      const keyPrefix = uniquePrefix('redis-only-back');
+      const service = await start(keyPrefix, {
+        redis: flaky,
+        onStoreDown: 'bypass',
+        redisTimeoutMs: 300,
+        redisRetryAfterMs: 200,
+      });
+      await server.kill();
+      const claim = await service.claim('e-5', { scope: 'mailer', leaseMs: 10_000 });
+      expect(claim.status).toBe('claimed');
+      expect(await postgresRows(keyPrefix)).toEqual([`${keyPrefix}mailer:e-5`]);
+      await server.restart();
+      await waitFor('the client to reconnect', () => (flaky.status === 'ready' ? true : undefined));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      if (claim.status !== 'claimed') throw new Error('not claimed');
+      await expect(service.complete(claim.claim, 'sent')).resolves.toBeUndefined();
+      const [row] = await dataSource.query(`SELECT state FROM dedup_records WHERE key = $1`, [
+        `${keyPrefix}mailer:e-5`,
+      ]);
+      expect(row).toEqual({ state: 'COMPLETED' });
+      expect(await redisRecordState(flaky, `${keyPrefix}mailer:e-5`)).toBe('COMPLETED');
+      expect(await service.run('e-5', async () => 'again', { scope: 'mailer' })).toBe('sent');
+    } finally {
+      await server.stop();
+    }
   });
 
   it('refuses transactional mode on a redis-only scope, and the option on stores other than redis+postgres', async () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import type { QueryRunner } from 'typeorm';
 import { MailLedgerService, MailService, MailSuppressionService, type MailSendResult } from '../src';
+import { MailLedgerRepository } from '../src/lib/ledger/mail-ledger.repository';
 import {
   createMailTestApp,
   emailsTo,
@@ -102,6 +103,28 @@ describe('MailService.send with likelyNew: the two-commit first send', () => {
     expect(await ledger.get(key)).toMatchObject({ status: 'failed', retryable: true });
     expect((await ledger.get(key))?.sesCalledAt).toBeUndefined();
     expect(await emailsTo(to)).toHaveLength(0);
+  });
+
+  it('the one statement committed but its answer was lost: the row under its token is sent from there, once', async () => {
+    const repository = t.app.get(MailLedgerRepository);
+    const original = repository.claimAndStamp.bind(repository);
+    const spy = jest.spyOn(repository, 'claimAndStamp').mockImplementationOnce(async (row) => {
+      await original(row);
+      throw new Error('Connection terminated unexpectedly');
+    });
+    try {
+      const key = uniqueKey('likely-lost');
+      const to = uniqueAddress('lost');
+      const result = await mail.send(
+        { idempotencyKey: key, to, subject: 'S', text: 'T' },
+        { likelyNew: true },
+      );
+      expect(result).toMatchObject({ status: 'sent', ledgerStatus: 'sent', attempts: 1 });
+      expect(await emailsTo(to)).toHaveLength(1);
+      expect(await ledger.get(key)).toMatchObject({ status: 'sent', attempts: 1 });
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('property: concurrent sends of a few keys, each with or without likelyNew, reach SES once per key and agree with the ledger', async () => {

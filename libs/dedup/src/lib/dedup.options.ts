@@ -86,8 +86,10 @@ export interface DedupLayeredStoreOptions
    * Redis's claim and lease are the fast filter and the effect's record has the last word. Such a
    * record lost with Redis lets a duplicate reach the handler, never the effect twice. Redis down:
    * `onStoreDown` applies as to every scope (`'bypass'` claims them in Postgres until Redis is
-   * back). No transactional mode; `get` and a `list` with a prefix inside the scope read Redis.
-   * Default none.
+   * back, and Redis does not see those claims: a duplicate may then reach the handler too). Fences
+   * come from whichever layer granted a claim, so they are not comparable across an outage: not
+   * for effects fenced downstream. No transactional mode; `get` and a `list` with a prefix inside
+   * the scope read Redis. Default none.
    */
   redisOnlyScopes?: readonly string[];
 }

@@ -73,14 +73,24 @@ export class MailService {
           await this.dispatcher.deliver(row, mail.to, [], reserved, { stamp, deadlineAt }),
         );
       }
+      if (stamp === undefined) {
+        // The statement may have committed before its answer was lost: a row under this token is
+        // ours, SES not called yet, so it is sent from here (stamped again, suppressions re-read).
+        const mine = await this.repository.find(mail.idempotencyKey).catch(() => undefined);
+        if (mine?.claim_token === claimToken && mine.status === 'pending')
+          return this.settle(mine, await this.dispatcher.deliver(mine, mail.to, [], reserved));
+        if (mine?.claim_token === claimToken && mine.status === 'suppressed')
+          return this.allSuppressed(mine, mine.message.to);
+      }
     }
     return this.claimThenDeliver(mail, message, options, reserved);
   }
 
   /**
-   * The send without `likelyNew` (or a `likelyNew` one whose key existed, whose one-statement claim
-   * failed, or that got no rate slot: `reserved`): the suppression check and the claim apart, then the answer for a duplicate, the
-   * take-over of a send that never reached SES, or the delivery (or recorded failure) of a new row.
+   * The send without `likelyNew` (or a `likelyNew` one whose key existed, whose one-statement
+   * claim failed, or that got no rate slot: `reserved`): the suppression check and the claim
+   * apart, then the answer for a duplicate, the take-over of a send that never reached SES, or
+   * the delivery (or recorded failure) of a new row.
    */
   private async claimThenDeliver(
     mail: PreparedMail,
@@ -114,7 +124,8 @@ export class MailService {
         idempotencyKey: mail.idempotencyKey,
         attempt: taken.attempts,
       });
-      return this.deliverStored(taken, reserved);
+      // The stored message's recipients may not be this call's: its slot is reserved for them.
+      return this.deliverStored(taken);
     }
 
     if (recipients.length === 0) return this.allSuppressed(claim.row, suppressed);
@@ -137,7 +148,7 @@ export class MailService {
   }
 
   /** Sends a row's stored message (what its key was first sent with), minus recipients suppressed since. */
-  private async deliverStored(row: LedgerRow, reserved?: SlotReservation): Promise<MailSendResult> {
+  private async deliverStored(row: LedgerRow): Promise<MailSendResult> {
     const suppressedSet = await this.suppressions.findSuppressed(row.message.to);
     const suppressed = row.message.to.filter((address) => suppressedSet.has(addressKey(address)));
     const recipients = row.message.to.filter((address) => !suppressedSet.has(addressKey(address)));
@@ -148,7 +159,7 @@ export class MailService {
       });
       return this.suppressedResult(row, suppressed);
     }
-    return this.settle(row, await this.dispatcher.deliver(row, recipients, suppressed, reserved));
+    return this.settle(row, await this.dispatcher.deliver(row, recipients, suppressed));
   }
 
   /**

@@ -29,10 +29,17 @@ export const BYPASSED = 'bypassed' as const;
  * StoreUnavailableError, 'bypass' goes to Postgres alone. `forget` is the exception: it must
  * reach both layers. Keys of `redisOnlyScopes` skip Postgres while Redis answers: Redis decides
  * them as RedisStore does (settled writes with retries); Redis down, 'fail' throws and 'bypass'
- * claims them in Postgres alone, like every other key.
+ * claims them in Postgres alone, like every other key, and this process writes those claims'
+ * outcomes there.
  */
 export class LayeredStore implements TransactionalStore {
   private readonly redisOnlyPrefixes: readonly string[];
+  /**
+   * Tokens of redis-only claims made in Postgres while Redis was down (with when to forget them):
+   * their writes go to Postgres as a layered key's do, and Redis learns the outcome best effort. The
+   * process that claims is the one that writes, so this process's memory is enough.
+   */
+  private readonly claimedInPostgres = new Map<string, number>();
 
   /**
    * @param redisOnly Scopes whose records live in Redis alone (see `redisOnlyScopes`), with the
@@ -60,25 +67,26 @@ export class LayeredStore implements TransactionalStore {
    * Runs `layered` on the items of layered scopes and `redisOnly` on those of `redisOnlyScopes`
    * (both at once), answers in input order. Without redis-only items, just `layered`.
    */
-  private async split<I extends { readonly storageKey: string }, R>(
+  private split<I extends { readonly storageKey: string }, R>(
     items: readonly I[],
     layered: (part: readonly I[]) => Promise<R[]>,
     redisOnly: (part: readonly I[]) => Promise<R[]>,
   ): Promise<R[]> {
     if (this.redisOnlyPrefixes.length === 0) return layered(items);
-    const own: I[] = [];
-    const rest: I[] = [];
-    const inOwn = items.map((item) => {
-      const mine = this.isRedisOnly(item.storageKey);
-      (mine ? own : rest).push(item);
-      return mine;
-    });
-    if (own.length === 0) return layered(items);
-    if (rest.length === 0) return redisOnly(items);
-    const [a, b] = await Promise.all([redisOnly(own), layered(rest)]);
-    let i = 0;
-    let j = 0;
-    return inOwn.map((mine) => (mine ? (a[i++] as R) : (b[j++] as R)));
+    return partition(items, (item) => this.isRedisOnly(item.storageKey), redisOnly, layered);
+  }
+
+  /** Remembers that `token`'s redis-only claims were made in Postgres (Redis was down), for a while. */
+  private rememberInPostgres(token: string, leaseMs: number): void {
+    const now = Date.now();
+    for (const [known, until] of this.claimedInPostgres)
+      if (until <= now) this.claimedInPostgres.delete(known);
+    this.claimedInPostgres.set(token, now + Math.max(2 * leaseMs, 60_000));
+  }
+
+  private isClaimedInPostgres(token: string): boolean {
+    const until = this.claimedInPostgres.get(token);
+    return until !== undefined && until > Date.now();
   }
 
   /** The Redis filter step (shared with the transactional path), its in-flight answers checked against Postgres. */
@@ -153,17 +161,36 @@ export class LayeredStore implements TransactionalStore {
     await this.bestEffort(() => this.redis.release(toRelease, 'best-effort'));
   }
 
-  claim(requests: readonly ClaimRequest[], token: string, leaseMs: number): Promise<StoreClaimResult[]> {
-    return this.split(
-      requests,
-      (part) => this.claimLayered(part, token, leaseMs),
-      (part) => this.claimRedisOnly(part, token, leaseMs),
-    );
+  async claim(
+    requests: readonly ClaimRequest[],
+    token: string,
+    leaseMs: number,
+  ): Promise<StoreClaimResult[]> {
+    if (!requests.some((request) => this.isRedisOnly(request.storageKey)))
+      return this.claimLayered(requests, token, leaseMs);
+    const claimed: HeldKey[] = [];
+    const held = (part: readonly ClaimRequest[], results: StoreClaimResult[]) => {
+      part.forEach((request, i) => {
+        if (results[i]?.status === 'claimed') claimed.push({ storageKey: request.storageKey, token });
+      });
+      return results;
+    };
+    try {
+      return await this.split(
+        requests,
+        async (part) => held(part, await this.claimLayered(part, token, leaseMs)),
+        async (part) => held(part, await this.claimRedisOnly(part, token, leaseMs)),
+      );
+    } catch (error) {
+      // One layer failed while the other claimed: give those keys back rather than hold them for a lease.
+      if (claimed.length > 0) await this.release(claimed).catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
    * Keys of `redisOnlyScopes`: claimed in Redis alone; Redis down with 'bypass', in Postgres alone
-   * (as every key then is), so the writes that follow look in Redis first, then Postgres.
+   * (as every key then is), and the token is remembered so the writes that follow go there too.
    */
   private async claimRedisOnly(
     requests: readonly ClaimRequest[],
@@ -175,33 +202,24 @@ export class LayeredStore implements TransactionalStore {
     } catch (error) {
       if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
       this.logger.warn({ msg: 'redis down, claiming redis-only scopes in postgres', keys: requests.length });
-      return this.postgres.claim(requests, token, leaseMs);
+      const results = await this.postgres.claim(requests, token, leaseMs);
+      this.rememberInPostgres(token, leaseMs);
+      return results;
     }
   }
 
   /**
-   * A write on keys of `redisOnlyScopes`: Redis decides; with 'bypass', a key Redis does not hold
-   * under this token (or all of them, Redis down) may have been claimed in Postgres while Redis was
-   * down, so Postgres is asked for those. A token is one claim's: at most one layer holds it.
+   * A write on keys of `redisOnlyScopes`: Redis decides, except for claims this process made in
+   * Postgres while Redis was down, which are written as layered keys are (Postgres decides, Redis
+   * follows best effort, so a duplicate finds the outcome in Redis too).
    */
-  private async writeRedisOnly<I>(
+  private writeRedisOnly<I extends HeldKey, R>(
     items: readonly I[],
-    inRedis: (part: readonly I[]) => Promise<boolean[]>,
-    inPostgres: (part: readonly I[]) => Promise<boolean[]>,
-  ): Promise<boolean[]> {
-    let done: boolean[];
-    try {
-      done = await inRedis(items);
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
-      done = items.map(() => false);
-    }
-    if (this.onStoreDown !== 'bypass') return done;
-    const missed = items.filter((_, i) => !done[i]);
-    if (missed.length === 0) return done;
-    const fromPostgres = await inPostgres(missed);
-    let k = 0;
-    return done.map((ok) => ok || (fromPostgres[k++] ?? false));
+    inRedis: (part: readonly I[]) => Promise<R[]>,
+    layered: (part: readonly I[]) => Promise<R[]>,
+  ): Promise<R[]> {
+    if (this.claimedInPostgres.size === 0) return inRedis(items);
+    return partition(items, (item) => this.isClaimedInPostgres(item.token), layered, inRedis);
   }
 
   private async claimLayered(
@@ -239,7 +257,7 @@ export class LayeredStore implements TransactionalStore {
         this.writeRedisOnly(
           part,
           (own) => this.redis.complete(own, ttlMs),
-          (own) => this.postgres.complete(own, ttlMs),
+          (own) => this.completeLayered(own, ttlMs),
         ),
     );
   }
@@ -265,18 +283,20 @@ export class LayeredStore implements TransactionalStore {
   release(items: readonly HeldKey[]): Promise<boolean[]> {
     return this.split(
       items,
-      async (part) => {
-        const released = await this.postgres.release(part);
-        await this.bestEffort(() => this.redis.release(part, 'best-effort'));
-        return released;
-      },
+      (part) => this.releaseLayered(part),
       (part) =>
         this.writeRedisOnly(
           part,
           (own) => this.redis.release(own),
-          (own) => this.postgres.release(own),
+          (own) => this.releaseLayered(own),
         ),
     );
+  }
+
+  private async releaseLayered(items: readonly HeldKey[]): Promise<boolean[]> {
+    const released = await this.postgres.release(items);
+    await this.bestEffort(() => this.redis.release(items, 'best-effort'));
+    return released;
   }
 
   extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]> {
@@ -287,7 +307,10 @@ export class LayeredStore implements TransactionalStore {
         this.writeRedisOnly(
           part,
           (own) => this.redis.extend(own, leaseMs),
-          (own) => this.postgres.extend(own, leaseMs),
+          async (own) => {
+            for (const { token } of own) this.rememberInPostgres(token, leaseMs);
+            return this.extendLayered(own, leaseMs);
+          },
         ),
     );
   }
@@ -437,4 +460,34 @@ export class LayeredStore implements TransactionalStore {
       throw error;
     }
   }
+}
+
+/**
+ * Runs `whenTrue` on the items `test` accepts and `whenFalse` on the others (both at once), and
+ * answers in input order. All on one side: that side alone. A failure of either side is thrown
+ * once both have settled.
+ */
+async function partition<I, R>(
+  items: readonly I[],
+  test: (item: I) => boolean,
+  whenTrue: (part: readonly I[]) => Promise<R[]>,
+  whenFalse: (part: readonly I[]) => Promise<R[]>,
+): Promise<R[]> {
+  const yes: I[] = [];
+  const no: I[] = [];
+  const sides = items.map((item) => {
+    const accepted = test(item);
+    (accepted ? yes : no).push(item);
+    return accepted;
+  });
+  if (no.length === 0) return whenTrue(items);
+  if (yes.length === 0) return whenFalse(items);
+  // Both sides settle before a failure is thrown, so a caller can undo what the other side did.
+  const [first, second] = await Promise.allSettled([whenTrue(yes), whenFalse(no)]);
+  if (first.status === 'rejected') throw first.reason;
+  if (second.status === 'rejected') throw second.reason;
+  const [a, b] = [first.value, second.value];
+  let i = 0;
+  let j = 0;
+  return sides.map((accepted) => (accepted ? (a[i++] as R) : (b[j++] as R)));
 }

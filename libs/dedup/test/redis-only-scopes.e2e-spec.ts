@@ -67,6 +67,18 @@ describe('redisOnlyScopes: records of chosen scopes in Redis alone (redis+postgr
       ])) as { key: string }[]
     ).map((row) => row.key);
 
+  /** A `mailer` run of `key` whose effect throws: the error comes back to the caller. */
+  const expectFailedRun = (service: IdempotencyService, key: string) =>
+    expect(
+      service.run(
+        key,
+        async () => {
+          throw new Error('effect failed');
+        },
+        { scope: 'mailer' },
+      ),
+    ).rejects.toThrow('effect failed');
+
   it('runs a redis-only scope once with no Postgres row; other scopes still write Postgres; get, list and forget find it', async () => {
     const keyPrefix = uniquePrefix('redis-only');
     const service = await start(keyPrefix);
@@ -97,15 +109,7 @@ describe('redisOnlyScopes: records of chosen scopes in Redis alone (redis+postgr
     expect(claim.status).toBe('claimed');
     expect((await service.claim('e-2', { scope: 'mailer' })).status).toBe('in-flight');
     if (claim.status === 'claimed') expect(await service.release(claim.claim)).toBe(true);
-    await expect(
-      service.run(
-        'e-2',
-        async () => {
-          throw new Error('effect failed');
-        },
-        { scope: 'mailer' },
-      ),
-    ).rejects.toThrow('effect failed');
+    await expectFailedRun(service, 'e-2');
     expect(await redisRecordState(redis, `${keyPrefix}mailer:e-2`)).toBeNull();
     expect(await service.run('e-2', async () => 'ran', { scope: 'mailer' })).toBe('ran');
     expect(await postgresRows(keyPrefix)).toEqual([]);
@@ -125,15 +129,7 @@ describe('redisOnlyScopes: records of chosen scopes in Redis alone (redis+postgr
     expect(await service.get('e-3', { scope: 'mailer' })).toMatchObject({ state: 'COMPLETED' });
 
     // A claim bypassed into Postgres is released there too, so a failed run can be retried.
-    await expect(
-      service.run(
-        'e-3b',
-        async () => {
-          throw new Error('effect failed');
-        },
-        { scope: 'mailer' },
-      ),
-    ).rejects.toThrow('effect failed');
+    await expectFailedRun(service, 'e-3b');
     expect(await service.run('e-3b', async () => 'ran', { scope: 'mailer' })).toBe('ran');
     await moduleRef?.close();
 

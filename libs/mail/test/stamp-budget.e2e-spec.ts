@@ -38,6 +38,15 @@ describe('the stamp before an SES call is bounded as a whole, not per lock', () 
 
   const holdAddressLock = (key: string) => holdLock(t.dataSource, key, holders);
 
+  /** Holds the address locks of `addresses` in the order a stamp takes them (lock-id order). */
+  async function holdInLockOrder(addresses: string[]): Promise<QueryRunner[]> {
+    const ordered: Array<{ key: string }> = await t.dataSource.query(
+      `SELECT key FROM unnest($1::text[]) AS key ORDER BY hashtext(key)`,
+      [addresses],
+    );
+    return Promise.all(ordered.map(({ key }) => holdAddressLock(key)));
+  }
+
   const waitingForAddressLock = async () => {
     const rows: Array<{ n: number }> = await t.dataSource.query(
       `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1::oid`,
@@ -49,11 +58,7 @@ describe('the stamp before an SES call is bounded as a whole, not per lock', () 
   it('two recipient locks released one after the other, each within a lock timeout: SES is not called, the send fails retryable, the row is not stamped', async () => {
     const [first, second] = [uniqueAddress('a'), uniqueAddress('b')];
     // The stamp takes the locks in lock-id order: hold the one it takes first and the other one.
-    const ordered: Array<{ key: string }> = await t.dataSource.query(
-      `SELECT key FROM unnest($1::text[]) AS key ORDER BY hashtext(key)`,
-      [[first, second]],
-    );
-    const [lockedFirst, lockedSecond] = await Promise.all(ordered.map(({ key }) => holdAddressLock(key)));
+    const [lockedFirst, lockedSecond] = await holdInLockOrder([first, second]);
     const key = uniqueKey('stamp-budget');
 
     const sending = mail.send({ idempotencyKey: key, to: [first, second], subject: 'Digest', text: 'Hi.' });
@@ -84,11 +89,7 @@ describe('the stamp before an SES call is bounded as a whole, not per lock', () 
   it('the stamp itself gives up once its budget is spent across lock waits, stamping nothing', async () => {
     const repository = t.app.get(MailLedgerRepository);
     const [first, second] = [uniqueAddress('c'), uniqueAddress('d')];
-    const ordered: Array<{ key: string }> = await t.dataSource.query(
-      `SELECT key FROM unnest($1::text[]) AS key ORDER BY hashtext(key)`,
-      [[first, second]],
-    );
-    const [lockedFirst, lockedSecond] = await Promise.all(ordered.map(({ key }) => holdAddressLock(key)));
+    const [lockedFirst, lockedSecond] = await holdInLockOrder([first, second]);
     const key = uniqueKey('stamp-alone');
     const claimToken = randomUUID();
     await repository.claim({

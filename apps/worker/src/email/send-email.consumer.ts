@@ -11,6 +11,9 @@ import { validEventId } from '../sqs/valid-event-id.key';
 import { EMAIL_CONSUMER } from '../sqs/worker-queues';
 import { EmailDeliveryService } from './email-delivery.service';
 
+/** How reports name the handler. */
+const HANDLER = 'SendEmailConsumer.handleBatch';
+
 /**
  * Sends the emails queued by fan-outs, a receive batch at a time: `@Idempotent` (scope
  * `send-email`, never to change) claims the batch's keys in one round trip and hands over only
@@ -22,7 +25,7 @@ import { EmailDeliveryService } from './email-delivery.service';
  * the acknowledgements, so SQS redelivers it and the others of its batch are not held back.
  */
 @Injectable()
-export class SendEmailConsumer extends ConsumerEvents(EMAIL_CONSUMER, 'SendEmailConsumer.handleBatch') {
+export class SendEmailConsumer extends ConsumerEvents(EMAIL_CONSUMER, HANDLER) {
   constructor(
     private readonly delivery: EmailDeliveryService,
     private readonly inFlight: InFlightTracker,
@@ -56,7 +59,7 @@ export class SendEmailConsumer extends ConsumerEvents(EMAIL_CONSUMER, 'SendEmail
       // The ledger knows when a pending first send stops being in flight, or a retry's backoff.
       if (error instanceof RetryAfterError && error.retryAfterMs !== undefined)
         retryLater(message, error.retryAfterMs);
-      this.errors.processingError(EMAIL_CONSUMER, 'SendEmailConsumer.handleBatch', error as Error, message);
+      this.errors.processingError(EMAIL_CONSUMER, HANDLER, error as Error, message);
       return false;
     }
   }

@@ -76,6 +76,11 @@ export class LayeredStore implements TransactionalStore {
     return partition(items, (item) => this.isRedisOnly(item.storageKey), redisOnly, layered);
   }
 
+  /** Redis is down and the store goes on in Postgres alone ('bypass'). */
+  private bypasses(error: unknown): boolean {
+    return error instanceof StoreUnavailableError && this.onStoreDown === 'bypass';
+  }
+
   /** Remembers that `token`'s redis-only claims were made in Postgres (Redis was down), for a while. */
   private rememberInPostgres(token: string, leaseMs: number): void {
     const now = Date.now();
@@ -99,7 +104,7 @@ export class LayeredStore implements TransactionalStore {
     try {
       results = await this.redis.claim(requests, token, leaseMs);
     } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
+      if (!this.bypasses(error)) throw error;
       this.logger.warn({ msg: 'redis down, claiming in postgres only', keys: requests.length });
       return requests.map(() => BYPASSED);
     }
@@ -200,7 +205,7 @@ export class LayeredStore implements TransactionalStore {
     try {
       return await this.redis.claim(requests, token, leaseMs);
     } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
+      if (!this.bypasses(error)) throw error;
       this.logger.warn({ msg: 'redis down, claiming redis-only scopes in postgres', keys: requests.length });
       const results = await this.postgres.claim(requests, token, leaseMs);
       this.rememberInPostgres(token, leaseMs);
@@ -209,17 +214,21 @@ export class LayeredStore implements TransactionalStore {
   }
 
   /**
-   * A write on keys of `redisOnlyScopes`: Redis decides, except for claims this process made in
-   * Postgres while Redis was down, which are written as layered keys are (Postgres decides, Redis
-   * follows best effort, so a duplicate finds the outcome in Redis too).
+   * A write (complete, release, extend): layered keys go `layered` (Postgres decides, Redis
+   * follows best effort); keys of `redisOnlyScopes` go to Redis alone, except claims this process
+   * made in Postgres while Redis was down, which are written as layered keys are (so a duplicate
+   * finds the outcome in Redis too).
    */
-  private writeRedisOnly<I extends HeldKey, R>(
+  private write<I extends HeldKey, R>(
     items: readonly I[],
     inRedis: (part: readonly I[]) => Promise<R[]>,
     layered: (part: readonly I[]) => Promise<R[]>,
   ): Promise<R[]> {
-    if (this.claimedInPostgres.size === 0) return inRedis(items);
-    return partition(items, (item) => this.isClaimedInPostgres(item.token), layered, inRedis);
+    return this.split(items, layered, (part) =>
+      this.claimedInPostgres.size === 0
+        ? inRedis(part)
+        : partition(part, (item) => this.isClaimedInPostgres(item.token), layered, inRedis),
+    );
   }
 
   private async claimLayered(
@@ -250,15 +259,10 @@ export class LayeredStore implements TransactionalStore {
   }
 
   complete(items: readonly CompleteItem[], ttlMs: number): Promise<boolean[]> {
-    return this.split(
+    return this.write(
       items,
+      (part) => this.redis.complete(part, ttlMs),
       (part) => this.completeLayered(part, ttlMs),
-      (part) =>
-        this.writeRedisOnly(
-          part,
-          (own) => this.redis.complete(own, ttlMs),
-          (own) => this.completeLayered(own, ttlMs),
-        ),
     );
   }
 
@@ -281,15 +285,10 @@ export class LayeredStore implements TransactionalStore {
   }
 
   release(items: readonly HeldKey[]): Promise<boolean[]> {
-    return this.split(
+    return this.write(
       items,
+      (part) => this.redis.release(part),
       (part) => this.releaseLayered(part),
-      (part) =>
-        this.writeRedisOnly(
-          part,
-          (own) => this.redis.release(own),
-          (own) => this.releaseLayered(own),
-        ),
     );
   }
 
@@ -300,18 +299,15 @@ export class LayeredStore implements TransactionalStore {
   }
 
   extend(items: readonly (HeldKey & ClaimRequest)[], leaseMs: number): Promise<boolean[]> {
-    return this.split(
+    return this.write(
       items,
-      (part) => this.extendLayered(part, leaseMs),
-      (part) =>
-        this.writeRedisOnly(
-          part,
-          (own) => this.redis.extend(own, leaseMs),
-          async (own) => {
-            for (const { token } of own) this.rememberInPostgres(token, leaseMs);
-            return this.extendLayered(own, leaseMs);
-          },
-        ),
+      (part) => this.redis.extend(part, leaseMs),
+      (part) => {
+        // A renewed claim made in Postgres is remembered as long as its new lease.
+        for (const { token } of part)
+          if (this.claimedInPostgres.has(token)) this.rememberInPostgres(token, leaseMs);
+        return this.extendLayered(part, leaseMs);
+      },
     );
   }
 
@@ -340,7 +336,7 @@ export class LayeredStore implements TransactionalStore {
     try {
       cached = await this.redis.get(storageKey);
     } catch (error) {
-      if (!(error instanceof StoreUnavailableError) || this.onStoreDown !== 'bypass') throw error;
+      if (!this.bypasses(error)) throw error;
       cached = null;
     }
     return cached ?? this.postgres.get(storageKey);

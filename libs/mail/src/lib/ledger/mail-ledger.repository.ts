@@ -182,18 +182,11 @@ export class MailLedgerRepository {
     claimToken: string,
     recipients: readonly string[],
   ): Promise<SesCallStamp> {
-    const row = await this.withinStampBudget<SesCallStamp['status']>(
+    return this.withinStampBudget<'not-owned'>(
       `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
       [idempotencyKey, claimToken, recipients, recipients.map(addressKey)],
+      recipients,
     );
-    if (row.outcome === 'not-owned') return { status: 'not-owned' };
-    if (row.outcome === 'suppressed') return { status: 'suppressed', suppressed: row.suppressed };
-    const blocked = new Set(row.suppressed);
-    return {
-      status: 'stamped',
-      recipients: recipients.filter((address) => !blocked.has(address)),
-      suppressed: row.suppressed,
-    };
   }
 
   /**
@@ -208,7 +201,7 @@ export class MailLedgerRepository {
     row: Omit<NewLedgerRow, 'status' | 'suppressed'>,
   ): Promise<SesCallStamp | { status: 'exists' }> {
     const { message } = row;
-    const result = await this.withinStampBudget<'stamped' | 'suppressed' | 'exists'>(
+    return this.withinStampBudget<'exists'>(
       `SELECT outcome, suppressed FROM mail_claim_and_stamp($1, $2, $3::text[], $4::text[], $5, $6, $7::jsonb, $8, $9)`,
       [
         row.idempotencyKey,
@@ -220,26 +213,21 @@ export class MailLedgerRepository {
         JSON.stringify(message),
         row.contentHash,
       ],
+      message.to,
     );
-    if (result.outcome === 'exists') return { status: 'exists' };
-    if (result.outcome === 'suppressed') return { status: 'suppressed', suppressed: result.suppressed };
-    const blocked = new Set(result.suppressed);
-    return {
-      status: 'stamped',
-      recipients: message.to.filter((address) => !blocked.has(address)),
-      suppressed: result.suppressed,
-    };
   }
 
   /**
    * Runs one of the stamp functions (migration AddMailStampFunction) with what is left of the
    * stamp's budget as its last parameter: the wait for a pooled connection counts, and the rest
-   * bounds every lock wait inside.
+   * bounds every lock wait inside. Its answer as a stamp of `recipients` (those it found
+   * suppressed left out), or its `Other` outcome, where nothing was written.
    */
-  private async withinStampBudget<O extends string>(
+  private async withinStampBudget<Other extends 'not-owned' | 'exists'>(
     sql: string,
     params: unknown[],
-  ): Promise<{ outcome: O; suppressed: string[] }> {
+    recipients: readonly string[],
+  ): Promise<Exclude<SesCallStamp, { status: 'not-owned' }> | { status: Other }> {
     const budgetMs = this.stampBudgetMs();
     const startedAt = Date.now();
     const runner = this.dataSource.createQueryRunner();
@@ -247,13 +235,19 @@ export class MailLedgerRepository {
       await runner.connect();
       const leftMs = budgetMs - (Date.now() - startedAt);
       if (leftMs <= 0) throw new Error(`the stamp took longer than its ${budgetMs} ms budget`);
-      const rows: { outcome: O; suppressed: string[] | null }[] = await runner.query(sql, [
-        ...params,
-        leftMs,
-      ]);
+      const rows: { outcome: 'stamped' | 'suppressed' | Other; suppressed: string[] | null }[] =
+        await runner.query(sql, [...params, leftMs]);
       const row = rows[0];
       if (!row) throw new Error('the stamp function returned no row');
-      return { outcome: row.outcome, suppressed: row.suppressed ?? [] };
+      const suppressed = row.suppressed ?? [];
+      if (row.outcome === 'suppressed') return { status: 'suppressed', suppressed };
+      if (row.outcome !== 'stamped') return { status: row.outcome };
+      const blocked = new Set(suppressed);
+      return {
+        status: 'stamped',
+        recipients: recipients.filter((address) => !blocked.has(address)),
+        suppressed,
+      };
     } finally {
       await runner.release();
     }

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import DataLoader from 'dataloader';
+import { DataSource, EntityManager, type QueryRunner } from 'typeorm';
 import { addressKey } from '../address/mail-address';
 import { queryRows } from '../database/query-rows.util';
 import { MAIL_OPTIONS, type ResolvedMailOptions } from '../mail.options';
@@ -75,6 +76,64 @@ export type SesCallStamp =
   | { status: 'suppressed'; suppressed: string[] }
   | { status: 'not-owned' };
 
+/** A stamp function's answer: its outcome and the recipients it found suppressed. */
+interface StampRow<Other extends string> {
+  outcome: 'stamped' | 'suppressed' | Other;
+  suppressed: string[] | null;
+}
+
+/** A stamp function's answer as a stamp of `recipients` (those it found suppressed left out). */
+function toStamp<Other extends 'not-owned' | 'exists' | 'busy'>(
+  row: StampRow<Other>,
+  recipients: readonly string[],
+): Exclude<SesCallStamp, { status: 'not-owned' }> | { status: Other } {
+  const suppressed = row.suppressed ?? [];
+  if (row.outcome === 'suppressed') return { status: 'suppressed', suppressed };
+  if (row.outcome !== 'stamped') return { status: row.outcome as Other };
+  const blocked = new Set(suppressed);
+  return { status: 'stamped', recipients: recipients.filter((address) => !blocked.has(address)), suppressed };
+}
+
+/** What a claim-and-stamp found: the stamp of the row it inserted, or `exists` (nothing written). */
+export type ClaimStamp = Exclude<SesCallStamp, { status: 'not-owned' }> | { status: 'exists' };
+
+/** A claim-and-stamp of a batch; `busy`: an address lock was taken, so it was left for alone. */
+type BatchedClaimStamp = ClaimStamp | { status: 'busy' };
+
+/** A claim-and-stamp as the stamp functions take it. */
+function claimItem(row: Omit<NewLedgerRow, 'status' | 'suppressed'>) {
+  return {
+    key: row.idempotencyKey,
+    token: row.claimToken,
+    recipients: row.message.to,
+    keys: row.recipients,
+    sender: row.message.from,
+    subject: row.message.subject,
+    message: row.message,
+    contentHash: row.contentHash,
+  };
+}
+
+/** A claim-and-stamp waiting for its batch, and when it was asked for (its budget runs from then). */
+interface PendingClaim {
+  readonly row: Omit<NewLedgerRow, 'status' | 'suppressed'>;
+  readonly startedAt: number;
+}
+
+/** An outcome waiting for its batch. */
+interface PendingOutcome {
+  readonly idempotencyKey: string;
+  readonly claimToken: string;
+  readonly outcome: LedgerOutcome;
+}
+
+/**
+ * How long an outcome waits for others to share its statement: SES answers the ten calls of a
+ * receive batch within a few milliseconds of each other; the batch is acknowledged after the last.
+ */
+const OUTCOME_BATCH_WINDOW_MS = 2;
+const MAX_BATCH = 100;
+
 /** The two windows of a pending row, as query parameters `$stale` and `$abandoned` (milliseconds). */
 interface WindowParams {
   stale: number;
@@ -117,6 +176,25 @@ const historyEvent = (fields: string) =>
 /** SQL for the send ledger. Internal: apps use MailService and MailLedgerService. */
 @Injectable()
 export class MailLedgerRepository {
+  /**
+   * Concurrent first sends (a receive batch's, resumed by the same I/O) share one statement: the
+   * batch goes once the current turn of the event loop has run (`setImmediate`), so no send waits
+   * for a timer.
+   */
+  private readonly claimBatches = new DataLoader<PendingClaim, BatchedClaimStamp>(
+    (items) => this.claimAndStampMany(items),
+    { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (run) => setImmediate(run) },
+  );
+  /** Outcomes recorded within `OUTCOME_BATCH_WINDOW_MS` of each other share one statement. */
+  private readonly outcomeBatches = new DataLoader<PendingOutcome, boolean>(
+    (items) => this.completeMany(items),
+    {
+      cache: false,
+      maxBatchSize: MAX_BATCH,
+      batchScheduleFn: (run) => setTimeout(run, OUTCOME_BATCH_WINDOW_MS),
+    },
+  );
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
@@ -182,11 +260,18 @@ export class MailLedgerRepository {
     claimToken: string,
     recipients: readonly string[],
   ): Promise<SesCallStamp> {
-    return this.withinStampBudget<'not-owned'>(
-      `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
-      [idempotencyKey, claimToken, recipients, recipients.map(addressKey)],
-      recipients,
-    );
+    let stamp: SesCallStamp | undefined;
+    const startedAt = Date.now();
+    await this.withinStampBudget([startedAt], async (runner, [leftMs = 0]) => {
+      if (leftMs <= 0) throw this.overBudget();
+      const [row]: StampRow<'not-owned'>[] = await runner.query(
+        `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
+        [idempotencyKey, claimToken, recipients, recipients.map(addressKey), leftMs],
+      );
+      if (!row) throw new Error('the stamp function returned no row');
+      stamp = toStamp(row, recipients);
+    });
+    return stamp as SesCallStamp;
   }
 
   /**
@@ -197,57 +282,93 @@ export class MailLedgerRepository {
    * used before, nothing was written (see {@link find}). Throws when the budget ran out (nothing
    * written).
    */
-  async claimAndStamp(
-    row: Omit<NewLedgerRow, 'status' | 'suppressed'>,
-  ): Promise<SesCallStamp | { status: 'exists' }> {
-    const { message } = row;
-    return this.withinStampBudget<'exists'>(
-      `SELECT outcome, suppressed FROM mail_claim_and_stamp($1, $2, $3::text[], $4::text[], $5, $6, $7::jsonb, $8, $9)`,
-      [
-        row.idempotencyKey,
-        row.claimToken,
-        message.to,
-        row.recipients,
-        message.from,
-        message.subject,
-        JSON.stringify(message),
-        row.contentHash,
-      ],
-      message.to,
-    );
+  async claimAndStamp(row: Omit<NewLedgerRow, 'status' | 'suppressed'>): Promise<ClaimStamp> {
+    const pending = { row, startedAt: Date.now() };
+    const stamp = await this.claimBatches.load(pending);
+    return stamp.status === 'busy' ? this.claimAndStampAlone(pending) : stamp;
   }
 
   /**
-   * Runs one of the stamp functions (migration AddMailStampFunction) with what is left of the
-   * stamp's budget as its last parameter: the wait for a pooled connection counts, and the rest
-   * bounds every lock wait inside. Its answer as a stamp of `recipients` (those it found
-   * suppressed left out), or its `Other` outcome, where nothing was written.
+   * The claim-and-stamps of one batch in one statement (`mail_claim_and_stamp_many`), within what
+   * is left of the budget of the one that waited longest; one whose budget is spent already fails
+   * alone, before the statement. One whose address lock is taken (a suppression being recorded) is
+   * `busy`: its caller goes on alone (`claimAndStampAlone`), and the others do not wait for it.
    */
-  private async withinStampBudget<Other extends 'not-owned' | 'exists'>(
-    sql: string,
-    params: unknown[],
-    recipients: readonly string[],
-  ): Promise<Exclude<SesCallStamp, { status: 'not-owned' }> | { status: Other }> {
+  private async claimAndStampMany(items: readonly PendingClaim[]): Promise<(BatchedClaimStamp | Error)[]> {
+    const out: (BatchedClaimStamp | Error | undefined)[] = new Array(items.length);
+    await this.withinStampBudget(
+      items.map((item) => item.startedAt),
+      async (runner, leftMs) => {
+        const live: number[] = [];
+        leftMs.forEach((left, i) => {
+          if (left > 0) live.push(i);
+          else out[i] = this.overBudget();
+        });
+        if (live.length === 0) return;
+        const rows: ({ idx: string | number } & StampRow<'exists' | 'busy'>)[] = await runner.query(
+          'SELECT idx, outcome, suppressed FROM mail_claim_and_stamp_many($1::jsonb, $2)',
+          [
+            JSON.stringify(live.map((i) => claimItem((items[i] as PendingClaim).row))),
+            Math.min(...live.map((i) => leftMs[i] as number)),
+          ],
+        );
+        for (const row of rows) {
+          const i = live[Number(row.idx) - 1];
+          if (i === undefined) continue;
+          out[i] = toStamp(row, (items[i] as PendingClaim).row.message.to);
+        }
+      },
+    );
+    return out.map((answer) => answer ?? new Error('the stamp function returned no row for this send'));
+  }
+
+  /** One claim-and-stamp by `mail_claim_and_stamp`, waiting for its address locks within its budget. */
+  private async claimAndStampAlone({ row, startedAt }: PendingClaim): Promise<ClaimStamp> {
+    let stamp: ClaimStamp | undefined;
+    await this.withinStampBudget([startedAt], async (runner, [leftMs = 0]) => {
+      if (leftMs <= 0) throw this.overBudget();
+      const item = claimItem(row);
+      const [answer]: StampRow<'exists'>[] = await runner.query(
+        `SELECT outcome, suppressed FROM mail_claim_and_stamp($1, $2, $3::text[], $4::text[], $5, $6, $7::jsonb, $8, $9)`,
+        [
+          item.key,
+          item.token,
+          item.recipients,
+          item.keys,
+          item.sender,
+          item.subject,
+          JSON.stringify(item.message),
+          item.contentHash,
+          leftMs,
+        ],
+      );
+      if (!answer) throw new Error('the stamp function returned no row');
+      stamp = toStamp(answer, row.message.to);
+    });
+    return stamp as ClaimStamp;
+  }
+
+  private overBudget(): Error {
+    return new Error(`the stamp took longer than its ${this.stampBudgetMs()} ms budget`);
+  }
+
+  /**
+   * Runs `work` on a pooled connection with what is left of the stamp's budget of calls started at
+   * `startedAt` (the wait for the connection counts); past the budget nothing is run.
+   */
+  private async withinStampBudget(
+    startedAt: readonly number[],
+    work: (runner: QueryRunner, leftMs: number[]) => Promise<void>,
+  ): Promise<void> {
     const budgetMs = this.stampBudgetMs();
-    const startedAt = Date.now();
     const runner = this.dataSource.createQueryRunner();
     try {
       await runner.connect();
-      const leftMs = budgetMs - (Date.now() - startedAt);
-      if (leftMs <= 0) throw new Error(`the stamp took longer than its ${budgetMs} ms budget`);
-      const rows: { outcome: 'stamped' | 'suppressed' | Other; suppressed: string[] | null }[] =
-        await runner.query(sql, [...params, leftMs]);
-      const row = rows[0];
-      if (!row) throw new Error('the stamp function returned no row');
-      const suppressed = row.suppressed ?? [];
-      if (row.outcome === 'suppressed') return { status: 'suppressed', suppressed };
-      if (row.outcome !== 'stamped') return { status: row.outcome };
-      const blocked = new Set(suppressed);
-      return {
-        status: 'stamped',
-        recipients: recipients.filter((address) => !blocked.has(address)),
-        suppressed,
-      };
+      const now = Date.now();
+      await work(
+        runner,
+        startedAt.map((started) => budgetMs - (now - started)),
+      );
     } finally {
       await runner.release();
     }
@@ -302,37 +423,90 @@ export class MailLedgerRepository {
 
   /**
    * Records the outcome of the attempt owned by `claimToken`. Returns false when a resend took the
-   * row over meanwhile; the outcome is then only appended to the history.
+   * row over meanwhile; the outcome is then only appended to the history. Outcomes of concurrent
+   * sends share one statement.
    */
   async complete(idempotencyKey: string, claimToken: string, outcome: LedgerOutcome): Promise<boolean> {
-    const sesMessageId = outcome.status === 'sent' ? outcome.sesMessageId : null;
-    const error = outcome.status === 'failed' || outcome.status === 'unknown' ? outcome.error : null;
-    const retryable = outcome.status === 'failed' ? outcome.retryable : null;
-    const sesNotCalled = outcome.status === 'failed' && outcome.sesNotCalled === true;
-    const suppressed = outcome.status === 'suppressed' ? JSON.stringify(outcome.suppressed) : null;
-    const event = historyEvent(
-      `'event', $3::text, 'attempt', attempts, 'sesMessageId', $4::text, 'error', $5::text, 'suppressed', $7::jsonb,
-       'sesCalled', CASE WHEN $8::boolean THEN false END`,
-    );
-    // Only throttling is retried within an attempt, and SES certainly refused those calls: with
-    // `sesNotCalled` no call of this attempt can have reached SES, so its stamp goes.
-    const updated = await queryRows<{ attempts: number }>(
+    const pending = { idempotencyKey, claimToken, outcome };
+    try {
+      return await this.outcomeBatches.load(pending);
+    } catch (error) {
+      if (!(error instanceof SharedStatementError)) throw error;
+      const [owned] = await this.completeStatement([pending]);
+      return owned as boolean;
+    }
+  }
+
+  /**
+   * A batch of outcomes, a statement per run of distinct keys (a row is updated once per
+   * statement). When a shared statement fails, each of its outcomes is tried again alone by its
+   * caller (`SharedStatementError`), so one outcome's problem stays its own.
+   */
+  private async completeMany(items: readonly PendingOutcome[]): Promise<(boolean | Error)[]> {
+    const out: (boolean | Error)[] = new Array(items.length);
+    for (const run of distinctKeyRuns(items)) {
+      try {
+        const owned = await this.completeStatement(run.map((i) => items[i] as PendingOutcome));
+        run.forEach((i, k) => (out[i] = owned[k] as boolean));
+      } catch (error) {
+        const failure = run.length === 1 ? (error as Error) : new SharedStatementError(error as Error);
+        for (const i of run) out[i] = failure;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * One statement: each outcome lands on its row while the attempt still owns it (pending, same
+   * token); otherwise it is only appended to the history as `late-<status>`. Answers whether each
+   * was the row's.
+   */
+  private async completeStatement(items: readonly PendingOutcome[]): Promise<boolean[]> {
+    const values = items.map(({ idempotencyKey, claimToken, outcome }, i) => ({
+      i,
+      key: idempotencyKey,
+      token: claimToken,
+      status: outcome.status,
+      ses_message_id: outcome.status === 'sent' ? outcome.sesMessageId : null,
+      error: outcome.status === 'failed' || outcome.status === 'unknown' ? outcome.error : null,
+      retryable: outcome.status === 'failed' ? outcome.retryable : null,
+      suppressed: outcome.status === 'suppressed' ? outcome.suppressed : null,
+      // Only throttling is retried within an attempt, and SES certainly refused those calls: with
+      // `sesNotCalled` no call of this attempt can have reached SES, so its stamp goes.
+      ses_not_called: outcome.status === 'failed' && outcome.sesNotCalled === true,
+    }));
+    const owned = await queryRows<{ i: number }>(
       this.dataSource,
-      `UPDATE mail_ledger
-          SET status = $3, ses_message_id = $4, error = $5, retryable = $6, updated_at = now(),
-              ses_called_at = CASE WHEN $8::boolean THEN NULL ELSE ses_called_at END, history = history || ${event}
-        WHERE idempotency_key = $1 AND claim_token = $2 AND status = 'pending'
-        RETURNING attempts`,
-      [idempotencyKey, claimToken, outcome.status, sesMessageId, error, retryable, suppressed, sesNotCalled],
+      `WITH v AS (
+         SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
+           i integer, key text, token uuid, status text, ses_message_id text, error text, retryable boolean,
+           suppressed jsonb, ses_not_called boolean)
+       ), owned AS (
+         UPDATE mail_ledger l
+            SET status = v.status, ses_message_id = v.ses_message_id, error = v.error, retryable = v.retryable,
+                updated_at = now(), ses_called_at = CASE WHEN v.ses_not_called THEN NULL ELSE l.ses_called_at END,
+                history = l.history || ${historyEvent(
+                  `'event', v.status, 'attempt', l.attempts, 'sesMessageId', v.ses_message_id, 'error', v.error,
+                   'suppressed', v.suppressed, 'sesCalled', CASE WHEN v.ses_not_called THEN false END`,
+                )}
+           FROM v
+          WHERE l.idempotency_key = v.key AND l.claim_token = v.token AND l.status = 'pending'
+          RETURNING v.i
+       ), late AS (
+         UPDATE mail_ledger l
+            SET updated_at = now(),
+                history = l.history || ${historyEvent(
+                  `'event', 'late-' || v.status, 'attempt', l.attempts, 'sesMessageId', v.ses_message_id, 'error', v.error`,
+                )}
+           FROM v
+          WHERE l.idempotency_key = v.key AND v.i NOT IN (SELECT i FROM owned)
+          RETURNING v.i
+       )
+       SELECT i FROM owned`,
+      [JSON.stringify(values)],
     );
-    if (updated.length > 0) return true;
-    await this.dataSource.query(
-      `UPDATE mail_ledger SET updated_at = now(), history = history || ${historyEvent(
-        `'event', 'late-' || $2::text, 'attempt', attempts, 'sesMessageId', $3::text, 'error', $4::text`,
-      )} WHERE idempotency_key = $1`,
-      [idempotencyKey, outcome.status, sesMessageId, error],
-    );
-    return false;
+    const mine = new Set(owned.map((row) => row.i));
+    return items.map((_, i) => mine.has(i));
   }
 
   /**
@@ -483,6 +657,34 @@ const CREATED_AT =
 const NOT_IN_KEYS = /\u0000|\p{Cs}/u;
 
 /** `MailLedgerService.list` got a `cursor` no page handed out: a caller error (an HTTP API answers 400). */
+/** A statement shared by several outcomes failed: each is tried again alone. */
+class SharedStatementError extends Error {
+  constructor(override readonly cause: Error) {
+    super(`a shared ledger statement failed: ${cause.message}`);
+  }
+}
+
+/**
+ * Indices of `items` in runs of distinct keys, in order: a key met again starts the next run, so
+ * its later outcome lands after the earlier one.
+ */
+function distinctKeyRuns(items: readonly PendingOutcome[]): number[][] {
+  const runs: number[][] = [];
+  let run: number[] = [];
+  let keys = new Set<string>();
+  items.forEach((item, i) => {
+    if (keys.has(item.idempotencyKey)) {
+      runs.push(run);
+      run = [];
+      keys = new Set();
+    }
+    keys.add(item.idempotencyKey);
+    run.push(i);
+  });
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
 export class InvalidMailLedgerCursorError extends Error {
   constructor(readonly reason: string) {
     super(`Invalid mail ledger cursor: ${reason}`);

@@ -490,7 +490,8 @@ export class MailLedgerRepository {
                    'suppressed', v.suppressed, 'sesCalled', CASE WHEN v.ses_not_called THEN false END`,
                 )}
            FROM v
-          WHERE l.idempotency_key = v.key AND l.claim_token = v.token AND l.status = 'pending'
+          WHERE l.idempotency_key = ANY($2::text[]) AND l.idempotency_key = v.key AND l.claim_token = v.token
+            AND l.status = 'pending'
           RETURNING v.i
        ), late AS (
          UPDATE mail_ledger l
@@ -499,11 +500,13 @@ export class MailLedgerRepository {
                   `'event', 'late-' || v.status, 'attempt', l.attempts, 'sesMessageId', v.ses_message_id, 'error', v.error`,
                 )}
            FROM v
-          WHERE l.idempotency_key = v.key AND v.i NOT IN (SELECT i FROM owned)
+          WHERE l.idempotency_key = ANY($2::text[]) AND l.idempotency_key = v.key AND v.i NOT IN (SELECT i FROM owned)
           RETURNING v.i
        )
        SELECT i FROM owned`,
-      [JSON.stringify(values)],
+      // The keys as an array as well: the planner looks them up in the primary key (a join with the
+      // recordset alone, of unknown size, scans the table).
+      [JSON.stringify(values), items.map((item) => item.idempotencyKey)],
     );
     const mine = new Set(owned.map((row) => row.i));
     return items.map((_, i) => mine.has(i));

@@ -21,6 +21,7 @@ describe('resolveMailOptions', () => {
         maxWaitMs: 30_000,
       },
       throttleRetry: { maxAttempts: 4 },
+      statementBatching: { claimWindowMs: 2, outcomeWindowMs: 5 },
     });
     expect(options.rateLimit.maxSendRate).toBeUndefined();
     expect(options.clock()).toBeInstanceOf(Date);
@@ -39,9 +40,12 @@ describe('resolveMailOptions', () => {
         redis,
         defaultFrom: 'x',
         rateLimit: { maxSendRate: -1 },
+        statementBatching: { claimWindowMs: -1, outcomeWindowMs: 101 },
         adminErrors: { recipients: ['not-an-email'], appName: 'api', appVersion: '1' },
       }),
-    ).toThrow(/defaultFrom[\s\S]*rateLimit\.maxSendRate[\s\S]*adminErrors\.recipients\.0/);
+    ).toThrow(
+      /defaultFrom[\s\S]*rateLimit\.maxSendRate[\s\S]*statementBatching\.claimWindowMs[\s\S]*statementBatching\.outcomeWindowMs[\s\S]*adminErrors\.recipients\.0/,
+    );
   });
 
   it('derives the pending windows from the SES timeout and the rate-limit wait', () => {

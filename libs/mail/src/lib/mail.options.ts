@@ -59,6 +59,18 @@ export interface MailThrottleRetryOptions {
   maxDelayMs?: number;
 }
 
+/**
+ * How long a ledger statement waits for those of concurrent sends before it goes, in ms (0: only
+ * those of the same turn of the event loop). A wait adds to each email's latency, never to SES's
+ * deadline budget beyond `claimWindowMs`.
+ */
+export interface MailStatementBatchingOptions {
+  /** First sends (`likelyNew`): their claim-and-stamp. Default 2; at most 100. */
+  claimWindowMs?: number;
+  /** Outcomes after the SES call. Default 5; at most 100. */
+  outcomeWindowMs?: number;
+}
+
 export interface AdminErrorOptions {
   /** The ADMINS: who receives error mail. */
   recipients: string[];
@@ -117,6 +129,8 @@ export interface MailModuleOptions {
   abandonedAfterMs?: number;
   rateLimit?: MailRateLimitOptions;
   throttleRetry?: MailThrottleRetryOptions;
+  /** How concurrent sends share their ledger statements (see the README, "Sending"). */
+  statementBatching?: MailStatementBatchingOptions;
   /** Enables {@link AdminErrorReporter}; without it reports are only logged. */
   adminErrors?: AdminErrorOptions;
   /** Clock for admin error windows. Default `() => new Date()`. */
@@ -175,6 +189,12 @@ const scalarOptionsSchema = z.object({
       maxAttempts: positiveInt.max(10).default(4),
       baseDelayMs: z.number().int().nonnegative().default(250),
       maxDelayMs: z.number().int().nonnegative().default(5_000),
+    })
+    .prefault({}),
+  statementBatching: z
+    .object({
+      claimWindowMs: z.number().int().min(0).max(100).default(2),
+      outcomeWindowMs: z.number().int().min(0).max(100).default(5),
     })
     .prefault({}),
   adminErrors: z

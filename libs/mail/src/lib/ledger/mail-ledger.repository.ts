@@ -128,10 +128,15 @@ interface PendingOutcome {
 }
 
 /**
- * How long an outcome waits for others to share its statement: SES answers the ten calls of a
- * receive batch within a few milliseconds of each other; the batch is acknowledged after the last.
+ * Runs a batch `windowMs` after its first statement was asked for; 0: once the current turn of the
+ * event loop has run (the statements of sends resumed by the same I/O), no timer.
  */
-const OUTCOME_BATCH_WINDOW_MS = 2;
+const afterWindow =
+  (windowMs: number) =>
+  (run: () => void): void => {
+    if (windowMs === 0) setImmediate(run);
+    else setTimeout(run, windowMs);
+  };
 const MAX_BATCH = 100;
 
 /** The two windows of a pending row, as query parameters `$stale` and `$abandoned` (milliseconds). */
@@ -176,29 +181,27 @@ const historyEvent = (fields: string) =>
 /** SQL for the send ledger. Internal: apps use MailService and MailLedgerService. */
 @Injectable()
 export class MailLedgerRepository {
-  /**
-   * Concurrent first sends (a receive batch's, resumed by the same I/O) share one statement: the
-   * batch goes once the current turn of the event loop has run (`setImmediate`), so no send waits
-   * for a timer.
-   */
-  private readonly claimBatches = new DataLoader<PendingClaim, BatchedClaimStamp>(
-    (items) => this.claimAndStampMany(items),
-    { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (run) => setImmediate(run) },
-  );
-  /** Outcomes recorded within `OUTCOME_BATCH_WINDOW_MS` of each other share one statement. */
-  private readonly outcomeBatches = new DataLoader<PendingOutcome, boolean>(
-    (items) => this.completeMany(items),
-    {
-      cache: false,
-      maxBatchSize: MAX_BATCH,
-      batchScheduleFn: (run) => setTimeout(run, OUTCOME_BATCH_WINDOW_MS),
-    },
-  );
+  /** Concurrent first sends share one claim-and-stamp (see `statementBatching.claimWindowMs`). */
+  private readonly claimBatches: DataLoader<PendingClaim, BatchedClaimStamp>;
+  /** Outcomes recorded close together share one statement (see `statementBatching.outcomeWindowMs`). */
+  private readonly outcomeBatches: DataLoader<PendingOutcome, boolean>;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     @Inject(MAIL_OPTIONS) private readonly options: ResolvedMailOptions,
-  ) {}
+  ) {
+    const { claimWindowMs, outcomeWindowMs } = options.statementBatching;
+    this.claimBatches = new DataLoader((items) => this.claimAndStampMany(items), {
+      cache: false,
+      maxBatchSize: MAX_BATCH,
+      batchScheduleFn: afterWindow(claimWindowMs),
+    });
+    this.outcomeBatches = new DataLoader((items) => this.completeMany(items), {
+      cache: false,
+      maxBatchSize: MAX_BATCH,
+      batchScheduleFn: afterWindow(outcomeWindowMs),
+    });
+  }
 
   /** The windows as the parameters `$first` and `$first + 1`, appended to `params`. */
   private windows(params: unknown[]): WindowParams {
@@ -659,7 +662,6 @@ const CREATED_AT =
 // eslint-disable-next-line no-control-regex -- NUL cannot be stored; a lone surrogate cannot be read back
 const NOT_IN_KEYS = /\u0000|\p{Cs}/u;
 
-/** `MailLedgerService.list` got a `cursor` no page handed out: a caller error (an HTTP API answers 400). */
 /** A statement shared by several outcomes failed: each is tried again alone. */
 class SharedStatementError extends Error {
   constructor(override readonly cause: Error) {
@@ -688,6 +690,7 @@ function distinctKeyRuns(items: readonly PendingOutcome[]): number[][] {
   return runs;
 }
 
+/** `MailLedgerService.list` got a `cursor` no page handed out: a caller error (an HTTP API answers 400). */
 export class InvalidMailLedgerCursorError extends Error {
   constructor(readonly reason: string) {
     super(`Invalid mail ledger cursor: ${reason}`);

@@ -31,6 +31,8 @@ const SCHEMA = `dedup_bench_${RUN}`;
 const KEY_PREFIX = `once:bench:${RUN}:`;
 
 let effects = 0;
+/** The Redis server's CPU so far (user + system, `INFO cpu`), in µs; set once Redis is connected. */
+let redisCpu: () => Promise<number> = async () => 0;
 let completedRounds = 0;
 /** The side effect every handler performs: parse the body (as any real handler would) and count. */
 function effect(message: Message): void {
@@ -98,6 +100,8 @@ interface Result {
   effects: number;
   /** CPU time of this process (user + system) during the round, in µs. */
   cpuUs: number;
+  /** CPU time of the Redis server (user + system, `INFO cpu`) during the round, in µs. */
+  redisCpuUs: number;
 }
 
 const makeMessages = (count: number, tag: string): Message[] =>
@@ -118,6 +122,7 @@ async function measure<U>(
   const before = effects;
   let next = 0;
   let messages = 0;
+  const redisBefore = await redisCpu();
   const started = process.hrtime.bigint();
   const cpuBefore = process.cpuUsage();
   const deadline = Date.now() + ROUND_BUDGET_MS;
@@ -135,7 +140,16 @@ async function measure<U>(
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
   const cpu = process.cpuUsage(cpuBefore);
-  return { name, messages, wallMs, latencies, effects: effects - before, cpuUs: cpu.user + cpu.system };
+  const redisCpuUs = (await redisCpu()) - redisBefore;
+  return {
+    name,
+    messages,
+    wallMs,
+    latencies,
+    effects: effects - before,
+    cpuUs: cpu.user + cpu.system,
+    redisCpuUs,
+  };
 }
 
 interface Scenario {
@@ -200,7 +214,9 @@ interface Summary extends Result {
 /** Rounds interleave the scenarios (rotating the order) so a noisy neighbour hits them all alike; the median round wins. */
 async function runRounds(all: Scenario[]): Promise<Summary[]> {
   const baselines = ['bare Redis SET NX', 'Powertools idempotency (Redis)', 'Powertools, all duplicates'];
-  const scenarios = all.filter((s) => !ONLY || ONLY.test(s.name) || baselines.includes(s.name));
+  const scenarios = all.filter(
+    (s) => !ONLY || ONLY.test(s.name) || (process.env.BENCH_BASELINES !== '0' && baselines.includes(s.name)),
+  );
   const deadline = Date.now() + RUN_BUDGET_MS;
   for (const scenario of scenarios) await scenario.warm();
   const rounds = new Map<string, Result[]>(scenarios.map((s) => [s.name, []]));
@@ -228,11 +244,9 @@ async function runRounds(all: Scenario[]): Promise<Summary[]> {
 
 const perMessage = (r: Result) => r.wallMs / r.messages;
 
-/** This process's CPU per message (the harness, the handler, the client; not Redis or Postgres): median (min–max) over rounds. */
-function cpuPerMessage(summary: Summary): string {
-  const values = summary.rounds
-    .map((round) => round.cpuUs / Math.max(1, round.messages))
-    .sort((a, b) => a - b);
+/** CPU per message over the rounds, `median (min–max)`, of this process or of the Redis server. */
+function cpuPerMessage(summary: Summary, of: 'cpuUs' | 'redisCpuUs' = 'cpuUs'): string {
+  const values = summary.rounds.map((round) => round[of] / Math.max(1, round.messages)).sort((a, b) => a - b);
   if (values.length === 0) return 'n/a';
   const median = values[Math.floor(values.length / 2)] as number;
   return `${median.toFixed(1)} (${(values[0] as number).toFixed(1)}–${(values[values.length - 1] as number).toFixed(1)})`;
@@ -292,6 +306,7 @@ function printTable(results: Summary[]): void {
       mean(r.latencies).toFixed(0),
       percentile(r.latencies, 99).toFixed(0),
       cpuPerMessage(r),
+      cpuPerMessage(r, 'redisCpuUs'),
       roundRatio(r, setNx),
       roundRatio(r, versusPowertools, true),
     ];
@@ -304,6 +319,7 @@ function printTable(results: Summary[]): void {
     'mean µs',
     'p99 µs',
     'CPU µs/msg',
+    'Redis CPU µs/msg',
     'cost ÷ SET NX',
     'speed × Powertools',
   ];
@@ -355,6 +371,11 @@ export async function main(): Promise<void> {
     maxRetriesPerRequest: 1,
     enableAutoPipelining: process.env.BENCH_AUTOPIPELINE === '1',
   });
+  redisCpu = async () => {
+    const info = await redis.info('cpu');
+    const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+    return Math.round((seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6);
+  };
   const dataSource = new DataSource({
     type: 'postgres',
     url: DATABASE_URL,
@@ -442,6 +463,7 @@ export async function main(): Promise<void> {
     console.log(
       '\nmsg/s: median round. mean/p99 µs: per-message latency over all rounds (a batch call counts its latency ÷ its size).' +
         '\nCPU µs/msg: this process (harness, handler, Redis/Postgres client) per message, median (min–max) over rounds.' +
+        '\nRedis CPU µs/msg: the Redis server (INFO cpu, user + system: commands, scripts, sockets) per message, same way.' +
         '\ncost ÷ SET NX: time per message relative to one bare SET NX round trip (lower is better).' +
         '\nratios: median of the per-round ratios (both sides from the same round), min–max across rounds in brackets.' +
         '\nspeed × Powertools: throughput relative to Powertools on the same path (first deliveries or duplicates; higher is better).' +

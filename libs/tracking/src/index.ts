@@ -5,6 +5,7 @@ export * from './lib/target.policy';
 export * from './lib/utm.merger';
 export * from './lib/link.builder';
 export * from './lib/link.verifier';
+export * from './lib/refused-link.log';
 export * from './lib/user-agent.classifier';
 export * from './lib/invalid-link.page';
 export * from './lib/tracking-click.entity';

@@ -12,6 +12,7 @@ describe('daily config', () => {
       TRACKING_PATH_ALLOWLIST: '/updates/, /projects/',
       TRACKING_INVALID_LINK: 'redirect-root',
       TRACKING_CLICK_FLUSH_MS: '250',
+      TRACKING_REFUSED_LOG_INTERVAL_MS: '5000',
     });
     expect(trackingOptionsFromEnv(env)).toEqual({
       baseUrl: 'https://site.example',
@@ -20,6 +21,7 @@ describe('daily config', () => {
       invalidLinkBehaviour: 'redirect-root',
       defaultUtm: { source: 'email', medium: 'email' },
       clickRecorder: { flushIntervalMs: 250, batchSize: 200 },
+      refusedLinks: { logIntervalMs: 5000 },
     });
     expect(() => DailyModule.forRoot(trackingOptionsFromEnv(env))).not.toThrow();
   });

@@ -1,14 +1,17 @@
-import { Controller, Get, Logger, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Optional, Req, Res } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RawInput } from '../common/raw-input.decorator';
+import { METRICS_REGISTRY } from '@once/platform';
 import {
   ClickRecorder,
   classifyVisit,
   INVALID_LINK_PAGE_HEADERS,
   InvalidLinkReason,
   LinkVerifier,
+  RefusedLinkLog,
   renderInvalidLinkPage,
 } from '@once/tracking';
+import { Counter, type Registry } from 'prom-client';
+import { RawInput } from '../common/raw-input.decorator';
 
 /** Express sets `originalUrl`: the request target before any router rewrote `url`. */
 type RedirectRequest = IncomingMessage & { originalUrl?: string };
@@ -24,18 +27,30 @@ const REDIRECT_HEADERS = {
  * The email click redirect: `GET /daily/?<target>&c=…[&r=…]&s=…` (see libs/tracking/README.md).
  * Valid links get a 302 to the target on the site with utm_* merged in; anything else gets the invalid-link
  * page (400) or a 302 to the site root, never a redirect elsewhere. Express answers HEAD with this GET
- * handler; HEAD requests and non-browser user agents are recorded as suspected bots.
+ * handler; HEAD requests and non-browser user agents are recorded as suspected bots. Refused links are
+ * counted (`once_tracking_links_refused_total{reason}`) and logged at a bounded rate (RefusedLinkLog).
  */
 @Controller('daily')
 export class DailyController {
-  private readonly logger = new Logger(DailyController.name);
   private readonly invalidPage: string;
+  private readonly refusedTotal?: Counter<'reason'>;
 
   constructor(
     private readonly verifier: LinkVerifier,
     private readonly recorder: ClickRecorder,
+    private readonly refusals: RefusedLinkLog,
+    // The api's registry (PlatformModule); a DailyModule mounted without one keeps no metric.
+    @Optional() @Inject(METRICS_REGISTRY) metrics?: Registry,
   ) {
     this.invalidPage = renderInvalidLinkPage(verifier.rootUrl);
+    this.refusedTotal =
+      metrics &&
+      new Counter({
+        name: 'once_tracking_links_refused_total',
+        help: 'Tracking links refused by the redirect, by reason (unsigned, malformed, bad-signature, off-site, not-allowed)',
+        labelNames: ['reason'],
+        registers: [metrics],
+      });
   }
 
   @Get()
@@ -64,7 +79,8 @@ export class DailyController {
   }
 
   private refuse(res: ServerResponse, reason: InvalidLinkReason): void {
-    this.logger.warn({ msg: 'Refused tracking link', reason, behaviour: this.verifier.invalidLinkBehaviour });
+    this.refusedTotal?.inc({ reason });
+    this.refusals.refused(reason, { behaviour: this.verifier.invalidLinkBehaviour });
     if (this.verifier.invalidLinkBehaviour === 'redirect-root') {
       this.redirect(res, this.verifier.rootUrl);
       return;

@@ -1,6 +1,7 @@
 import { type ConfigurableModuleAsyncOptions, Module } from '@nestjs/common';
 import { LinkBuilder } from './link.builder';
 import { LinkVerifier } from './link.verifier';
+import { RefusedLinkLog } from './refused-link.log';
 import { ConfigurableTrackingModule, TRACKING_MODULE_OPTIONS } from './tracking.module-definition';
 import {
   parseTrackingOptions,
@@ -38,7 +39,8 @@ export type TrackingModuleAsyncOptions = ConfigurableModuleAsyncOptions<
       inject: [TRACKING_OPTIONS],
       useFactory: (options: ResolvedTrackingOptions) => new LinkVerifier(options),
     },
+    RefusedLinkLog,
   ],
-  exports: [TRACKING_OPTIONS, LinkBuilder, LinkVerifier],
+  exports: [TRACKING_OPTIONS, LinkBuilder, LinkVerifier, RefusedLinkLog],
 })
 export class TrackingModule extends ConfigurableTrackingModule {}

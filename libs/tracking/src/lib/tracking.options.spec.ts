@@ -21,6 +21,7 @@ describe('parseTrackingOptions', () => {
       defaultUtm: { source: 'email', medium: 'email' },
       invalidLinkBehaviour: 'error-page',
       clickRecorder: { batchSize: 200, flushIntervalMs: 1000, maxBuffered: 10_000 },
+      refusedLinks: { logIntervalMs: 10_000 },
     });
   });
 

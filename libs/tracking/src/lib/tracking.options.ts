@@ -75,6 +75,13 @@ export const trackingOptionsSchema = publicTrackingOptionsSchema.extend({
       maxBuffered: z.number().int().min(1).max(1_000_000).default(10_000),
     })
     .prefault({}),
+  /** How refused links are logged (see RefusedLinkLog). */
+  refusedLinks: z
+    .strictObject({
+      /** One refusal is logged in full per interval; the others of the interval in one summary line at its end. */
+      logIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+    })
+    .prefault({}),
 });
 
 /** Options as an app passes them to `TrackingModule.forRoot` or `new LinkBuilder()`. */

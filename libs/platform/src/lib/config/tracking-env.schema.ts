@@ -27,6 +27,8 @@ export const trackingEnvSchema = z.object({
   TRACKING_UTM_MEDIUM: z.string().min(1).default('email'),
   TRACKING_CLICK_FLUSH_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   TRACKING_CLICK_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(200),
+  /** Refused links: one is logged in full per interval, the rest of the interval in one summary line. */
+  TRACKING_REFUSED_LOG_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
 });
 export type TrackingEnv = z.infer<typeof trackingEnvSchema>;
 
@@ -39,5 +41,6 @@ export function trackingOptionsFromEnv(env: TrackingEnv): TrackingOptions {
     invalidLinkBehaviour: env.TRACKING_INVALID_LINK,
     defaultUtm: { source: env.TRACKING_UTM_SOURCE, medium: env.TRACKING_UTM_MEDIUM },
     clickRecorder: { flushIntervalMs: env.TRACKING_CLICK_FLUSH_MS, batchSize: env.TRACKING_CLICK_BATCH_SIZE },
+    refusedLinks: { logIntervalMs: env.TRACKING_REFUSED_LOG_INTERVAL_MS },
   };
 }

@@ -2,7 +2,8 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminErrorFilter } from '@once/mail';
-import { JobPublisherModule, PlatformModule, trackingOptionsFromEnv } from '@once/platform';
+import { JobPublisherModule, PlatformModule, REDIS_CLIENT, trackingOptionsFromEnv } from '@once/platform';
+import type Redis from 'ioredis';
 import { ClickSummaryService, TrackingClick } from '@once/tracking';
 import { ApiConfig } from './config/api.config';
 import { AdminAuthModule } from './admin-auth/admin-auth.module';
@@ -33,7 +34,14 @@ export class AppModule {
           dedup: true,
           mail: true,
         }),
-        DailyModule.forRoot(trackingOptionsFromEnv(config)),
+        // Clicks Postgres cannot take wait in a Redis stream, shared by every api replica.
+        DailyModule.forRootAsync({
+          inject: [REDIS_CLIENT],
+          useFactory: (redis: Redis) => ({
+            ...trackingOptionsFromEnv(config),
+            clickSpill: { redis, streamKey: `${config.REDIS_KEY_PREFIX}tracking:clicks` },
+          }),
+        }),
         SesNotificationsModule.forRoot({ topicArns: config.SES_SNS_TOPIC_ARNS }),
         JobPublisherModule.forRoot({
           aws: config,

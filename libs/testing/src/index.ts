@@ -8,3 +8,4 @@ export * from './lib/log-lines';
 export * from './lib/linear-cost';
 export * from './lib/own-redis.cluster';
 export * from './lib/redis-keys';
+export * from './lib/tcp-outage.proxy';

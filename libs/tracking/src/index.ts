@@ -11,6 +11,8 @@ export * from './lib/invalid-link.page';
 export * from './lib/tracking-click.entity';
 export * from './lib/tracking.migrations';
 export * from './lib/click.recorder';
+export { ClickStore, type ClickRow } from './lib/click.store';
+export { ClickSpill, type SpilledClick } from './lib/click-spill.stream';
 export * from './lib/click-summary.service';
 export * from './lib/tracking.module';
 export * from './lib/static-page.writer';

@@ -69,7 +69,9 @@ describe('click tracking on Postgres', () => {
 
   it('creates the table through the migration, not synchronize', async () => {
     const migrations: Array<{ name: string }> = await dataSource.query('SELECT name FROM migrations');
-    expect(migrations.map((m) => m.name)).toContain('CreateTrackingClicks1763930000000');
+    expect(migrations.map((m) => m.name)).toEqual(
+      expect.arrayContaining(['CreateTrackingClicks1763930000000', 'AddTrackingClickId1764950000000']),
+    );
     const columns: Array<{ column_name: string }> = await dataSource.query(
       "SELECT column_name FROM information_schema.columns WHERE table_name = 'tracking_clicks' ORDER BY column_name",
     );
@@ -77,6 +79,7 @@ describe('click tracking on Postgres', () => {
       'bot',
       'bot_reason',
       'campaign',
+      'click_id',
       'clicked_at',
       'content',
       'id',

@@ -9,6 +9,11 @@ export class TrackingClick {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id!: string;
 
+  /** Given when the click is recorded; unique, so a batch written twice lands once. Null on older rows. */
+  @Index('tracking_clicks_click_id_key', { unique: true })
+  @Column({ type: 'uuid', name: 'click_id', nullable: true })
+  clickId!: string | null;
+
   @Column({ type: 'timestamptz', name: 'clicked_at' })
   clickedAt!: Date;
 

@@ -20,7 +20,7 @@ describe('parseTrackingOptions', () => {
       secrets: [SECRET],
       defaultUtm: { source: 'email', medium: 'email' },
       invalidLinkBehaviour: 'error-page',
-      clickRecorder: { batchSize: 200, flushIntervalMs: 1000, maxBuffered: 10_000 },
+      clickRecorder: { batchSize: 200, flushIntervalMs: 100, maxBuffered: 10_000 },
       refusedLinks: { logIntervalMs: 10_000 },
     });
   });

@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
 /** Injection token of the validated {@link ResolvedTrackingOptions}. */
@@ -69,12 +70,27 @@ export const trackingOptionsSchema = publicTrackingOptionsSchema.extend({
     .strictObject({
       /** Rows per INSERT; reaching it also triggers a flush. */
       batchSize: z.number().int().min(1).max(5000).default(200),
-      /** Flush interval. */
-      flushIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+      /** Flush interval: a SIGKILL loses at most the clicks of one interval (and of a write in flight). */
+      flushIntervalMs: z.number().int().min(10).max(60_000).default(100),
       /** Clicks kept in memory while Postgres is unavailable; the oldest are dropped beyond it. */
       maxBuffered: z.number().int().min(1).max(1_000_000).default(10_000),
     })
     .prefault({}),
+  /**
+   * A Redis stream that takes the clicks Postgres cannot (see ClickRecorder): they survive an
+   * outage and are moved into Postgres when it is back. Without it they wait in memory.
+   */
+  clickSpill: z
+    .strictObject({
+      redis: z.custom<Redis>(
+        (value) => typeof value === 'object' && value !== null && typeof (value as Redis).xadd === 'function',
+        'must be an ioredis client',
+      ),
+      streamKey: z.string().min(1),
+      /** Clicks the stream keeps at most (about 300 bytes each); beyond it the oldest are trimmed. */
+      maxLength: z.number().int().min(1000).max(100_000_000).default(1_000_000),
+    })
+    .optional(),
   /** How refused links are logged (see RefusedLinkLog). */
   refusedLinks: z
     .strictObject({

@@ -25,7 +25,7 @@ export const trackingEnvSchema = z.object({
   TRACKING_INVALID_LINK: z.enum(['error-page', 'redirect-root']).default('error-page'),
   TRACKING_UTM_SOURCE: z.string().min(1).default('email'),
   TRACKING_UTM_MEDIUM: z.string().min(1).default('email'),
-  TRACKING_CLICK_FLUSH_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  TRACKING_CLICK_FLUSH_MS: z.coerce.number().int().min(10).max(60_000).default(100),
   TRACKING_CLICK_BATCH_SIZE: z.coerce.number().int().min(1).max(5000).default(200),
   /** Refused links: one is logged in full per interval, the rest of the interval in one summary line. */
   TRACKING_REFUSED_LOG_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),

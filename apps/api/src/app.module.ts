@@ -1,13 +1,13 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AdminErrorFilter } from '@once/mail';
 import { JobPublisherModule, PlatformModule, REDIS_CLIENT, trackingOptionsFromEnv } from '@once/platform';
 import type Redis from 'ioredis';
 import { ClickSummaryService, TrackingClick } from '@once/tracking';
 import { ApiConfig } from './config/api.config';
 import { AdminAuthModule } from './admin-auth/admin-auth.module';
 import { HttpInputModule } from './common/http-input.module';
+import { DatabaseOutageFilter } from './common/database-outage.filter';
 import { DailyModule } from './daily/daily.module';
 import { HealthController } from './health/health.controller';
 import { IdempotencyAdminController } from './idempotency/idempotency-admin.controller';
@@ -33,6 +33,8 @@ export class AppModule {
           // Admin reads of dedup records and stats; SES feedback, the mail ledger and admin error mail.
           dedup: true,
           mail: true,
+          // `/daily/` needs no database: the api boots and redirects while Postgres is unreachable.
+          connectDatabaseInBackground: true,
         }),
         // Clicks Postgres cannot take wait in a Redis stream, shared by every api replica.
         DailyModule.forRootAsync({
@@ -66,8 +68,8 @@ export class AppModule {
         QueueAdminService,
         ClickSummaryService,
         AdminStatsService,
-        // Reports 5xx and unexpected errors to ADMIN_EMAILS, redacted, throttled per fingerprint.
-        { provide: APP_FILTER, useClass: AdminErrorFilter },
+        // 503 while Postgres is away; reports 5xx and unexpected errors to ADMIN_EMAILS, redacted, throttled.
+        { provide: APP_FILTER, useClass: DatabaseOutageFilter },
       ],
     };
   }

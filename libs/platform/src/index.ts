@@ -3,6 +3,7 @@ export * from './lib/config/config.schemas';
 export * from './lib/config/app-config.module';
 export * from './lib/logging/logging.module';
 export * from './lib/database/database.module';
+export * from './lib/database/database.connector';
 export * from './lib/database/platform.migrations';
 export * from './lib/users/user.entity';
 export * from './lib/users/users.seed';

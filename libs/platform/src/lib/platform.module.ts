@@ -34,6 +34,8 @@ export interface PlatformModuleOptions<C extends PlatformEnv> {
   opsPort?: number;
   /** Cap on the app's Postgres pool. */
   maxPoolSize?: number;
+  /** Boot while Postgres is unreachable and connect in the background (the api: `/daily/` needs no database). */
+  connectDatabaseInBackground?: boolean;
   /** Exactly-once handling: global IdempotencyService (`@Idempotent`) and DedupStatsService, from DEDUP_*. Default false. */
   dedup?: boolean;
   /** The mail lib (global MailService, ledger, suppression, admin error reports to ADMIN_EMAILS), from MAIL_* and SES_*. Default false. */
@@ -68,6 +70,7 @@ export class PlatformModule {
           entities: ONCE_ENTITIES,
           migrations: ONCE_MIGRATIONS,
           applicationName: `once-${app}`,
+          connectInBackground: options.connectDatabaseInBackground,
         }),
         RedisModule.forRoot({ url: config.REDIS_URL, connectionName: `once-${app}` }),
         ...(options.mail ? [PlatformMailModule.forRoot(app, config)] : []),

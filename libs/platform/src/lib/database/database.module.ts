@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource, DataSourceOptions, MixedList } from 'typeorm';
+import { DatabaseConnector } from './database.connector';
 
 export interface DatabaseOptions {
   url: string;
@@ -13,6 +14,11 @@ export interface DatabaseOptions {
   migrations: MixedList<Function>;
   /** Application name reported to Postgres (pg_stat_activity). */
   applicationName: string;
+  /**
+   * Boot without waiting for Postgres and connect in the background (see DatabaseConnector):
+   * for an app that serves requests needing no database. Default false: boot fails after 3 tries.
+   */
+  connectInBackground?: boolean;
 }
 
 /** TypeORM DataSource options shared by the apps and the migrate command. Never `synchronize`. */
@@ -39,6 +45,15 @@ export function createDataSource(options: DatabaseOptions): DataSource {
 @Module({})
 export class DatabaseModule {
   static forRoot(options: DatabaseOptions): DynamicModule {
+    if (options.connectInBackground) {
+      return {
+        module: DatabaseModule,
+        global: true,
+        imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(options), manualInitialization: true })],
+        providers: [DatabaseConnector],
+        exports: [DatabaseConnector],
+      };
+    }
     return {
       module: DatabaseModule,
       imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(options), retryAttempts: 3, retryDelay: 1000 })],

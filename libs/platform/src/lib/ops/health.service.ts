@@ -11,6 +11,7 @@ import {
 import { SecretRedactor } from '@once/mail';
 import type { Cluster, Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
+import { DatabaseConnector } from '../database/database.connector';
 import { DEDUP_REDIS, type DedupRedis } from '../dedup/dedup-redis.module';
 import { REDIS_CLIENT } from '../redis/redis.module';
 import { awsClientConfig, createSqsClient, resolveQueueUrl } from '../sqs/sqs-client.factory';
@@ -61,6 +62,15 @@ export class HealthService implements OnApplicationShutdown {
     return this.health.check(probes);
   }
 
+  /** The app's background connector, when it boots without waiting for Postgres. */
+  private connector(): DatabaseConnector | undefined {
+    try {
+      return this.moduleRef.get(DatabaseConnector, { strict: false });
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The dedup records' own Redis Cluster, if DEDUP_REDIS is one (else dedup shares REDIS_CLIENT or is off). */
   private dedupCluster(): Cluster | undefined {
     let client: DedupRedis;
@@ -102,6 +112,8 @@ export class HealthService implements OnApplicationShutdown {
   private async ping(dependency: HealthDependency, abortSignal: AbortSignal): Promise<unknown> {
     switch (dependency) {
       case 'postgres':
+        if (this.connector()?.connected === false)
+          throw new Error('not connected yet (retrying in the background)');
         return this.moduleRef.get(DataSource, { strict: false }).query('SELECT 1');
       case 'redis':
         return this.moduleRef.get<Redis>(REDIS_CLIENT, { strict: false }).ping();

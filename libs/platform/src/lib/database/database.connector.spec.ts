@@ -14,11 +14,16 @@ describe('DatabaseConnector', () => {
   });
 
   /** A DataSource whose first `failures` initializations fail; `hang`: the first never settles. */
-  const dataSource = (failures: number, hang = false) => {
+  interface FakeDataSource {
+    isInitialized: boolean;
+    initialize: jest.Mock<Promise<unknown>, []>;
+  }
+
+  const dataSource = (failures: number, hang = false): FakeDataSource => {
     let calls = 0;
-    const fake = {
+    const fake: FakeDataSource = {
       isInitialized: false,
-      initialize: jest.fn(async () => {
+      initialize: jest.fn(async (): Promise<unknown> => {
         calls++;
         if (hang && calls === 1) return new Promise(() => undefined);
         if (calls <= failures)

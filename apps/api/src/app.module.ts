@@ -35,6 +35,8 @@ export class AppModule {
           mail: true,
           // `/daily/` needs no database: the api boots and redirects while Postgres is unreachable.
           connectDatabaseInBackground: true,
+          // The redirect's hot path: at warn, pino-http would redact a child logger per click for nothing.
+          quietRoutes: ['daily'],
         }),
         // Clicks Postgres cannot take wait in a Redis stream, shared by every api replica.
         DailyModule.forRootAsync({

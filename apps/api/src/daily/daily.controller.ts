@@ -1,6 +1,6 @@
 import { Controller, Get, Inject, Optional, Req, Res } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { METRICS_REGISTRY } from '@once/platform';
+import { METRICS_REGISTRY, redactUrl } from '@once/platform';
 import {
   ClickRecorder,
   classifyVisit,
@@ -14,7 +14,7 @@ import { Counter, type Registry } from 'prom-client';
 import { RawInput } from '../common/raw-input.decorator';
 
 /** Express sets `originalUrl`: the request target before any router rewrote `url`. */
-type RedirectRequest = IncomingMessage & { originalUrl?: string };
+type RedirectRequest = IncomingMessage & { originalUrl?: string; id?: unknown; log?: unknown };
 
 /** Sent with every answer of the redirect endpoint. */
 const REDIRECT_HEADERS = {
@@ -60,7 +60,7 @@ export class DailyController {
     // The raw request target, not req.query: the link grammar is not key=value for its first segment.
     const result = this.verifier.verify(req.originalUrl ?? req.url ?? '');
     if (!result.ok) {
-      this.refuse(res, result.reason);
+      this.refuse(req, res, result.reason);
       return;
     }
 
@@ -78,9 +78,13 @@ export class DailyController {
     this.redirect(res, result.location);
   }
 
-  private refuse(res: ServerResponse, reason: InvalidLinkReason): void {
+  private refuse(req: RedirectRequest, res: ServerResponse, reason: InvalidLinkReason): void {
     this.refusedTotal?.inc({ reason });
-    this.refusals.refused(reason, { behaviour: this.verifier.invalidLinkBehaviour });
+    // Above `info` pino-http leaves this route alone (quietRoutes): the line names its request itself.
+    const context = req.log
+      ? {}
+      : { reqId: req.id, req: { url: redactUrl(req.originalUrl ?? req.url ?? '') } };
+    this.refusals.refused(reason, { behaviour: this.verifier.invalidLinkBehaviour, ...context });
     if (this.verifier.invalidLinkBehaviour === 'redirect-root') {
       this.redirect(res, this.verifier.rootUrl);
       return;

@@ -34,6 +34,8 @@ export interface PlatformModuleOptions<C extends PlatformEnv> {
   opsPort?: number;
   /** Cap on the app's Postgres pool. */
   maxPoolSize?: number;
+  /** Routes pino-http leaves alone above `info` (see LoggingOptions.quietRoutes): the api's `daily`. */
+  quietRoutes?: readonly string[];
   /** Boot while Postgres is unreachable and connect in the background (the api: `/daily/` needs no database). */
   connectDatabaseInBackground?: boolean;
   /** Exactly-once handling: global IdempotencyService (`@Idempotent`) and DedupStatsService, from DEDUP_*. Default false. */
@@ -62,6 +64,7 @@ export class PlatformModule {
           level: config.LOG_LEVEL,
           pretty: config.LOG_PRETTY,
           secrets,
+          quietRoutes: options.quietRoutes,
         }),
         DatabaseModule.forRoot({
           url: config.DATABASE_URL,

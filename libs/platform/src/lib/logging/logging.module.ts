@@ -1,7 +1,7 @@
-import { DynamicModule, Logger, Module } from '@nestjs/common';
+import { DynamicModule, Logger, Module, RequestMethod } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LoggerModule, type Params } from 'nestjs-pino';
-import type { DestinationStream } from 'pino';
+import { type DestinationStream, levels } from 'pino';
 import type { Options as PinoHttpOptions } from 'pino-http';
 import { adminMailSecrets, MIN_ADMIN_SECRET_LENGTH } from '../mail/platform-mail.module';
 import { serializeLogRequest, serializeLogResponse } from './http-log.serializers';
@@ -24,6 +24,12 @@ export interface LoggingOptions {
    * {@link LogLineRedactor}); `logSecrets(config)` collects them from an app's config.
    */
   secrets?: readonly string[];
+  /**
+   * Route paths (Nest route syntax, e.g. `daily`) pino-http leaves alone when the level is above
+   * `info`: there it writes no request line for them anyway, yet would build (and redact) a child
+   * logger for every request. Their lines then carry no request context of pino-http's.
+   */
+  quietRoutes?: readonly string[];
 }
 
 /**
@@ -100,7 +106,12 @@ export function loggingParams(options: LoggingOptions, destination?: Destination
     },
     autoLogging: { ignore: (req) => req.url === '/health' },
   };
-  return { pinoHttp: destination ? [pinoHttp, destination] : pinoHttp };
+  const quiet =
+    (levels.values[options.level] ?? 0) > (levels.values.info ?? 30) ? (options.quietRoutes ?? []) : [];
+  return {
+    pinoHttp: destination ? [pinoHttp, destination] : pinoHttp,
+    exclude: quiet.length > 0 ? quiet.map((path) => ({ path, method: RequestMethod.ALL })) : undefined,
+  };
 }
 
 /** Structured logging through nestjs-pino, configured once per app. */

@@ -81,10 +81,10 @@ export class DailyController {
   private refuse(req: RedirectRequest, res: ServerResponse, reason: InvalidLinkReason): void {
     this.refusedTotal?.inc({ reason });
     // Above `info` pino-http leaves this route alone (quietRoutes): the line names its request itself.
-    const context = req.log
-      ? {}
-      : { reqId: req.id, req: { url: redactUrl(req.originalUrl ?? req.url ?? '') } };
-    this.refusals.refused(reason, { behaviour: this.verifier.invalidLinkBehaviour, ...context });
+    this.refusals.refused(reason, () => ({
+      behaviour: this.verifier.invalidLinkBehaviour,
+      ...(req.log ? {} : { reqId: req.id, req: { url: redactUrl(req.originalUrl ?? req.url ?? '') } }),
+    }));
     if (this.verifier.invalidLinkBehaviour === 'redirect-root') {
       this.redirect(res, this.verifier.rootUrl);
       return;

@@ -42,6 +42,14 @@ describe('RefusedLinkLog', () => {
     expect(log.totals()).toEqual({ 'bad-signature': 6_667, malformed: 3_333 });
   });
 
+  it('fields given as a function are built only for the line that is written', () => {
+    const log = new RefusedLinkLog(options());
+    const fields = jest.fn(() => ({ reqId: 'r1' }));
+    for (let i = 0; i < 100; i++) log.refused('malformed', fields);
+    expect(fields).toHaveBeenCalledTimes(1);
+    expect(lines()[0]).toMatchObject({ reqId: 'r1' });
+  });
+
   it('a quiet interval ends without a summary; the next refusal is logged in full again', () => {
     const log = new RefusedLinkLog(options(1_000));
     log.refused('unsigned');

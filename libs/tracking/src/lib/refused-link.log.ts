@@ -24,13 +24,23 @@ export class RefusedLinkLog implements OnModuleDestroy {
     this.intervalMs = options.refusedLinks.logIntervalMs;
   }
 
-  /** Counts a refusal; logs it with `fields` if it is the first of its interval, else holds it for the summary. */
-  refused(reason: InvalidLinkReason, fields: Record<string, unknown> = {}): void {
+  /**
+   * Counts a refusal; logs it with `fields` if it is the first of its interval, else holds it for
+   * the summary. `fields` may be a function, called only when the line is written.
+   */
+  refused(
+    reason: InvalidLinkReason,
+    fields: Record<string, unknown> | (() => Record<string, unknown>) = {},
+  ): void {
     this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
     if (this.window === undefined) {
       this.window = setTimeout(() => this.summarize(), this.intervalMs);
       this.window.unref();
-      this.logger.warn({ msg: 'Refused tracking link', reason, ...fields });
+      this.logger.warn({
+        msg: 'Refused tracking link',
+        reason,
+        ...(typeof fields === 'function' ? fields() : fields),
+      });
       return;
     }
     this.held.set(reason, (this.held.get(reason) ?? 0) + 1);

@@ -63,6 +63,29 @@ describe('DatabaseConnector', () => {
     expect(booted).toBe(true);
   });
 
+  it('a connection whose boot migration failed is closed before the next attempt', async () => {
+    const fake = dataSource(0);
+    let first = true;
+    const destroy = jest.fn(async () => {
+      fake.isInitialized = false;
+    });
+    Object.assign(fake, { destroy });
+    fake.initialize.mockImplementation(async () => {
+      fake.isInitialized = true;
+      if (first) {
+        first = false;
+        throw new Error('migration failed');
+      }
+      return fake;
+    });
+    const connector = new DatabaseConnector(fake as unknown as DataSource);
+    await connector.onApplicationBootstrap();
+    expect(destroy).toHaveBeenCalledTimes(1);
+    expect(connector.connected).toBe(false);
+    await jest.advanceTimersByTimeAsync(500);
+    expect(connector.connected).toBe(true);
+  });
+
   it('stops retrying at shutdown', async () => {
     const fake = dataSource(100);
     const connector = new DatabaseConnector(fake as unknown as DataSource);

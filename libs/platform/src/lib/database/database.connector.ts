@@ -58,6 +58,8 @@ export class DatabaseConnector implements OnApplicationBootstrap, OnApplicationS
           msg: 'Postgres unreachable; serving what needs no database, retrying in the background',
           error: error instanceof Error ? error.message : String(error),
         });
+      // Connected, then failed (a boot migration): closed, so the next attempt starts over.
+      if (this.dataSource.isInitialized) await this.dataSource.destroy().catch(() => undefined);
       if (this.stopped) return;
       this.timer = setTimeout(
         () => void this.attempt(Math.min(MAX_RETRY_MS, nextWaitMs * 2), attempt + 1),

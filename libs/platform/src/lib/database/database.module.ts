@@ -49,7 +49,14 @@ export class DatabaseModule {
       return {
         module: DatabaseModule,
         global: true,
-        imports: [TypeOrmModule.forRoot({ ...dataSourceOptions(options), manualInitialization: true })],
+        imports: [
+          TypeOrmModule.forRoot({
+            ...dataSourceOptions(options),
+            // A connect that hangs (a dropped route) fails, so the connector tries again.
+            extra: { max: options.poolSize, connectionTimeoutMillis: 5000 },
+            manualInitialization: true,
+          }),
+        ],
         providers: [DatabaseConnector],
         exports: [DatabaseConnector],
       };

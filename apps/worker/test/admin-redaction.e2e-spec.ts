@@ -68,6 +68,10 @@ describe('worker: admin error mail from the real app hides the corpus and the co
         OPS_PORT: '0',
         LOG_LEVEL: 'info',
         ADMIN_EMAILS: admin,
+        // Throttle windows start on the clock's multiples of their length: with the default 15 min a
+        // run that straddles a quarter hour mailed the redelivery's failure again (a new window).
+        // A day's window makes that a run straddling midnight UTC.
+        ADMIN_ERROR_WINDOW_MS: '86400000',
         REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}admin-redaction-${run}:`,
         SQS_EMAIL_QUEUE: email.url,
         SQS_JOBS_QUEUE: jobs.url,

@@ -100,8 +100,11 @@ export type ClaimStamp = Exclude<SesCallStamp, { status: 'not-owned' }> | { stat
 /** A claim-and-stamp of a batch; `busy`: an address lock was taken, so it was left for alone. */
 type BatchedClaimStamp = ClaimStamp | { status: 'busy' };
 
+/** A first send's row as `claimAndStamp` inserts it (its status and suppressions are the statement's). */
+type ClaimRow = Omit<NewLedgerRow, 'status' | 'suppressed'>;
+
 /** A claim-and-stamp as the stamp functions take it. */
-function claimItem(row: Omit<NewLedgerRow, 'status' | 'suppressed'>) {
+function claimItem(row: ClaimRow) {
   return {
     key: row.idempotencyKey,
     token: row.claimToken,
@@ -116,7 +119,7 @@ function claimItem(row: Omit<NewLedgerRow, 'status' | 'suppressed'>) {
 
 /** A claim-and-stamp waiting for its batch, and when it was asked for (its budget runs from then). */
 interface PendingClaim {
-  readonly row: Omit<NewLedgerRow, 'status' | 'suppressed'>;
+  readonly row: ClaimRow;
   readonly startedAt: number;
 }
 
@@ -263,18 +266,12 @@ export class MailLedgerRepository {
     claimToken: string,
     recipients: readonly string[],
   ): Promise<SesCallStamp> {
-    let stamp: SesCallStamp | undefined;
-    const startedAt = Date.now();
-    await this.withinStampBudget([startedAt], async (runner, [leftMs = 0]) => {
-      if (leftMs <= 0) throw this.overBudget();
-      const [row]: StampRow<'not-owned'>[] = await runner.query(
-        `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
-        [idempotencyKey, claimToken, recipients, recipients.map(addressKey), leftMs],
-      );
-      if (!row) throw new Error('the stamp function returned no row');
-      stamp = toStamp(row, recipients);
-    });
-    return stamp as SesCallStamp;
+    return this.stampAlone<'not-owned'>(
+      Date.now(),
+      `SELECT outcome, suppressed FROM mail_stamp_ses_call($1, $2, $3::text[], $4::text[], $5)`,
+      [idempotencyKey, claimToken, recipients, recipients.map(addressKey)],
+      recipients,
+    );
   }
 
   /**
@@ -285,7 +282,7 @@ export class MailLedgerRepository {
    * used before, nothing was written (see {@link find}). Throws when the budget ran out (nothing
    * written).
    */
-  async claimAndStamp(row: Omit<NewLedgerRow, 'status' | 'suppressed'>): Promise<ClaimStamp> {
+  async claimAndStamp(row: ClaimRow): Promise<ClaimStamp> {
     const pending = { row, startedAt: Date.now() };
     const stamp = await this.claimBatches.load(pending);
     return stamp.status === 'busy' ? this.claimAndStampAlone(pending) : stamp;
@@ -326,29 +323,43 @@ export class MailLedgerRepository {
   }
 
   /** One claim-and-stamp by `mail_claim_and_stamp`, waiting for its address locks within its budget. */
-  private async claimAndStampAlone({ row, startedAt }: PendingClaim): Promise<ClaimStamp> {
-    let stamp: ClaimStamp | undefined;
+  private claimAndStampAlone({ row, startedAt }: PendingClaim): Promise<ClaimStamp> {
+    const item = claimItem(row);
+    return this.stampAlone<'exists'>(
+      startedAt,
+      `SELECT outcome, suppressed FROM mail_claim_and_stamp($1, $2, $3::text[], $4::text[], $5, $6, $7::jsonb, $8, $9)`,
+      [
+        item.key,
+        item.token,
+        item.recipients,
+        item.keys,
+        item.sender,
+        item.subject,
+        JSON.stringify(item.message),
+        item.contentHash,
+      ],
+      row.message.to,
+    );
+  }
+
+  /**
+   * One call of a one-send stamp function (its last parameter what is left of the budget of a call
+   * started at `startedAt`), its answer as a stamp of `recipients`.
+   */
+  private async stampAlone<Other extends 'not-owned' | 'exists'>(
+    startedAt: number,
+    sql: string,
+    params: unknown[],
+    recipients: readonly string[],
+  ): Promise<Exclude<SesCallStamp, { status: 'not-owned' }> | { status: Other }> {
+    let stamp: Exclude<SesCallStamp, { status: 'not-owned' }> | { status: Other } | undefined;
     await this.withinStampBudget([startedAt], async (runner, [leftMs = 0]) => {
       if (leftMs <= 0) throw this.overBudget();
-      const item = claimItem(row);
-      const [answer]: StampRow<'exists'>[] = await runner.query(
-        `SELECT outcome, suppressed FROM mail_claim_and_stamp($1, $2, $3::text[], $4::text[], $5, $6, $7::jsonb, $8, $9)`,
-        [
-          item.key,
-          item.token,
-          item.recipients,
-          item.keys,
-          item.sender,
-          item.subject,
-          JSON.stringify(item.message),
-          item.contentHash,
-          leftMs,
-        ],
-      );
-      if (!answer) throw new Error('the stamp function returned no row');
-      stamp = toStamp(answer, row.message.to);
+      const [row]: StampRow<Other>[] = await runner.query(sql, [...params, leftMs]);
+      if (!row) throw new Error('the stamp function returned no row');
+      stamp = toStamp(row, recipients);
     });
-    return stamp as ClaimStamp;
+    return stamp as NonNullable<typeof stamp>;
   }
 
   private overBudget(): Error {
